@@ -1,0 +1,82 @@
+//! Versioned migrations, embedded in the binary and applied in order on open.
+
+use sqlx::Row;
+
+use super::{Dialect, SqlStore, now_ms};
+use crate::error::{Error, Result};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial",
+    sqlite: include_str!("../../migrations/sqlite/0001_initial.sql"),
+    postgres: include_str!("../../migrations/postgres/0001_initial.sql"),
+}];
+
+/// The newest schema version this build knows.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+/// Applies every migration newer than the database's version, each in its own transaction.
+/// On PostgreSQL an advisory lock serialises replicas starting at the same time.
+pub(super) async fn apply(store: &SqlStore) -> Result<()> {
+    let mut tx = store.begin().await?;
+    if store.dialect == Dialect::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock(7311245)")
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS esteira_migrations (
+            version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    )
+    .execute(&mut *tx)
+    .await?;
+    let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM esteira_migrations")
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("v")?;
+    if current > latest_version() {
+        return Err(Error::Migration {
+            version: current,
+            name: "unknown".into(),
+            source: sqlx::Error::Protocol(format!(
+                "the database is at schema version {current}, newer than this build's {}; upgrade Esteira",
+                latest_version()
+            )),
+        });
+    }
+    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+        let sql = match store.dialect {
+            Dialect::Sqlite => m.sqlite,
+            Dialect::Postgres => m.postgres,
+        };
+        let failed = |source| Error::Migration {
+            version: m.version,
+            name: m.name.to_string(),
+            source,
+        };
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut *tx)
+            .await
+            .map_err(failed)?;
+        sqlx::query(
+            "INSERT INTO esteira_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(m.version)
+        .bind(m.name)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await
+        .map_err(failed)?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,801 @@
+//! Runs: creation, status, the atomic `log_batch`, inputs and outputs, metric history.
+
+use std::collections::HashMap;
+
+use esteira_core::entities::{
+    Dataset, DatasetInput, LifecycleStage, Metric, ModelInput, ModelOutput, Param, Run, RunInfo,
+    RunStatus, Tag,
+};
+use esteira_core::{page, validation};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use super::experiments::next_token;
+use super::{Bind, SqlStore, bind_all, dyn_query, found, now_ms, placeholders, text};
+use crate::error::{Result, invalid, not_found};
+use crate::{MetricHistoryQuery, NewRun, Page, RunQuery, RunUpdate};
+
+/// The tag MLflow keeps in step with the run name.
+pub(crate) const RUN_NAME_TAG: &str = "mlflow.runName";
+/// Rows per multi-row INSERT (keeps bind counts well under both databases' limits).
+const INSERT_CHUNK: usize = 100;
+/// Ids per `IN (...)` list when hydrating runs.
+const IN_CHUNK: usize = 500;
+
+const RUN_COLUMNS: &str = "r.run_uuid, r.name, r.experiment_id, r.user_id, r.status, r.start_time, \
+                           r.end_time, r.lifecycle_stage, r.artifact_uri";
+
+pub(crate) fn run_info_from_row(row: &AnyRow) -> Result<RunInfo> {
+    let run_id: String = row.try_get("run_uuid")?;
+    Ok(RunInfo {
+        run_uuid: run_id.clone(),
+        run_id,
+        run_name: text(row, "name")?,
+        experiment_id: row.try_get::<i64, _>("experiment_id")?.to_string(),
+        user_id: text(row, "user_id")?,
+        status: RunStatus::parse(&row.try_get::<String, _>("status")?)?,
+        start_time: row.try_get("start_time")?,
+        end_time: row.try_get("end_time")?,
+        artifact_uri: text(row, "artifact_uri")?,
+        lifecycle_stage: LifecycleStage::parse(&row.try_get::<String, _>("lifecycle_stage")?)?,
+    })
+}
+
+fn metric_from_row(row: &AnyRow) -> Result<Metric> {
+    let is_nan: i64 = row.try_get("is_nan")?;
+    Ok(Metric {
+        key: row.try_get("key")?,
+        value: if is_nan != 0 {
+            f64::NAN
+        } else {
+            row.try_get("value")?
+        },
+        timestamp: row.try_get("timestamp")?,
+        step: row.try_get("step")?,
+        dataset_name: None,
+        dataset_digest: None,
+        model_id: None,
+        run_id: None,
+    })
+}
+
+/// A short generated run name, like MLflow's `bold-owl-123`.
+fn generated_run_name(run_id: &str) -> String {
+    const ADJECTIVES: &[&str] = &[
+        "bold", "calm", "eager", "fancy", "gentle", "happy", "keen", "lucky", "merry", "nimble",
+        "quiet", "rapid", "sunny", "tidy", "vivid", "witty",
+    ];
+    const NOUNS: &[&str] = &[
+        "owl", "fox", "lark", "otter", "heron", "lynx", "moth", "panda", "robin", "seal", "trout",
+        "wren", "yak", "zebra", "crane", "finch",
+    ];
+    let n = u64::from_str_radix(run_id.get(..12).unwrap_or("0"), 16).unwrap_or(0);
+    format!(
+        "{}-{}-{}",
+        ADJECTIVES[(n % 16) as usize],
+        NOUNS[((n / 16) % 16) as usize],
+        (n / 256) % 1000
+    )
+}
+
+impl SqlStore {
+    /// The run's info; RESOURCE_DOES_NOT_EXIST when absent.
+    async fn run_info(&self, run_id: &str) -> Result<RunInfo> {
+        let row = dyn_query(format!(
+            "SELECT {RUN_COLUMNS} FROM runs r WHERE r.run_uuid = $1"
+        ))
+        .bind(run_id)
+        .fetch_optional(&self.reader)
+        .await?;
+        run_info_from_row(&found(row, || format!("Run with id={run_id} not found"))?)
+    }
+
+    /// Locks nothing but checks, inside `tx`, that the run exists and is active.
+    async fn require_active_run(tx: &mut Transaction<'static, Any>, run_id: &str) -> Result<()> {
+        let row = sqlx::query("SELECT lifecycle_stage FROM runs WHERE run_uuid = $1")
+            .bind(run_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        let stage: String =
+            found(row, || format!("Run with id={run_id} not found"))?.try_get("lifecycle_stage")?;
+        if stage != LifecycleStage::Active.as_str() {
+            return Err(invalid(format!(
+                "The run {run_id} must be in the 'active' state. Current state is {stage}."
+            )));
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn create_run(&self, new: NewRun) -> Result<Run> {
+        let experiment_id = if new.experiment_id.is_empty() {
+            0
+        } else {
+            super::experiment_id(&new.experiment_id)?
+        };
+        let experiment = self.require_active_experiment(experiment_id).await?;
+        new.tags.iter().try_for_each(validation::run_tag)?;
+        let tag_name = new
+            .tags
+            .iter()
+            .rev()
+            .find(|t| t.key == RUN_NAME_TAG)
+            .map(|t| t.value.clone());
+        let run_id = uuid::Uuid::new_v4().simple().to_string();
+        let run_name = match (new.run_name.filter(|n| !n.is_empty()), tag_name) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(invalid(format!(
+                    "Both 'run_name' argument and 'mlflow.runName' tag are specified, but with different values (run_name='{a}', mlflow.runName='{b}')."
+                )));
+            }
+            (Some(a), _) | (None, Some(a)) => a,
+            (None, None) => generated_run_name(&run_id),
+        };
+        let artifact_uri = format!(
+            "{}/{run_id}/artifacts",
+            experiment.artifact_location.trim_end_matches('/')
+        );
+        let start_time = new.start_time.unwrap_or_else(now_ms);
+        let mut tags = new.tags;
+        tags.retain(|t| t.key != RUN_NAME_TAG);
+        tags.push(Tag {
+            key: RUN_NAME_TAG.into(),
+            value: run_name.clone(),
+        });
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO runs (run_uuid, name, experiment_id, user_id, status, start_time, end_time,
+                               lifecycle_stage, artifact_uri)
+             VALUES ($1, $2, $3, $4, 'RUNNING', $5, NULL, 'active', $6)",
+        )
+        .bind(run_id.as_str())
+        .bind(run_name.as_str())
+        .bind(experiment_id)
+        .bind(new.user_id.as_str())
+        .bind(start_time)
+        .bind(artifact_uri.as_str())
+        .execute(&mut *tx)
+        .await?;
+        upsert_tags(&mut tx, &run_id, &tags).await?;
+        tx.commit().await?;
+        self.get_run(&run_id).await
+    }
+
+    pub(crate) async fn get_run(&self, run_id: &str) -> Result<Run> {
+        let info = self.run_info(run_id).await?;
+        Ok(self.hydrate_runs(vec![info]).await?.remove(0))
+    }
+
+    /// Adds latest metrics, params, tags, inputs and outputs to each run, keeping order.
+    pub(crate) async fn hydrate_runs(&self, infos: Vec<RunInfo>) -> Result<Vec<Run>> {
+        let mut runs: Vec<Run> = infos
+            .into_iter()
+            .map(|info| Run {
+                info,
+                ..Default::default()
+            })
+            .collect();
+        let index: HashMap<String, usize> = runs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.info.run_id.clone(), i))
+            .collect();
+        let ids: Vec<String> = index.keys().cloned().collect();
+        for chunk in ids.chunks(IN_CHUNK) {
+            let binds: Vec<Bind> = chunk.iter().map(|s| Bind::Text(s.clone())).collect();
+            let list = placeholders(1, chunk.len());
+            let q = |sql: String| bind_all(dyn_query(sql), &binds);
+            let metric_rows = q(format!(
+                "SELECT run_uuid, key, value, is_nan, timestamp, step FROM latest_metrics WHERE run_uuid IN ({list}) ORDER BY key"
+            ))
+            .fetch_all(&self.reader)
+            .await?;
+            for row in &metric_rows {
+                let i = index[&row.try_get::<String, _>("run_uuid")?];
+                runs[i].data.metrics.push(metric_from_row(row)?);
+            }
+            for (table, is_param) in [("params", true), ("tags", false)] {
+                let rows = q(format!(
+                    "SELECT run_uuid, key, value FROM {table} WHERE run_uuid IN ({list}) ORDER BY key"
+                ))
+                .fetch_all(&self.reader)
+                .await?;
+                for row in &rows {
+                    let i = index[&row.try_get::<String, _>("run_uuid")?];
+                    let tag = Tag {
+                        key: row.try_get("key")?,
+                        value: row.try_get("value")?,
+                    };
+                    let data = &mut runs[i].data;
+                    if is_param {
+                        data.params.push(tag)
+                    } else {
+                        data.tags.push(tag)
+                    }
+                }
+            }
+            self.hydrate_inputs(&mut runs, &index, &binds, &list)
+                .await?;
+        }
+        Ok(runs)
+    }
+
+    async fn hydrate_inputs(
+        &self,
+        runs: &mut [Run],
+        index: &HashMap<String, usize>,
+        binds: &[Bind],
+        list: &str,
+    ) -> Result<()> {
+        let q = |sql: String| bind_all(dyn_query(sql), binds);
+        let inputs = q(format!(
+            "SELECT i.run_uuid, i.kind, i.source_id, d.name, d.digest, d.source_type, d.source, d.schema, d.profile
+             FROM run_inputs i LEFT JOIN datasets d ON i.kind = 'dataset' AND d.dataset_uuid = i.source_id
+             WHERE i.run_uuid IN ({list}) ORDER BY i.seq"
+        ))
+        .fetch_all(&self.reader)
+        .await?;
+        if inputs.is_empty() {
+            return self.hydrate_outputs(runs, index, binds, list).await;
+        }
+        let tag_rows = q(format!(
+            "SELECT run_uuid, source_id, key, value FROM run_input_tags WHERE run_uuid IN ({list}) ORDER BY key"
+        ))
+        .fetch_all(&self.reader)
+        .await?;
+        let mut input_tags: HashMap<(String, String), Vec<Tag>> = HashMap::new();
+        for row in &tag_rows {
+            input_tags
+                .entry((row.try_get("run_uuid")?, row.try_get("source_id")?))
+                .or_default()
+                .push(Tag {
+                    key: row.try_get("key")?,
+                    value: row.try_get("value")?,
+                });
+        }
+        for row in &inputs {
+            let run_id: String = row.try_get("run_uuid")?;
+            let source_id: String = row.try_get("source_id")?;
+            let run = &mut runs[index[&run_id]];
+            if row.try_get::<String, _>("kind")? == "model" {
+                run.inputs.model_inputs.push(ModelInput {
+                    model_id: source_id,
+                });
+                continue;
+            }
+            run.inputs.dataset_inputs.push(DatasetInput {
+                tags: input_tags.remove(&(run_id, source_id)).unwrap_or_default(),
+                dataset: Dataset {
+                    name: text(row, "name")?,
+                    digest: text(row, "digest")?,
+                    source_type: text(row, "source_type")?,
+                    source: text(row, "source")?,
+                    schema: row.try_get("schema")?,
+                    profile: row.try_get("profile")?,
+                },
+            });
+        }
+        self.hydrate_outputs(runs, index, binds, list).await
+    }
+
+    async fn hydrate_outputs(
+        &self,
+        runs: &mut [Run],
+        index: &HashMap<String, usize>,
+        binds: &[Bind],
+        list: &str,
+    ) -> Result<()> {
+        let rows = bind_all(
+            dyn_query(format!(
+                "SELECT run_uuid, model_id, step FROM run_outputs WHERE run_uuid IN ({list}) ORDER BY model_id"
+            )),
+            binds,
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        for row in &rows {
+            let i = index[&row.try_get::<String, _>("run_uuid")?];
+            runs[i].outputs.model_outputs.push(ModelOutput {
+                model_id: row.try_get("model_id")?,
+                step: row.try_get("step")?,
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn update_run(&self, run_id: &str, update: RunUpdate) -> Result<RunInfo> {
+        let mut tx = self.begin().await?;
+        Self::require_active_run(&mut tx, run_id).await?;
+        if let Some(status) = update.status {
+            sqlx::query("UPDATE runs SET status = $1 WHERE run_uuid = $2")
+                .bind(status.as_str())
+                .bind(run_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(end_time) = update.end_time {
+            sqlx::query("UPDATE runs SET end_time = $1 WHERE run_uuid = $2")
+                .bind(end_time)
+                .bind(run_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(name) = update.run_name.filter(|n| !n.is_empty()) {
+            let tag = Tag {
+                key: RUN_NAME_TAG.into(),
+                value: name,
+            };
+            validation::run_tag(&tag)?;
+            upsert_tags(&mut tx, run_id, &[tag]).await?;
+        }
+        tx.commit().await?;
+        self.run_info(run_id).await
+    }
+
+    pub(crate) async fn set_run_stage(&self, run_id: &str, stage: LifecycleStage) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let deleted_time = (stage == LifecycleStage::Deleted).then(now_ms);
+        let res = sqlx::query(
+            "UPDATE runs SET lifecycle_stage = $1, deleted_time = $2 WHERE run_uuid = $3",
+        )
+        .bind(stage.as_str())
+        .bind(deleted_time)
+        .bind(run_id)
+        .execute(&mut *tx)
+        .await?;
+        if res.rows_affected() == 0 {
+            return Err(not_found(format!("Run with id={run_id} not found")));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn log_batch(
+        &self,
+        run_id: &str,
+        metrics: &[Metric],
+        params: &[Param],
+        tags: &[Tag],
+    ) -> Result<()> {
+        validation::batch(metrics, params, tags)?;
+        let mut tx = self.begin().await?;
+        Self::require_active_run(&mut tx, run_id).await?;
+        insert_params(&mut tx, "params", "run_uuid", run_id, params, "run ID").await?;
+        upsert_tags(&mut tx, run_id, tags).await?;
+        insert_metrics(&mut tx, run_id, metrics).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn delete_run_tag(&self, run_id: &str, key: &str) -> Result<()> {
+        let mut tx = self.begin().await?;
+        Self::require_active_run(&mut tx, run_id).await?;
+        let res = sqlx::query("DELETE FROM tags WHERE run_uuid = $1 AND key = $2")
+            .bind(run_id)
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+        if res.rows_affected() == 0 {
+            return Err(not_found(format!(
+                "No tag with name: {key} in run with id {run_id}"
+            )));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn log_inputs(
+        &self,
+        run_id: &str,
+        datasets: &[DatasetInput],
+        models: &[ModelInput],
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        Self::require_active_run(&mut tx, run_id).await?;
+        let experiment_id: i64 = sqlx::query("SELECT experiment_id FROM runs WHERE run_uuid = $1")
+            .bind(run_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("experiment_id")?;
+        let mut seq: i64 =
+            sqlx::query("SELECT COALESCE(MAX(seq), 0) AS s FROM run_inputs WHERE run_uuid = $1")
+                .bind(run_id)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("s")?;
+        for input in datasets {
+            let d = &input.dataset;
+            validation::required("dataset.name", Some(&d.name))?;
+            validation::required("dataset.digest", Some(&d.digest))?;
+            let dataset_id = upsert_dataset(&mut tx, experiment_id, d).await?;
+            seq += 1;
+            link_input(&mut tx, run_id, "dataset", &dataset_id, seq).await?;
+            for tag in &input.tags {
+                sqlx::query(
+                    "INSERT INTO run_input_tags (run_uuid, source_id, key, value) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (run_uuid, source_id, key) DO UPDATE SET value = excluded.value",
+                )
+                .bind(run_id)
+                .bind(dataset_id.as_str())
+                .bind(tag.key.as_str())
+                .bind(tag.value.as_str())
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        for model in models {
+            seq += 1;
+            link_input(&mut tx, run_id, "model", &model.model_id, seq).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn log_outputs(&self, run_id: &str, models: &[ModelOutput]) -> Result<()> {
+        let mut tx = self.begin().await?;
+        Self::require_active_run(&mut tx, run_id).await?;
+        for m in models {
+            sqlx::query(
+                "INSERT INTO run_outputs (run_uuid, model_id, step) VALUES ($1, $2, $3)
+                 ON CONFLICT (run_uuid, model_id) DO UPDATE SET step = excluded.step",
+            )
+            .bind(run_id)
+            .bind(m.model_id.as_str())
+            .bind(m.step)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn search_runs(&self, query: &RunQuery) -> Result<Page<Run>> {
+        let offset = page::decode(query.paging.page_token.as_deref())?;
+        let experiment_ids = query
+            .experiment_ids
+            .iter()
+            .map(|id| super::experiment_id(id))
+            .collect::<Result<Vec<_>>>()?;
+        if experiment_ids.is_empty() {
+            return Ok(Page {
+                items: Vec::new(),
+                next_page_token: None,
+            });
+        }
+        let mut binds: Vec<Bind> = experiment_ids.iter().map(|i| Bind::Int(*i)).collect();
+        let stages = query.view_type.stages();
+        binds.extend(stages.iter().map(|s| Bind::Text(s.as_str().to_string())));
+        let base = format!(
+            "SELECT {RUN_COLUMNS} FROM runs r {{joins}} WHERE r.experiment_id IN ({}) AND r.lifecycle_stage IN ({})",
+            placeholders(1, experiment_ids.len()),
+            placeholders(experiment_ids.len() + 1, stages.len())
+        );
+        let search = super::search::runs(
+            self.dialect,
+            query.filter.as_deref(),
+            &query.order_by,
+            &mut binds,
+        )?;
+        let sql = search.select(&base, query.paging.max_results + 1, offset);
+        let rows = bind_all(dyn_query(sql), &binds)
+            .fetch_all(&self.reader)
+            .await?;
+        let mut infos = rows
+            .iter()
+            .map(run_info_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        let next_page_token = next_token(&mut infos, query.paging.max_results, offset);
+        Ok(Page {
+            items: self.hydrate_runs(infos).await?,
+            next_page_token,
+        })
+    }
+
+    pub(crate) async fn get_metric_history(
+        &self,
+        query: &MetricHistoryQuery,
+    ) -> Result<Page<Metric>> {
+        let offset = page::decode(query.paging.page_token.as_deref())?;
+        if query.run_ids.is_empty() {
+            return Err(invalid("Missing value for required parameter 'run_id'."));
+        }
+        for run_id in &query.run_ids {
+            self.run_info(run_id).await?;
+        }
+        let mut binds = vec![Bind::Text(query.metric_key.clone())];
+        binds.extend(query.run_ids.iter().map(|r| Bind::Text(r.clone())));
+        let sql = format!(
+            "SELECT run_uuid, key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest
+             FROM metrics WHERE key = $1 AND run_uuid IN ({}) ORDER BY run_uuid, id LIMIT {} OFFSET {offset}",
+            placeholders(2, query.run_ids.len()),
+            query.paging.max_results + 1
+        );
+        let rows = bind_all(dyn_query(sql), &binds)
+            .fetch_all(&self.reader)
+            .await?;
+        let multi = query.run_ids.len() > 1;
+        let mut items = rows
+            .iter()
+            .map(|row| {
+                let mut m = metric_from_row(row)?;
+                m.model_id = row.try_get("model_id")?;
+                m.dataset_name = row.try_get("dataset_name")?;
+                m.dataset_digest = row.try_get("dataset_digest")?;
+                if multi {
+                    m.run_id = Some(row.try_get("run_uuid")?);
+                }
+                Ok(m)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let next_page_token = next_token(&mut items, query.paging.max_results, offset);
+        Ok(Page {
+            items,
+            next_page_token,
+        })
+    }
+}
+
+/// Upserts run tags (last write wins, also within `tags`), keeping the run name in step.
+pub(crate) async fn upsert_tags(
+    tx: &mut Transaction<'static, Any>,
+    run_id: &str,
+    tags: &[Tag],
+) -> Result<()> {
+    let mut last: Vec<&Tag> = Vec::with_capacity(tags.len());
+    for tag in tags {
+        match last.iter_mut().find(|t| t.key == tag.key) {
+            Some(slot) => *slot = tag,
+            None => last.push(tag),
+        }
+    }
+    for chunk in last.chunks(INSERT_CHUNK) {
+        let mut binds = Vec::with_capacity(chunk.len() * 3);
+        let rows: Vec<String> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                binds.push(Bind::Text(run_id.to_string()));
+                binds.push(Bind::Text(t.key.clone()));
+                binds.push(Bind::Text(t.value.clone()));
+                format!("({})", placeholders(i * 3 + 1, 3))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO tags (run_uuid, key, value) VALUES {}
+             ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value",
+            rows.join(", ")
+        );
+        bind_all(dyn_query(sql), &binds).execute(&mut **tx).await?;
+    }
+    if let Some(name) = last.iter().find(|t| t.key == RUN_NAME_TAG) {
+        sqlx::query("UPDATE runs SET name = $1 WHERE run_uuid = $2")
+            .bind(name.value.as_str())
+            .bind(run_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Inserts write-once params into `table` keyed by `owner_column`: a key already logged with
+/// the same value is accepted, with another value the whole transaction fails.
+pub(crate) async fn insert_params(
+    tx: &mut Transaction<'static, Any>,
+    table: &str,
+    owner_column: &str,
+    owner: &str,
+    params: &[Param],
+    owner_label: &str,
+) -> Result<()> {
+    if params.is_empty() {
+        return Ok(());
+    }
+    let mut binds = vec![Bind::Text(owner.to_string())];
+    binds.extend(params.iter().map(|p| Bind::Text(p.key.clone())));
+    let sql = format!(
+        "SELECT key, value FROM {table} WHERE {owner_column} = $1 AND key IN ({})",
+        placeholders(2, params.len())
+    );
+    let existing: HashMap<String, String> = bind_all(dyn_query(sql), &binds)
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("key")?, r.try_get("value")?)))
+        .collect::<Result<_>>()?;
+    let mut fresh: Vec<&Param> = Vec::new();
+    for p in params {
+        match existing.get(&p.key) {
+            Some(old) if *old != p.value => {
+                return Err(invalid(format!(
+                    "Changing param values is not allowed. Param with key='{}' was already logged with value='{}' for {owner_label}='{owner}'. Attempted logging new value '{}'.",
+                    p.key, old, p.value
+                )));
+            }
+            Some(_) => {}
+            None if fresh.iter().any(|f| f.key == p.key) => {}
+            None => fresh.push(p),
+        }
+    }
+    for chunk in fresh.chunks(INSERT_CHUNK) {
+        let mut binds = Vec::with_capacity(chunk.len() * 3);
+        let rows: Vec<String> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                binds.push(Bind::Text(owner.to_string()));
+                binds.push(Bind::Text(p.key.clone()));
+                binds.push(Bind::Text(p.value.clone()));
+                format!("({})", placeholders(i * 3 + 1, 3))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO {table} ({owner_column}, key, value) VALUES {}",
+            rows.join(", ")
+        );
+        bind_all(dyn_query(sql), &binds).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Appends metric points in order (a point already logged, by key, timestamp, step and
+/// value, is kept once and gains the new point's model link) and raises each key's latest value where the new point
+/// is later by (step, timestamp, value).
+async fn insert_metrics(
+    tx: &mut Transaction<'static, Any>,
+    run_id: &str,
+    metrics: &[Metric],
+) -> Result<()> {
+    let mut seen = std::collections::HashSet::with_capacity(metrics.len());
+    let unique: Vec<&Metric> = metrics
+        .iter()
+        .filter(|m| {
+            let value_bits = if m.value.is_nan() {
+                u64::MAX
+            } else {
+                m.value.to_bits()
+            };
+            seen.insert((m.key.as_str(), m.timestamp, m.step, value_bits))
+        })
+        .collect();
+    for chunk in unique.chunks(INSERT_CHUNK) {
+        let mut binds = Vec::with_capacity(chunk.len() * 10);
+        let rows: Vec<String> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let nan = m.value.is_nan();
+                binds.extend([
+                    Bind::Text(run_id.to_string()),
+                    Bind::Text(m.key.clone()),
+                    Bind::Float(if nan { 0.0 } else { m.value }),
+                    Bind::Int(i64::from(nan)),
+                    Bind::Int(m.timestamp),
+                    Bind::Int(m.step),
+                ]);
+                let opt = |v: &Option<String>| Bind::Text(v.clone().unwrap_or_default());
+                binds.extend([
+                    opt(&m.model_id),
+                    opt(&m.dataset_name),
+                    opt(&m.dataset_digest),
+                ]);
+                format!(
+                    "({}, NULLIF(${}, ''), NULLIF(${}, ''), NULLIF(${}, ''))",
+                    placeholders(i * 9 + 1, 6),
+                    i * 9 + 7,
+                    i * 9 + 8,
+                    i * 9 + 9
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO metrics (run_uuid, key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest) VALUES {}
+             ON CONFLICT (run_uuid, key, timestamp, step, value, is_nan) DO UPDATE SET
+                 model_id = COALESCE(excluded.model_id, metrics.model_id),
+                 dataset_name = COALESCE(excluded.dataset_name, metrics.dataset_name),
+                 dataset_digest = COALESCE(excluded.dataset_digest, metrics.dataset_digest)",
+            rows.join(", ")
+        );
+        bind_all(dyn_query(sql), &binds).execute(&mut **tx).await?;
+    }
+    let mut latest: Vec<&Metric> = Vec::new();
+    for m in metrics {
+        match latest.iter_mut().find(|l| l.key == m.key) {
+            Some(slot) if is_later(m, slot) => *slot = m,
+            Some(_) => {}
+            None => latest.push(m),
+        }
+    }
+    for chunk in latest.chunks(INSERT_CHUNK) {
+        let mut binds = Vec::with_capacity(chunk.len() * 6);
+        let rows: Vec<String> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let nan = m.value.is_nan();
+                binds.extend([
+                    Bind::Text(run_id.to_string()),
+                    Bind::Text(m.key.clone()),
+                    Bind::Float(if nan { 0.0 } else { m.value }),
+                    Bind::Int(i64::from(nan)),
+                    Bind::Int(m.timestamp),
+                    Bind::Int(m.step),
+                ]);
+                format!("({})", placeholders(i * 6 + 1, 6))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step) VALUES {}
+             ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value, is_nan = excluded.is_nan,
+                 timestamp = excluded.timestamp, step = excluded.step
+             WHERE excluded.step > latest_metrics.step
+                OR (excluded.step = latest_metrics.step AND excluded.timestamp > latest_metrics.timestamp)
+                OR (excluded.step = latest_metrics.step AND excluded.timestamp = latest_metrics.timestamp
+                    AND excluded.is_nan = 0 AND (latest_metrics.is_nan = 1 OR excluded.value >= latest_metrics.value))",
+            rows.join(", ")
+        );
+        bind_all(dyn_query(sql), &binds).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// True when `a` replaces `b` as the latest point: later step, then later timestamp, then
+/// a greater value (NaN is lowest).
+fn is_later(a: &Metric, b: &Metric) -> bool {
+    (a.step, a.timestamp) > (b.step, b.timestamp)
+        || ((a.step, a.timestamp) == (b.step, b.timestamp)
+            && !a.value.is_nan()
+            && (b.value.is_nan() || a.value >= b.value))
+}
+
+async fn upsert_dataset(
+    tx: &mut Transaction<'static, Any>,
+    experiment_id: i64,
+    d: &Dataset,
+) -> Result<String> {
+    let existing = sqlx::query(
+        "SELECT dataset_uuid FROM datasets WHERE experiment_id = $1 AND name = $2 AND digest = $3",
+    )
+    .bind(experiment_id)
+    .bind(d.name.as_str())
+    .bind(d.digest.as_str())
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some(row) = existing {
+        return Ok(row.try_get("dataset_uuid")?);
+    }
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    sqlx::query(
+        "INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, source_type, source, schema, profile)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(id.as_str())
+    .bind(experiment_id)
+    .bind(d.name.as_str())
+    .bind(d.digest.as_str())
+    .bind(d.source_type.as_str())
+    .bind(d.source.as_str())
+    .bind(d.schema.as_deref())
+    .bind(d.profile.as_deref())
+    .execute(&mut **tx)
+    .await?;
+    Ok(id)
+}
+
+async fn link_input(
+    tx: &mut Transaction<'static, Any>,
+    run_id: &str,
+    kind: &str,
+    source_id: &str,
+    seq: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO run_inputs (run_uuid, kind, source_id, seq) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (run_uuid, kind, source_id) DO NOTHING",
+    )
+    .bind(run_id)
+    .bind(kind)
+    .bind(source_id)
+    .bind(seq)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

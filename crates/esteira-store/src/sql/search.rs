@@ -1,0 +1,542 @@
+//! Translation of parsed MLflow search filters and order-by clauses into SQL.
+//!
+//! Every condition becomes an indexed probe (`EXISTS` on a primary key or a column of the
+//! searched table); nothing joins metrics × params × tags. Values are always bound, never
+//! spliced into the SQL text.
+
+use esteira_core::search::{
+    self, Comparator, Condition, EntityType, FilterValue, OrderBy, RegistryKind,
+};
+
+use super::{Bind, Dialect};
+use crate::error::{Result, invalid};
+
+/// Where each entity type of a filter lives for one searched table.
+pub(crate) struct Schema {
+    /// SQL expression of the searched row's key (e.g. `r.run_uuid`).
+    owner: &'static str,
+    /// Column of a filterable attribute, by canonical key; numeric attributes are marked.
+    attribute: fn(&str) -> Option<(&'static str, bool)>,
+    /// (table, owner column) of tags.
+    tags: Option<(&'static str, &'static str)>,
+    /// (table, owner column) of params.
+    params: Option<(&'static str, &'static str)>,
+    /// (table, owner column, extra condition) of metrics.
+    metrics: Option<(&'static str, &'static str, &'static str)>,
+    /// Whether `datasets.*` applies.
+    datasets: bool,
+}
+
+fn run_attribute(key: &str) -> Option<(&'static str, bool)> {
+    Some(match key {
+        "run_id" | "run_uuid" => ("r.run_uuid", false),
+        "run_name" => ("r.name", false),
+        "status" => ("r.status", false),
+        "user_id" => ("r.user_id", false),
+        "artifact_uri" => ("r.artifact_uri", false),
+        "lifecycle_stage" => ("r.lifecycle_stage", false),
+        "start_time" | "created" => ("r.start_time", true),
+        "end_time" => ("r.end_time", true),
+        "experiment_id" => ("r.experiment_id", true),
+        _ => return None,
+    })
+}
+
+const RUNS: Schema = Schema {
+    owner: "r.run_uuid",
+    attribute: run_attribute,
+    tags: Some(("tags", "run_uuid")),
+    params: Some(("params", "run_uuid")),
+    metrics: Some(("latest_metrics", "run_uuid", "x.is_nan = 0")),
+    datasets: true,
+};
+
+fn experiment_attribute(key: &str) -> Option<(&'static str, bool)> {
+    Some(match key {
+        "name" => ("e.name", false),
+        "experiment_id" => ("e.experiment_id", true),
+        "creation_time" => ("e.creation_time", true),
+        "last_update_time" => ("e.last_update_time", true),
+        _ => return None,
+    })
+}
+
+const EXPERIMENTS: Schema = Schema {
+    owner: "e.experiment_id",
+    attribute: experiment_attribute,
+    tags: Some(("experiment_tags", "experiment_id")),
+    params: None,
+    metrics: None,
+    datasets: false,
+};
+
+fn registered_model_attribute(key: &str) -> Option<(&'static str, bool)> {
+    Some(match key {
+        "name" => ("rm.name", false),
+        "creation_timestamp" => ("rm.creation_time", true),
+        "last_updated_timestamp" | "timestamp" => ("rm.last_updated_time", true),
+        _ => return None,
+    })
+}
+
+const REGISTERED_MODELS: Schema = Schema {
+    owner: "rm.name",
+    attribute: registered_model_attribute,
+    tags: Some(("registered_model_tags", "name")),
+    params: None,
+    metrics: None,
+    datasets: false,
+};
+
+fn model_version_attribute(key: &str) -> Option<(&'static str, bool)> {
+    Some(match key {
+        "name" => ("mv.name", false),
+        "version_number" | "version" => ("mv.version", true),
+        "run_id" => ("mv.run_id", false),
+        "source_path" | "source" => ("mv.source", false),
+        "current_stage" => ("mv.current_stage", false),
+        "model_id" => ("mv.model_id", false),
+        "creation_timestamp" => ("mv.creation_time", true),
+        "last_updated_timestamp" | "timestamp" => ("mv.last_updated_time", true),
+        _ => return None,
+    })
+}
+
+/// Model versions' tags are keyed by (name, version); the owner expression covers both.
+const MODEL_VERSIONS: Schema = Schema {
+    owner: "mv.name",
+    attribute: model_version_attribute,
+    tags: Some(("model_version_tags", "name")),
+    params: None,
+    metrics: None,
+    datasets: false,
+};
+
+fn logged_model_attribute(key: &str) -> Option<(&'static str, bool)> {
+    Some(match key {
+        "name" => ("lm.name", false),
+        "model_id" => ("lm.model_id", false),
+        "model_type" => ("lm.model_type", false),
+        "status" => ("lm.status", false),
+        "source_run_id" => ("lm.source_run_id", false),
+        "experiment_id" => ("lm.experiment_id", true),
+        "creation_timestamp" | "creation_time" => ("lm.creation_time", true),
+        "last_updated_timestamp" | "last_updated_time" => ("lm.last_updated_time", true),
+        _ => return None,
+    })
+}
+
+const LOGGED_MODELS: Schema = Schema {
+    owner: "lm.model_id",
+    attribute: logged_model_attribute,
+    tags: Some(("logged_model_tags", "model_id")),
+    params: Some(("logged_model_params", "model_id")),
+    metrics: Some(("metrics", "model_id", "x.is_nan = 0")),
+    datasets: false,
+};
+
+/// Appends a bind and returns its placeholder.
+fn push(binds: &mut Vec<Bind>, b: Bind) -> String {
+    binds.push(b);
+    format!("${}", binds.len())
+}
+
+fn operator(c: Comparator) -> &'static str {
+    match c {
+        Comparator::Eq => "=",
+        Comparator::Ne => "!=",
+        Comparator::Lt => "<",
+        Comparator::Le => "<=",
+        Comparator::Gt => ">",
+        Comparator::Ge => ">=",
+        Comparator::Like => "LIKE",
+        Comparator::ILike => "ILIKE",
+        Comparator::In => "IN",
+        Comparator::NotIn => "NOT IN",
+        Comparator::IsNull => "IS NULL",
+        Comparator::IsNotNull => "IS NOT NULL",
+    }
+}
+
+/// `column <op> value` with the value bound.
+fn compare(d: Dialect, column: &str, c: &Condition, binds: &mut Vec<Bind>) -> Result<String> {
+    let value = |binds: &mut Vec<Bind>| -> Result<String> {
+        Ok(match &c.value {
+            FilterValue::Number(n) => push(binds, Bind::Float(*n)),
+            FilterValue::String(s) if c.comparator == Comparator::Like => {
+                push(binds, Bind::Text(d.like_pattern(s)))
+            }
+            FilterValue::String(s) => push(binds, Bind::Text(s.clone())),
+            FilterValue::List(_) | FilterValue::Null => {
+                return Err(invalid(format!(
+                    "Invalid value for '{}': expected a single value for comparator '{}'",
+                    c.key,
+                    operator(c.comparator)
+                )));
+            }
+        })
+    };
+    Ok(match c.comparator {
+        Comparator::Like => {
+            let p = value(binds)?;
+            d.like(column, &p)
+        }
+        Comparator::ILike => {
+            let p = value(binds)?;
+            d.ilike(column, &p)
+        }
+        Comparator::In | Comparator::NotIn => {
+            let FilterValue::List(items) = &c.value else {
+                return Err(invalid(format!(
+                    "Invalid value for '{}': '{}' needs a list such as ('a', 'b')",
+                    c.key,
+                    operator(c.comparator)
+                )));
+            };
+            if items.is_empty() {
+                return Ok(if c.comparator == Comparator::In {
+                    "1 = 0"
+                } else {
+                    "1 = 1"
+                }
+                .into());
+            }
+            let list: Vec<String> = items
+                .iter()
+                .map(|s| push(binds, Bind::Text(s.clone())))
+                .collect();
+            format!("{column} {} ({})", operator(c.comparator), list.join(", "))
+        }
+        Comparator::IsNull | Comparator::IsNotNull => {
+            format!("{column} {}", operator(c.comparator))
+        }
+        op => {
+            let v = value(binds)?;
+            format!("{column} {} {v}", operator(op))
+        }
+    })
+}
+
+/// `[NOT] EXISTS (SELECT 1 FROM table x WHERE x.owner = OWNER AND x.key = $k [AND ...])`.
+fn exists_keyed(
+    d: Dialect,
+    schema: &Schema,
+    (table, owner_col): (&str, &str),
+    extra: Option<&str>,
+    c: &Condition,
+    binds: &mut Vec<Bind>,
+) -> Result<String> {
+    let key = push(binds, Bind::Text(c.key.clone()));
+    let mut probe = format!(
+        "SELECT 1 FROM {table} x WHERE x.{owner_col} = {} AND x.key = {key}",
+        schema.owner
+    );
+    if table == "model_version_tags" {
+        probe.push_str(" AND x.version = mv.version");
+    }
+    if let Some(extra) = extra {
+        probe.push_str(" AND ");
+        probe.push_str(extra);
+    }
+    Ok(match c.comparator {
+        Comparator::IsNull => format!("NOT EXISTS ({probe})"),
+        Comparator::IsNotNull => format!("EXISTS ({probe})"),
+        _ => format!("EXISTS ({probe} AND {})", compare(d, "x.value", c, binds)?),
+    })
+}
+
+fn condition(d: Dialect, schema: &Schema, c: &Condition, binds: &mut Vec<Bind>) -> Result<String> {
+    let unsupported = |what: &str| {
+        invalid(format!(
+            "Filtering on {what} is not supported here ('{}')",
+            c.key
+        ))
+    };
+    match c.entity {
+        EntityType::Attribute => {
+            let (column, _) = (schema.attribute)(&c.key)
+                .ok_or_else(|| invalid(format!("Invalid attribute key '{}' specified.", c.key)))?;
+            compare(d, column, c, binds)
+        }
+        EntityType::Tag => {
+            let t = schema.tags.ok_or_else(|| unsupported("tags"))?;
+            exists_keyed(d, schema, t, None, c, binds)
+        }
+        EntityType::Param => {
+            let t = schema.params.ok_or_else(|| unsupported("params"))?;
+            exists_keyed(d, schema, t, None, c, binds)
+        }
+        EntityType::Metric => {
+            let (table, owner, extra) = schema.metrics.ok_or_else(|| unsupported("metrics"))?;
+            exists_keyed(d, schema, (table, owner), Some(extra), c, binds)
+        }
+        EntityType::Dataset if schema.datasets => dataset_condition(d, c, binds),
+        EntityType::Dataset => Err(unsupported("datasets")),
+    }
+}
+
+fn dataset_condition(d: Dialect, c: &Condition, binds: &mut Vec<Bind>) -> Result<String> {
+    if c.key == "context" {
+        let key = push(binds, Bind::Text("mlflow.data.context".into()));
+        return Ok(format!(
+            "EXISTS (SELECT 1 FROM run_input_tags t WHERE t.run_uuid = r.run_uuid AND t.key = {key} AND {})",
+            compare(d, "t.value", c, binds)?
+        ));
+    }
+    let column = match c.key.as_str() {
+        "name" => "ds.name",
+        "digest" => "ds.digest",
+        other => return Err(invalid(format!("Invalid dataset key '{other}' specified."))),
+    };
+    Ok(format!(
+        "EXISTS (SELECT 1 FROM run_inputs i JOIN datasets ds ON ds.dataset_uuid = i.source_id
+                 WHERE i.run_uuid = r.run_uuid AND i.kind = 'dataset' AND {})",
+        compare(d, column, c, binds)?
+    ))
+}
+
+fn conditions(
+    d: Dialect,
+    schema: &Schema,
+    parsed: &[Condition],
+    binds: &mut Vec<Bind>,
+) -> Result<Vec<String>> {
+    parsed
+        .iter()
+        .map(|c| condition(d, schema, c, binds))
+        .collect()
+}
+
+/// ORDER BY terms for one clause, adding a LEFT JOIN for keyed entities.
+fn order_term(
+    schema: &Schema,
+    o: &OrderBy,
+    n: usize,
+    joins: &mut Vec<String>,
+    binds: &mut Vec<Bind>,
+) -> Result<String> {
+    let dir = if o.ascending { "ASC" } else { "DESC" };
+    let keyed = |table: &str, owner: &str, joins: &mut Vec<String>, binds: &mut Vec<Bind>| {
+        let alias = format!("o{n}");
+        let key = push(binds, Bind::Text(o.key.clone()));
+        joins.push(format!(
+            "LEFT JOIN {table} {alias} ON {alias}.{owner} = {} AND {alias}.key = {key}",
+            schema.owner
+        ));
+        alias
+    };
+    match o.entity {
+        EntityType::Attribute => {
+            let (column, _) = (schema.attribute)(&o.key)
+                .ok_or_else(|| invalid(format!("Invalid order_by key '{}' specified.", o.key)))?;
+            Ok(format!("{column} {dir}"))
+        }
+        EntityType::Metric => {
+            let (table, owner, _) = schema
+                .metrics
+                .ok_or_else(|| invalid(format!("Cannot order by metric '{}' here", o.key)))?;
+            let a = keyed(table, owner, joins, binds);
+            Ok(format!(
+                "CASE WHEN {a}.value IS NULL THEN 2 WHEN {a}.is_nan = 1 THEN 1 ELSE 0 END, {a}.value {dir}"
+            ))
+        }
+        EntityType::Param | EntityType::Tag => {
+            let table = if o.entity == EntityType::Param {
+                schema.params
+            } else {
+                schema.tags
+            };
+            let (table, owner) =
+                table.ok_or_else(|| invalid(format!("Cannot order by '{}' here", o.key)))?;
+            let a = keyed(table, owner, joins, binds);
+            Ok(format!(
+                "CASE WHEN {a}.value IS NULL THEN 1 ELSE 0 END, {a}.value {dir}"
+            ))
+        }
+        EntityType::Dataset => Err(invalid("Cannot order by datasets")),
+    }
+}
+
+/// The SQL pieces of one search: WHERE conditions, JOINs for ordering, ORDER BY terms.
+pub(crate) struct SqlSearch {
+    pub conditions: Vec<String>,
+    pub joins: Vec<String>,
+    pub order: String,
+}
+
+impl SqlSearch {
+    /// Completes `base` (a SELECT with a `{joins}` marker before its WHERE clause) with the
+    /// joins, conditions, order and page window.
+    pub(crate) fn select(&self, base: &str, limit: i64, offset: u64) -> String {
+        let mut sql = base.replace("{joins}", &self.joins.join(" "));
+        for c in &self.conditions {
+            sql.push_str(" AND ");
+            sql.push_str(c);
+        }
+        sql.push_str(&format!(
+            " ORDER BY {} LIMIT {limit} OFFSET {offset}",
+            self.order
+        ));
+        sql
+    }
+}
+
+fn build(
+    d: Dialect,
+    schema: &Schema,
+    parsed: &[Condition],
+    orders: &[OrderBy],
+    tiebreak: &str,
+    binds: &mut Vec<Bind>,
+) -> Result<SqlSearch> {
+    let conditions = conditions(d, schema, parsed, binds)?;
+    let mut joins = Vec::new();
+    let mut terms = Vec::new();
+    for (n, o) in orders.iter().enumerate() {
+        terms.push(order_term(schema, o, n, &mut joins, binds)?);
+    }
+    terms.push(tiebreak.to_string());
+    Ok(SqlSearch {
+        conditions,
+        joins,
+        order: terms.join(", "),
+    })
+}
+
+/// The SQL of a run search.
+///
+/// # Errors
+/// `INVALID_PARAMETER_VALUE` naming the malformed filter or order-by clause.
+pub(crate) fn runs(
+    d: Dialect,
+    filter: Option<&str>,
+    order_by: &[String],
+    binds: &mut Vec<Bind>,
+) -> Result<SqlSearch> {
+    let parsed = search::parse_run_filter(filter.unwrap_or_default())?;
+    let orders = order_by
+        .iter()
+        .map(|o| search::parse_run_order_by(o))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    build(
+        d,
+        &RUNS,
+        &parsed,
+        &orders,
+        "r.start_time DESC, r.run_uuid ASC",
+        binds,
+    )
+}
+
+/// The SQL of an experiment search (default order: newest first).
+///
+/// # Errors
+/// `INVALID_PARAMETER_VALUE` naming the malformed filter or order-by clause.
+pub(crate) fn experiments(
+    d: Dialect,
+    filter: Option<&str>,
+    order_by: &[String],
+    binds: &mut Vec<Bind>,
+) -> Result<SqlSearch> {
+    let parsed = search::parse_experiment_filter(filter.unwrap_or_default())?;
+    let orders = order_by
+        .iter()
+        .map(|o| search::parse_experiment_order_by(o))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    build(
+        d,
+        &EXPERIMENTS,
+        &parsed,
+        &orders,
+        "e.creation_time DESC, e.experiment_id ASC",
+        binds,
+    )
+}
+
+/// The SQL of a registered model search (default order: by name).
+///
+/// # Errors
+/// `INVALID_PARAMETER_VALUE` naming the malformed filter or order-by clause.
+pub(crate) fn registered_models(
+    d: Dialect,
+    filter: Option<&str>,
+    order_by: &[String],
+    binds: &mut Vec<Bind>,
+) -> Result<SqlSearch> {
+    let parsed = search::parse_registered_model_filter(filter.unwrap_or_default())?;
+    let orders = order_by
+        .iter()
+        .map(|o| search::parse_registry_order_by(o, RegistryKind::RegisteredModel))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    build(
+        d,
+        &REGISTERED_MODELS,
+        &parsed,
+        &orders,
+        "rm.name ASC",
+        binds,
+    )
+}
+
+/// The SQL of a model version search (default order: newest version first per model).
+///
+/// # Errors
+/// `INVALID_PARAMETER_VALUE` naming the malformed filter or order-by clause.
+pub(crate) fn model_versions(
+    d: Dialect,
+    filter: Option<&str>,
+    order_by: &[String],
+    binds: &mut Vec<Bind>,
+) -> Result<SqlSearch> {
+    let parsed = search::parse_model_version_filter(filter.unwrap_or_default())?;
+    let orders = order_by
+        .iter()
+        .map(|o| search::parse_registry_order_by(o, RegistryKind::ModelVersion))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    build(
+        d,
+        &MODEL_VERSIONS,
+        &parsed,
+        &orders,
+        "mv.name ASC, mv.version DESC",
+        binds,
+    )
+}
+
+/// The SQL of a logged model search (default order: newest first).
+///
+/// # Errors
+/// `INVALID_PARAMETER_VALUE` naming the malformed filter or order-by field.
+pub(crate) fn logged_models(
+    d: Dialect,
+    filter: Option<&str>,
+    order_by: &[(String, bool)],
+    binds: &mut Vec<Bind>,
+) -> Result<SqlSearch> {
+    let parsed = search::parse_logged_model_filter(filter.unwrap_or_default())?;
+    let orders = order_by
+        .iter()
+        .map(|(field, ascending)| {
+            let (entity, key) = match field.split_once('.') {
+                Some(("metrics", k)) => (EntityType::Metric, k),
+                Some(("params", k)) => (EntityType::Param, k),
+                Some(("tags", k)) => (EntityType::Tag, k),
+                Some(("attributes", k)) => (EntityType::Attribute, k),
+                _ => (EntityType::Attribute, field.as_str()),
+            };
+            OrderBy {
+                entity,
+                key: key.to_string(),
+                ascending: *ascending,
+            }
+        })
+        .collect::<Vec<_>>();
+    build(
+        d,
+        &LOGGED_MODELS,
+        &parsed,
+        &orders,
+        "lm.creation_time DESC, lm.model_id ASC",
+        binds,
+    )
+}

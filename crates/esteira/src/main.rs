@@ -1,0 +1,372 @@
+//! The `esteira` binary: the server, and a CLI over a server URL or the store directly.
+
+mod backend;
+mod config;
+mod output;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use esteira_artifacts::ArtifactStore;
+use esteira_core::entities::ViewType;
+use esteira_server::AppState;
+use esteira_store::{MetadataStore, SqlStore};
+
+use backend::Backend;
+use config::Config;
+
+/// Esteira: MLOps in one binary. Speaks MLflow's REST API.
+#[derive(Parser)]
+#[command(name = "esteira", version, about)]
+struct Cli {
+    /// Configuration file (TOML). Env `ESTEIRA_CONFIG`.
+    #[arg(long, global = true, env = "ESTEIRA_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the server (MLflow tracking, registry and artifact proxy).
+    Server(ServerArgs),
+    /// Experiments.
+    #[command(subcommand)]
+    Experiments(ExperimentsCommand),
+    /// Runs.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+    /// The model registry.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+}
+
+#[derive(Args, Default)]
+struct ServerArgs {
+    /// Address to listen on [default: 127.0.0.1].
+    #[arg(long)]
+    host: Option<String>,
+    /// Port to listen on; 0 picks a free port [default: 5000].
+    #[arg(long)]
+    port: Option<u16>,
+    /// Data directory of the embedded defaults [default: ./esteira-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Metadata store URL: sqlite://PATH or postgres://USER:PASS@HOST:PORT/DB.
+    #[arg(long)]
+    store: Option<String>,
+    /// Artifact store: a directory, file:///DIR, s3://BUCKET/PREFIX or memory://.
+    #[arg(long)]
+    artifacts: Option<String>,
+    /// File of accepted bearer tokens, one per line.
+    #[arg(long)]
+    auth_token_file: Option<PathBuf>,
+    /// Largest JSON request body in bytes.
+    #[arg(long)]
+    max_body_bytes: Option<usize>,
+}
+
+/// How a CLI command reaches the data: a server, or the store directly.
+#[derive(Args)]
+struct Target {
+    /// Server URL (e.g. http://127.0.0.1:5000). Env `ESTEIRA_SERVER`.
+    #[arg(long, env = "ESTEIRA_SERVER", conflicts_with = "store")]
+    server: Option<String>,
+    /// Bearer token for the server. Env `ESTEIRA_TOKEN`, or MLflow's `MLFLOW_TRACKING_TOKEN`.
+    #[arg(long, env = "ESTEIRA_TOKEN")]
+    token: Option<String>,
+    /// Open this metadata store directly instead of a server [default: the server
+    /// configuration's store, i.e. sqlite://./esteira-data/esteira.db].
+    #[arg(long)]
+    store: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum ExperimentsCommand {
+    /// Lists experiments.
+    List {
+        #[command(flatten)]
+        target: Target,
+        /// Which experiments: active, deleted or all.
+        #[arg(long, default_value = "active")]
+        view: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum RunsCommand {
+    /// Lists the runs of an experiment.
+    List {
+        #[command(flatten)]
+        target: Target,
+        /// Experiment name or id.
+        #[arg(long)]
+        experiment: String,
+        /// MLflow filter, e.g. "metrics.rmse < 1 and params.model = 'ets'".
+        #[arg(long)]
+        filter: Option<String>,
+        /// Order, e.g. "metrics.rmse" or "attributes.start_time DESC"; repeatable.
+        #[arg(long)]
+        order_by: Vec<String>,
+        /// Most runs to list.
+        #[arg(long, default_value_t = 100)]
+        max_results: i64,
+    },
+    /// Shows one run with its metrics, params and tags.
+    Show {
+        #[command(flatten)]
+        target: Target,
+        /// Run id.
+        run_id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Lists registered models.
+    List {
+        #[command(flatten)]
+        target: Target,
+        /// MLflow filter, e.g. "name LIKE 'demand%'".
+        #[arg(long)]
+        filter: Option<String>,
+    },
+    /// Shows a registered model with its latest versions and aliases.
+    Show {
+        #[command(flatten)]
+        target: Target,
+        /// Model name.
+        name: String,
+    },
+    /// Model aliases (champion, challenger, ...).
+    #[command(subcommand)]
+    Alias(AliasCommand),
+}
+
+#[derive(Subcommand)]
+enum AliasCommand {
+    /// Points an alias at a version.
+    Set {
+        #[command(flatten)]
+        target: Target,
+        /// Model name.
+        name: String,
+        /// Alias, e.g. champion.
+        alias: String,
+        /// Version number.
+        version: String,
+    },
+    /// Removes an alias.
+    Delete {
+        #[command(flatten)]
+        target: Target,
+        /// Model name.
+        name: String,
+        /// Alias.
+        alias: String,
+    },
+}
+
+fn load_config(path: Option<&PathBuf>) -> Result<Config> {
+    let mut config = match path {
+        Some(p) => Config::from_file(p)?,
+        None => Config::default(),
+    };
+    config.apply_env(|k| std::env::var(k).ok())?;
+    Ok(config)
+}
+
+async fn run_server(mut config: Config, args: ServerArgs) -> Result<()> {
+    let s = &mut config.server;
+    s.host = args.host.or(s.host.take());
+    s.port = args.port.or(s.port);
+    s.data_dir = args.data_dir.or(s.data_dir.take());
+    s.store = args.store.or(s.store.take());
+    s.artifacts = args.artifacts.or(s.artifacts.take());
+    s.auth_token_file = args.auth_token_file.or(s.auth_token_file.take());
+    s.max_body_bytes = args.max_body_bytes.or(s.max_body_bytes);
+    let resolved = s.resolve()?;
+    std::fs::create_dir_all(&resolved.data_dir).with_context(|| {
+        format!(
+            "cannot create data directory {}",
+            resolved.data_dir.display()
+        )
+    })?;
+    let store = SqlStore::open(&resolved.store)
+        .await
+        .with_context(|| format!("cannot open the metadata store {}", redact(&resolved.store)))?;
+    let artifacts = ArtifactStore::from_url(&resolved.artifacts)
+        .with_context(|| format!("cannot open the artifact store {}", resolved.artifacts))?;
+    let mut state = AppState::new(Arc::new(store.clone()), artifacts);
+    state.auth_tokens = resolved.auth_tokens.clone().map(Arc::new);
+    state.max_body_bytes = resolved.max_body_bytes;
+    let listener = tokio::net::TcpListener::bind((resolved.host.as_str(), resolved.port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", resolved.host, resolved.port))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(store = %redact(&resolved.store), artifacts = %resolved.artifacts, auth = resolved.auth_tokens.is_some(), "Esteira server starting.");
+    println!("Esteira server listening on http://{addr}");
+    axum::serve(listener, esteira_server::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    store.close().await;
+    tracing::info!("Esteira server stopped.");
+    Ok(())
+}
+
+/// Hides the password of a database URL.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            let user = creds.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..s + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("Shutting down: draining in-flight requests.");
+}
+
+async fn backend(config: &Config, target: &Target) -> Result<Backend> {
+    if let Some(base) = &target.server {
+        let token = target
+            .token
+            .clone()
+            .or_else(|| std::env::var("MLFLOW_TRACKING_TOKEN").ok());
+        return Ok(Backend::Remote {
+            client: reqwest::Client::new(),
+            base: base.trim_end_matches('/').to_string(),
+            token,
+        });
+    }
+    let url = match &target.store {
+        Some(url) => url.clone(),
+        None => config.server.resolve()?.store,
+    };
+    if let Some(path) = url.strip_prefix("sqlite://")
+        && !std::path::Path::new(path).exists()
+    {
+        bail!(
+            "no store at {path}: start `esteira server` first, or pass --server URL or --store URL"
+        );
+    }
+    let store: Arc<dyn MetadataStore> = Arc::new(SqlStore::open(&url).await?);
+    Ok(Backend::Local(store))
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let config = load_config(cli.config.as_ref())?;
+    match cli.command {
+        Command::Server(args) => run_server(config, args).await,
+        Command::Experiments(ExperimentsCommand::List { target, view }) => {
+            let view = match view.as_str() {
+                "active" => ViewType::ActiveOnly,
+                "deleted" => ViewType::DeletedOnly,
+                "all" => ViewType::All,
+                other => bail!("--view: expected active, deleted or all, got {other:?}"),
+            };
+            let experiments = backend(&config, &target).await?.experiments(view).await?;
+            output::experiments(&experiments, target.json)
+        }
+        Command::Runs(RunsCommand::List {
+            target,
+            experiment,
+            filter,
+            order_by,
+            max_results,
+        }) => {
+            let b = backend(&config, &target).await?;
+            let exp = b.experiment(&experiment).await?;
+            let runs = b
+                .runs(&exp.experiment_id, filter, order_by, max_results)
+                .await?;
+            output::runs(&runs, target.json)
+        }
+        Command::Runs(RunsCommand::Show { target, run_id }) => {
+            let run = backend(&config, &target).await?.run(&run_id).await?;
+            output::run(&run, target.json)
+        }
+        Command::Models(ModelsCommand::List { target, filter }) => {
+            let models = backend(&config, &target).await?.models(filter).await?;
+            output::models(&models, target.json)
+        }
+        Command::Models(ModelsCommand::Show { target, name }) => {
+            let model = backend(&config, &target).await?.model(&name).await?;
+            output::model(&model, target.json)
+        }
+        Command::Models(ModelsCommand::Alias(AliasCommand::Set {
+            target,
+            name,
+            alias,
+            version,
+        })) => {
+            backend(&config, &target)
+                .await?
+                .set_alias(&name, &alias, &version)
+                .await?;
+            println!("{name}@{alias} -> version {version}");
+            Ok(())
+        }
+        Command::Models(ModelsCommand::Alias(AliasCommand::Delete {
+            target,
+            name,
+            alias,
+        })) => {
+            backend(&config, &target)
+                .await?
+                .delete_alias(&name, &alias)
+                .await?;
+            println!("{name}@{alias} removed");
+            Ok(())
+        }
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ESTEIRA_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .json()
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
