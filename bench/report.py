@@ -120,7 +120,7 @@ def render(results, servers):
             first = next((per[s] for s in scens if "startup_s" in per.get(s, {})), {})
             mem[key] = dict(first=first, **per)
         rows = [("start-up to /health (s)", ["first", "startup_s"], LOWER),
-                ("idle RSS 2 s after start (MiB)", ["first", "idle_rss_mib"], LOWER),
+                ("idle RSS after start-up (MiB)", ["first", "idle_rss_mib"], LOWER),
                 ("processes in the tree", ["first", "processes"], INFO)]
         for s in scens:
             rows += [(f"peak RSS during ({s}) (MiB)", [s, "peak_rss_mib"], LOWER),

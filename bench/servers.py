@@ -8,7 +8,7 @@ import subprocess
 import time
 import urllib.request
 
-from proctree import RssSampler, loadavg, tree_pids
+from proctree import RssSampler, loadavg, tree_pids, wait_quiet
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MLFLOW = os.path.join(ROOT, ".venv", "bin", "mlflow")
@@ -73,7 +73,7 @@ class Server:
             self.stop()
             raise RuntimeError(f"{self.label} not healthy after {timeout_s} s; see {self.log_path}")
         self.startup_s = time.monotonic() - t0
-        time.sleep(2)  # let workers / job runners settle before the idle figure
+        wait_quiet(self.pid, max_s=30)  # workers / job runners finish starting before anything is measured
         self.sampler = RssSampler(self.pid)
         self.idle_rss_kib = self.sampler.phase()
         self.idle_procs = self.sampler.max_procs

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for the test and service scripts. Source it: . "$(dirname "$0")/lib.sh"
 
 # Repository root (the parent of scripts/).

@@ -6,6 +6,7 @@
 # The pid is kept in $ESTEIRA_MOTO_PIDFILE (default ${TMPDIR:-/tmp}/esteira-moto.pid); give both
 # commands the same value to run several at once.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 pidfile="${ESTEIRA_MOTO_PIDFILE:-${TMPDIR:-/tmp}/esteira-moto.pid}"

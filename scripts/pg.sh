@@ -7,6 +7,7 @@
 # As root, DIR is handed to the `postgres` user (initdb refuses root); DIR's parent
 # directories must then be searchable by that user.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 usage() { die "usage: $0 start DIR PORT | stop DIR"; }

@@ -5,6 +5,7 @@
 # Exits non-zero if any stage fails (later stages still run when they can, to show everything at once).
 # ESTEIRA_TEST_KEEP=1 keeps the temp dir (service logs, data) for a look afterwards.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 cd "$ESTEIRA_ROOT"
 
@@ -80,17 +81,20 @@ section "build the esteira binary"
 cargo build -p esteira
 export ESTEIRA_BIN="${CARGO_TARGET_DIR:-$ESTEIRA_ROOT/target}/debug/esteira"
 
+# The compat servers' data dirs go under $work/tmp, so the trap removes them even after a crash.
+mkdir -p "$work/tmp"
+
 compat_sqlite() {
-  ESTEIRA_COMPAT_TARGET=esteira "$pytest_bin" tests/compat -q
+  TMPDIR="$work/tmp" ESTEIRA_COMPAT_TARGET=esteira "$pytest_bin" tests/compat -q
 }
 
 compat_postgres_s3() {
-  "$PGBIN/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -q -v ON_ERROR_STOP=1 \
+  PGOPTIONS='-c client_min_messages=warning' "$PGBIN/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -q -v ON_ERROR_STOP=1 \
     -c 'DROP DATABASE IF EXISTS esteira_compat' -c 'CREATE DATABASE esteira_compat' >/dev/null || return 1
   local prefix
   prefix="compat-$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')"
   echo "store postgres://…/esteira_compat, artifacts s3://$ESTEIRA_TEST_S3_BUCKET/$prefix"
-  ESTEIRA_COMPAT_TARGET=esteira \
+  TMPDIR="$work/tmp" ESTEIRA_COMPAT_TARGET=esteira \
     ESTEIRA_COMPAT_STORE="postgres://postgres@127.0.0.1:$pg_port/esteira_compat" \
     ESTEIRA_COMPAT_ARTIFACTS="s3://$ESTEIRA_TEST_S3_BUCKET/$prefix" \
     "$pytest_bin" tests/compat -q

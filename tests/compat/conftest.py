@@ -46,7 +46,14 @@ import mlflow  # noqa: E402  (after the environment above)
 from mlflow import MlflowClient  # noqa: E402
 
 
+def _terminate_like_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def pytest_configure(config):
+    # SIGTERM (a timeout, a CI cancel) then tears fixtures down, so no server outlives the session.
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminate_like_interrupt)
     config.addinivalue_line(
         "markers", "esteira_only: behaviour only esteira has (skipped when ESTEIRA_COMPAT_TARGET=mlflow)"
     )
@@ -104,7 +111,11 @@ class Server:
         if pidfile := os.environ.get("ESTEIRA_COMPAT_PIDFILE"):
             with open(pidfile, "a") as f:
                 f.write(f"{self.proc.pid}\n")
-        self._wait_healthy(cmd)
+        try:
+            self._wait_healthy(cmd)
+        except BaseException:  # interrupted while waiting: do not leak the process
+            self.stop()
+            raise
         return self
 
     def _wait_healthy(self, cmd: list[str]) -> None:

@@ -357,10 +357,20 @@ impl SqlStore {
         validation::required("name", Some(&new.name))?;
         validation::required("source", Some(&new.source))?;
         new.tags.iter().try_for_each(validation::registry_tag)?;
-        let storage_location = match &new.model_id {
-            Some(id) if !id.is_empty() => self.get_logged_model(id).await?.info.artifact_uri,
-            _ => new.source.clone(),
+        let (storage_location, source_run_id) = self.resolve_source(&new.source).await?;
+        let model_id = new.model_id.clone().filter(|m| !m.is_empty());
+        let (storage_location, linked_run_id) = match &model_id {
+            Some(id) if source_run_id.is_none() => {
+                let model = self.get_logged_model(id).await?;
+                (storage_location, model.info.source_run_id)
+            }
+            _ => (storage_location, source_run_id),
         };
+        let run_id = new
+            .run_id
+            .clone()
+            .filter(|r| !r.is_empty())
+            .or(linked_run_id);
         let mut tx = self.begin().await?;
         let now = now_ms();
         let row = sqlx::query(
@@ -383,9 +393,9 @@ impl SqlStore {
         .bind(now)
         .bind(new.description.clone().unwrap_or_default())
         .bind(new.source.as_str())
-        .bind(new.run_id.clone().unwrap_or_default())
+        .bind(run_id.unwrap_or_default())
         .bind(new.run_link.clone().unwrap_or_default())
-        .bind(new.model_id.clone().filter(|m| !m.is_empty()))
+        .bind(model_id)
         .bind(storage_location)
         .execute(&mut *tx)
         .await?;
@@ -395,6 +405,34 @@ impl SqlStore {
         tx.commit().await?;
         self.get_model_version(&new.name, &version.to_string())
             .await
+    }
+
+    /// Where a new version's files are, and the run behind them, for its `source`:
+    /// `models:/<model_id>` is a logged model's location, `models:/<name>/<version>` and
+    /// `models:/<name>@<alias>` another version's; anything else is itself.
+    async fn resolve_source(&self, source: &str) -> Result<(String, Option<String>)> {
+        let Some(rest) = source.strip_prefix("models:/") else {
+            return Ok((source.to_string(), None));
+        };
+        let rest = rest.trim_end_matches('/');
+        if let Some((name, alias)) = rest.split_once('@') {
+            let v = self.get_model_version_by_alias(name, alias).await?;
+            let location = self
+                .get_model_version_download_uri(name, &v.version)
+                .await?;
+            return Ok((location, Some(v.run_id).filter(|r| !r.is_empty())));
+        }
+        if let Some((name, version)) = rest.rsplit_once('/') {
+            let v = self.get_model_version(name, version).await?;
+            let location = self.get_model_version_download_uri(name, version).await?;
+            return Ok((location, Some(v.run_id).filter(|r| !r.is_empty())));
+        }
+        let model = self.get_logged_model(rest).await.map_err(|_| {
+            invalid(format!(
+                "Unable to fetch model from model URI source artifact location '{source}'."
+            ))
+        })?;
+        Ok((model.info.artifact_uri, model.info.source_run_id))
     }
 
     pub(crate) async fn get_model_version(

@@ -70,6 +70,43 @@ const EXPERIMENTS: Schema = Schema {
     datasets: false,
 };
 
+/// The tag that marks a registered model (and its versions) as a prompt.
+const IS_PROMPT_TAG: &str = "mlflow.prompt.is_prompt";
+
+/// Registry searches return models, not prompts, unless the filter asks for prompts
+/// (`tags.mlflow.prompt.is_prompt = 'true'` or `!= 'false'`), as MLflow does: the client adds
+/// `tags.mlflow.prompt.is_prompt != 'true'` to every model search, and models have no such tag.
+/// Returns the conditions to translate and, when prompts are excluded, the exclusion clause.
+fn without_prompts(
+    parsed: Vec<Condition>,
+    tag_table: &str,
+    owner: &str,
+) -> (Vec<Condition>, Option<String>) {
+    let is_prompt_condition = |c: &Condition| c.entity == EntityType::Tag && c.key == IS_PROMPT_TAG;
+    let wants_prompts = parsed
+        .iter()
+        .find(|c| is_prompt_condition(c))
+        .is_some_and(|c| {
+            let value = match &c.value {
+                FilterValue::String(v) => v.to_ascii_lowercase(),
+                _ => String::new(),
+            };
+            (c.comparator == Comparator::Eq && value == "true")
+                || (c.comparator == Comparator::Ne && value == "false")
+        });
+    if wants_prompts {
+        return (parsed, None);
+    }
+    let kept = parsed
+        .into_iter()
+        .filter(|c| !is_prompt_condition(c))
+        .collect();
+    let exclusion = format!(
+        "NOT EXISTS (SELECT 1 FROM {tag_table} p WHERE p.name = {owner} AND p.key = '{IS_PROMPT_TAG}' AND p.value = 'true')"
+    );
+    (kept, Some(exclusion))
+}
+
 fn registered_model_attribute(key: &str) -> Option<(&'static str, bool)> {
     Some(match key {
         "name" => ("rm.name", false),
@@ -464,18 +501,21 @@ pub(crate) fn registered_models(
     binds: &mut Vec<Bind>,
 ) -> Result<SqlSearch> {
     let parsed = search::parse_registered_model_filter(filter.unwrap_or_default())?;
+    let (parsed, exclusion) = without_prompts(parsed, "registered_model_tags", "rm.name");
     let orders = order_by
         .iter()
         .map(|o| search::parse_registry_order_by(o, RegistryKind::RegisteredModel))
         .collect::<std::result::Result<Vec<_>, _>>()?;
-    build(
+    let mut search = build(
         d,
         &REGISTERED_MODELS,
         &parsed,
         &orders,
         "rm.name ASC",
         binds,
-    )
+    )?;
+    search.conditions.extend(exclusion);
+    Ok(search)
 }
 
 /// The SQL of a model version search (default order: newest version first per model).
@@ -489,18 +529,21 @@ pub(crate) fn model_versions(
     binds: &mut Vec<Bind>,
 ) -> Result<SqlSearch> {
     let parsed = search::parse_model_version_filter(filter.unwrap_or_default())?;
+    let (parsed, exclusion) = without_prompts(parsed, "model_version_tags", "mv.name");
     let orders = order_by
         .iter()
         .map(|o| search::parse_registry_order_by(o, RegistryKind::ModelVersion))
         .collect::<std::result::Result<Vec<_>, _>>()?;
-    build(
+    let mut search = build(
         d,
         &MODEL_VERSIONS,
         &parsed,
         &orders,
         "mv.name ASC, mv.version DESC",
         binds,
-    )
+    )?;
+    search.conditions.extend(exclusion);
+    Ok(search)
 }
 
 /// The SQL of a logged model search (default order: newest first).

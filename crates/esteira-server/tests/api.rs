@@ -1,0 +1,588 @@
+//! The HTTP API in-process through `router()`: authentication, malformed input, limits,
+//! path traversal, unknown routes, telemetry and the artifact proxy.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use esteira_artifacts::ArtifactStore;
+use esteira_server::{AppState, router};
+use esteira_store::SqlStore;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct Api {
+    app: Router,
+    _dir: tempfile::TempDir,
+}
+
+async fn api_with(configure: impl FnOnce(&mut AppState, &std::path::Path)) -> Api {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+    let store = SqlStore::open(&url).await.unwrap();
+    let artifacts =
+        ArtifactStore::from_url(dir.path().join("artifacts").to_str().unwrap()).unwrap();
+    let mut state = AppState::new(Arc::new(store), artifacts);
+    configure(&mut state, dir.path());
+    Api {
+        app: router(state),
+        _dir: dir,
+    }
+}
+
+async fn api() -> Api {
+    api_with(|_, _| {}).await
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    fn error_code(&self) -> String {
+        self.json()["error_code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+impl Api {
+    async fn send(&self, req: Request<Body>) -> Reply {
+        let resp = self.app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn call(&self, method: Method, uri: &str, body: Option<Value>) -> Reply {
+        let mut req = Request::builder().method(method).uri(uri);
+        let body = match body {
+            Some(v) => {
+                req = req.header(header::CONTENT_TYPE, "application/json");
+                Body::from(v.to_string())
+            }
+            None => Body::empty(),
+        };
+        self.send(req.body(body).unwrap()).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::POST, &format!("/api/2.0/mlflow/{path}"), Some(body))
+            .await
+    }
+
+    async fn get(&self, path_and_query: &str) -> Reply {
+        self.call(
+            Method::GET,
+            &format!("/api/2.0/mlflow/{path_and_query}"),
+            None,
+        )
+        .await
+    }
+
+    async fn new_run(&self) -> String {
+        let r = self
+            .post("runs/create", json!({"experiment_id": "0"}))
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        r.json()["run"]["info"]["run_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+}
+
+#[tokio::test]
+async fn health_version_and_default_experiment() {
+    let api = api().await;
+    let r = api.call(Method::GET, "/health", None).await;
+    assert_eq!(
+        (r.status, r.body.as_slice()),
+        (StatusCode::OK, b"OK".as_slice())
+    );
+    let r = api.call(Method::GET, "/version", None).await;
+    assert_eq!(
+        String::from_utf8(r.body).unwrap(),
+        env!("CARGO_PKG_VERSION")
+    );
+    let r = api.get("experiments/get?experiment_id=0").await;
+    assert_eq!(r.json()["experiment"]["name"], "Default");
+    let r = api
+        .call(
+            Method::GET,
+            "/ajax-api/2.0/mlflow/experiments/get-by-name?experiment_name=Default",
+            None,
+        )
+        .await;
+    assert_eq!(r.json()["experiment"]["experiment_id"], "0");
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_json_404() {
+    let api = api().await;
+    for (method, uri) in [
+        (Method::GET, "/api/2.0/mlflow/does-not-exist"),
+        (Method::GET, "/api/2.0/mlflow/runs/create"),
+        (Method::DELETE, "/api/2.0/mlflow/experiments/create"),
+        (Method::GET, "/nothing/here"),
+    ] {
+        let r = api.call(method.clone(), uri, None).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{method} {uri}");
+        assert_eq!(r.error_code(), "ENDPOINT_NOT_FOUND", "{method} {uri}");
+    }
+}
+
+#[tokio::test]
+async fn malformed_json_is_400_naming_the_problem() {
+    let api = api().await;
+    let req = Request::post("/api/2.0/mlflow/experiments/create")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("{\"name\": "))
+        .unwrap();
+    let r = api.send(req).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.error_code(), "BAD_REQUEST");
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("Malformed JSON")
+    );
+    let req = Request::post("/api/2.0/mlflow/experiments/create")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("[1, 2]"))
+        .unwrap();
+    assert_eq!(api.send(req).await.error_code(), "BAD_REQUEST");
+}
+
+#[tokio::test]
+async fn wrong_types_are_400_naming_the_field() {
+    let api = api().await;
+    let run_id = api.new_run().await;
+    let r = api
+        .post(
+            "runs/log-metric",
+            json!({"run_id": run_id, "key": "m", "value": "high", "timestamp": 1}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.error_code(), "INVALID_PARAMETER_VALUE");
+    assert!(
+        r.json()["message"].as_str().unwrap().contains("'value'"),
+        "{}",
+        r.json()
+    );
+    let r = api.get("experiments/search?max_results=lots").await;
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("'max_results'")
+    );
+    let r = api
+        .post("runs/log-batch", json!({"run_id": run_id, "metrics": [{"key": "m", "value": 1, "timestamp": "yesterday"}]}))
+        .await;
+    assert_eq!(r.error_code(), "INVALID_PARAMETER_VALUE");
+    assert!(
+        r.json()["message"].as_str().unwrap().contains("timestamp"),
+        "{}",
+        r.json()
+    );
+    let r = api.post("experiments/create", json!({})).await;
+    assert!(r.json()["message"].as_str().unwrap().contains("'name'"));
+    let r = api
+        .post(
+            "runs/log-parameter",
+            json!({"run_id": "../etc", "key": "k", "value": "v"}),
+        )
+        .await;
+    assert_eq!(r.error_code(), "INVALID_PARAMETER_VALUE");
+}
+
+#[tokio::test]
+async fn missing_resources_are_404_with_mlflow_codes() {
+    let api = api().await;
+    let r = api
+        .get("runs/get?run_id=0123456789abcdef0123456789abcdef")
+        .await;
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST")
+    );
+    let r = api
+        .get("experiments/get-by-name?experiment_name=nope")
+        .await;
+    assert_eq!(r.error_code(), "RESOURCE_DOES_NOT_EXIST");
+    let r = api.get("registered-models/get?name=nope").await;
+    assert_eq!(r.error_code(), "RESOURCE_DOES_NOT_EXIST");
+    let r = api
+        .post("experiments/create", json!({"name": "twice"}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = api
+        .post("experiments/create", json!({"name": "twice"}))
+        .await;
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (StatusCode::BAD_REQUEST, "RESOURCE_ALREADY_EXISTS")
+    );
+}
+
+#[tokio::test]
+async fn params_are_write_once_and_limits_are_enforced() {
+    let api = api().await;
+    let run_id = api.new_run().await;
+    let log = |value: &str| json!({"run_id": run_id, "key": "alpha", "value": value});
+    assert_eq!(
+        api.post("runs/log-parameter", log("0.1")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        api.post("runs/log-parameter", log("0.1")).await.status,
+        StatusCode::OK
+    );
+    let r = api.post("runs/log-parameter", log("0.2")).await;
+    assert_eq!(r.error_code(), "INVALID_PARAMETER_VALUE");
+    let metrics: Vec<Value> = (0..1001)
+        .map(|i| json!({"key": "m", "value": 1.0, "timestamp": i, "step": i}))
+        .collect();
+    let r = api
+        .post(
+            "runs/log-batch",
+            json!({"run_id": run_id, "metrics": metrics}),
+        )
+        .await;
+    assert_eq!(r.error_code(), "INVALID_PARAMETER_VALUE");
+    assert!(r.json()["message"].as_str().unwrap().contains("1000"));
+    let r = api
+        .post(
+            "runs/set-tag",
+            json!({"run_id": run_id, "key": "k", "value": "v".repeat(8001)}),
+        )
+        .await;
+    assert_eq!(r.error_code(), "INVALID_PARAMETER_VALUE");
+    let r = api.get(&format!("runs/get?run_id={run_id}")).await;
+    assert!(
+        r.json()["run"]["data"]
+            .get("metrics")
+            .is_none_or(|m| m.as_array().unwrap().is_empty())
+    );
+}
+
+#[tokio::test]
+async fn malformed_filters_are_invalid_parameter_value() {
+    let api = api().await;
+    for filter in [
+        "metrics.rmse <",
+        "metrics.rmse < 'a'",
+        "params.x = 1 OR params.y = 2",
+        "bogus.x = 1",
+    ] {
+        let r = api
+            .post(
+                "runs/search",
+                json!({"experiment_ids": ["0"], "filter": filter}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{filter}");
+        assert_eq!(r.error_code(), "INVALID_PARAMETER_VALUE", "{filter}");
+    }
+    let r = api
+        .post(
+            "runs/search",
+            json!({"experiment_ids": ["0"], "page_token": "garbage"}),
+        )
+        .await;
+    assert_eq!(r.error_code(), "INVALID_PARAMETER_VALUE");
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_413() {
+    let api = api_with(|s, _| s.max_body_bytes = 1024).await;
+    let r = api
+        .post("experiments/create", json!({"name": "x".repeat(4096)}))
+        .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(r.error_code(), "PAYLOAD_TOO_LARGE");
+}
+
+#[tokio::test]
+async fn other_content_types_are_415() {
+    let api = api().await;
+    let req = Request::post("/api/2.0/mlflow/experiments/create")
+        .header(header::CONTENT_TYPE, "application/xml")
+        .body(Body::from("<name>x</name>"))
+        .unwrap();
+    let r = api.send(req).await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(r.error_code(), "UNSUPPORTED_MEDIA_TYPE");
+}
+
+#[tokio::test]
+async fn bearer_tokens_guard_every_api_call() {
+    let api = api_with(|s, _| s.auth_tokens = Some(Arc::new(vec!["s3cret".into()]))).await;
+    let r = api.get("experiments/get?experiment_id=0").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.error_code(), "UNAUTHENTICATED");
+    assert_eq!(r.headers[header::WWW_AUTHENTICATE], "Bearer");
+    let with = |token: &str, uri: &str| {
+        Request::get(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let r = api
+        .send(with(
+            "wrong",
+            "/api/2.0/mlflow/experiments/get?experiment_id=0",
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = api
+        .send(with(
+            "s3cret",
+            "/api/2.0/mlflow/experiments/get?experiment_id=0",
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = api
+        .call(
+            Method::PUT,
+            "/api/2.0/mlflow-artifacts/artifacts/0/x.txt",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = api.call(Method::GET, "/metrics", None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        api.call(Method::GET, "/health", None).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn artifact_proxy_round_trip() {
+    let api = api().await;
+    let put = Request::put("/api/2.0/mlflow-artifacts/artifacts/1/run/artifacts/dir/a.txt")
+        .body(Body::from("hello"))
+        .unwrap();
+    assert_eq!(api.send(put).await.status, StatusCode::OK);
+    let r = api
+        .call(
+            Method::GET,
+            "/api/2.0/mlflow-artifacts/artifacts/1/run/artifacts/dir/a.txt",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body.as_slice()),
+        (StatusCode::OK, b"hello".as_slice())
+    );
+    let r = api
+        .call(
+            Method::GET,
+            "/api/2.0/mlflow-artifacts/artifacts?path=1/run/artifacts",
+            None,
+        )
+        .await;
+    assert_eq!(r.json()["files"], json!([{"path": "dir", "is_dir": true}]));
+    let r = api
+        .call(
+            Method::GET,
+            "/api/2.0/mlflow-artifacts/artifacts?path=1/run/artifacts/dir",
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.json()["files"],
+        json!([{"path": "a.txt", "is_dir": false, "file_size": 5}])
+    );
+    let r = api
+        .call(
+            Method::DELETE,
+            "/api/2.0/mlflow-artifacts/artifacts/1/run/artifacts/dir/a.txt",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = api
+        .call(
+            Method::GET,
+            "/api/2.0/mlflow-artifacts/artifacts/1/run/artifacts/dir/a.txt",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST")
+    );
+}
+
+#[tokio::test]
+async fn multipart_upload_through_the_proxy() {
+    let api = api().await;
+    let r = api
+        .call(
+            Method::POST,
+            "/api/2.0/mlflow-artifacts/mpu/create/7/r/artifacts",
+            Some(json!({"path": "/home/me/big.bin", "num_parts": 2})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json());
+    let created = r.json();
+    let upload_id = created["upload_id"].as_str().unwrap().to_string();
+    for (n, chunk) in [(1, "first-"), (2, "second")] {
+        let url = created["credentials"][n - 1]["url"].as_str().unwrap();
+        let path = &url[url.find("/api/").unwrap()..];
+        let r = api
+            .send(Request::put(path).body(Body::from(chunk)).unwrap())
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(r.headers.contains_key(header::ETAG));
+    }
+    let parts = json!([{"part_number": 1, "etag": "\"1\""}, {"part_number": 2, "etag": "\"2\""}]);
+    let r = api
+        .call(
+            Method::POST,
+            "/api/2.0/mlflow-artifacts/mpu/complete/7/r/artifacts",
+            Some(json!({"path": "big.bin", "upload_id": upload_id, "parts": parts})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json());
+    let r = api
+        .call(
+            Method::GET,
+            "/api/2.0/mlflow-artifacts/artifacts/7/r/artifacts/big.bin",
+            None,
+        )
+        .await;
+    assert_eq!(r.body, b"first-second");
+}
+
+#[tokio::test]
+async fn artifact_paths_cannot_escape_the_root() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.txt"), "top secret").unwrap();
+    let outside_dir = outside.path().to_path_buf();
+    let api = api_with(move |_, root| {
+        let artifacts = root.join("artifacts");
+        std::fs::create_dir_all(&artifacts).unwrap();
+        std::os::unix::fs::symlink(&outside_dir, artifacts.join("link")).unwrap();
+    })
+    .await;
+    for path in [
+        "../secret.txt",
+        "a/../../secret.txt",
+        "%2e%2e/secret.txt",
+        "a%2f..%2f..%2fsecret.txt",
+        "%252e%252e/secret.txt",
+        "..%5csecret.txt",
+        "link/secret.txt",
+    ] {
+        let uri = format!("/api/2.0/mlflow-artifacts/artifacts/{path}");
+        let r = api.call(Method::GET, &uri, None).await;
+        assert_eq!(
+            r.status,
+            StatusCode::BAD_REQUEST,
+            "GET {path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert_eq!(r.error_code(), "INVALID_PARAMETER_VALUE", "{path}");
+        let put = Request::put(&uri).body(Body::from("overwritten")).unwrap();
+        assert_eq!(
+            api.send(put).await.status,
+            StatusCode::BAD_REQUEST,
+            "PUT {path}"
+        );
+        let r = api.call(Method::DELETE, &uri, None).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "DELETE {path}");
+    }
+    let r = api
+        .call(
+            Method::GET,
+            "/api/2.0/mlflow-artifacts/artifacts?path=../..",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = api
+        .call(
+            Method::GET,
+            "/api/2.0/mlflow-artifacts/artifacts?path=/etc",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        std::fs::read_to_string(outside.path().join("secret.txt")).unwrap(),
+        "top secret"
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_requests_per_route_and_status() {
+    let api = api().await;
+    api.get("experiments/get?experiment_id=0").await;
+    api.get("experiments/get?experiment_id=12345").await;
+    let r = api.call(Method::GET, "/metrics", None).await;
+    let text = String::from_utf8(r.body).unwrap();
+    assert!(
+        text.contains(r#"esteira_http_requests_total{route="/api/2.0/mlflow/experiments/get",method="GET",status="200"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"route="/api/2.0/mlflow/experiments/get",method="GET",status="404"} 1"#)
+    );
+    assert!(text.contains("esteira_http_request_duration_seconds_bucket"));
+}
+
+#[tokio::test]
+async fn get_requests_accept_repeated_keys() {
+    let api = api().await;
+    let a = api.new_run().await;
+    let b = api.new_run().await;
+    for run in [&a, &b] {
+        let r = api
+            .post("runs/log-batch", json!({"run_id": run, "metrics": [{"key": "loss", "value": 0.5, "timestamp": 1, "step": 0}]}))
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+    let r = api
+        .call(
+            Method::GET,
+            &format!("/ajax-api/2.0/mlflow/metrics/get-history-bulk?run_id={a}&run_id={b}&metric_key=loss"),
+            None,
+        )
+        .await;
+    let body = r.json();
+    let runs: Vec<&str> = body["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["run_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(runs.len(), 2);
+    assert!(runs.contains(&a.as_str()) && runs.contains(&b.as_str()));
+}

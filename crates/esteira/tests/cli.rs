@@ -1,0 +1,28 @@
+//! Integration tests of the real `esteira` binary: every test starts the binary as a child
+//! process (servers on 127.0.0.1 with `--port 0`, each process killed on drop) and talks to
+//! it over HTTP or runs its CLI.
+//!
+//! - `crash`: a kill -9 during log-batch leaves each batch complete or absent (SQLite, and
+//!   PostgreSQL when `ESTEIRA_TEST_POSTGRES_URL` is set; required when `CI=true` or
+//!   `ESTEIRA_REQUIRE_SERVICES=1`).
+//! - `drain`: SIGTERM finishes in-flight requests and exits 0.
+//! - `commands`: the CLI over a server and on the store directly, and bad input.
+//! - `auth`: bearer tokens.
+//! - `zero_setup`: `esteira server` with no flags.
+//!
+//! `ESTEIRA_TEST_SEED` replays the random kill timing of a failed crash test.
+
+#[path = "cli/auth.rs"]
+mod auth;
+#[path = "cli/batches.rs"]
+mod batches;
+#[path = "cli/commands.rs"]
+mod commands;
+#[path = "cli/crash.rs"]
+mod crash;
+#[path = "cli/drain.rs"]
+mod drain;
+#[path = "cli/support.rs"]
+mod support;
+#[path = "cli/zero_setup.rs"]
+mod zero_setup;
