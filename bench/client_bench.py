@@ -8,15 +8,19 @@ Usage: python client_bench.py --uri http://127.0.0.1:PORT [--runs 200] [--calls 
 import argparse
 import collections
 import json
+import os
 import random
 import statistics
 import time
 
-import requests
-from mlflow.entities import Metric, Param
-from mlflow.tracking import MlflowClient
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # loopback traffic only
+os.environ.setdefault("DO_NOT_TRACK", "true")
 
-from proctree import tree_cpu_s
+import requests  # noqa: E402
+from mlflow.entities import Metric, Param  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+from proctree import tree_cpu_s  # noqa: E402
 
 KEYS = ["rmse", "mae", "r2", "loss", "accuracy"]
 STEPS = 100

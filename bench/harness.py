@@ -18,6 +18,10 @@ import report
 from rest import Rest, create_experiment, seed_tracking
 from servers import ROOT, Server, server_specs
 
+# Loopback only: no MLflow telemetry from the client or the servers (inherited by every child).
+os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+os.environ["DO_NOT_TRACK"] = "true"
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 LUA = os.path.join(HERE, "lua")
 PYTHON = sys.executable
@@ -146,7 +150,8 @@ def scenario_b(srv):
             env = dict(env, BENCH_NAME_PREFIX=f"wrk-c{c}-{time.time_ns()}")
             cpu0 = proctree.tree_cpu_s(srv.pid)
             r = wrk(script, url, c, CFG["seconds"], env, tag)
-            r["answers_again_after_s"] = probe(rest, seed)  # > 1 s: the run left the server stalled
+            r["answers_again_after_s"] = probe(rest, seed)
+            r["stalled"] = r["answers_again_after_s"] > CFG["wrk_timeout_s"]  # not just draining a backlog
             proctree.wait_quiet(srv.pid)  # the backlog a c=32 run leaves is charged to it
             r["server_cpu_s"] = proctree.tree_cpu_s(srv.pid) - cpu0
             r["cpu_ms_per_req"] = r["server_cpu_s"] * 1e3 / max(r["requests"], 1)
@@ -270,6 +275,7 @@ def with_server(key, label, template, scen, fn, results):
         out["scenario_s"] = time.monotonic() - t0
         out["server_cpu_s"] = proctree.tree_cpu_s(srv.pid) - cpu0
         mem = {"startup_s": srv.startup_s, "idle_rss_mib": srv.idle_rss_kib / 1024, "processes": srv.idle_procs,
+               "idle_cpu_pct": srv.idle_cpu_pct,
                "peak_rss_mib": srv.sampler.phase() / 1024, "max_processes": srv.sampler.max_procs,
                "pss_end_mib": proctree.tree_pss_kib(srv.pid) / 1024, "rss_samples": srv.sampler.samples,
                "server_cpu_s": out["server_cpu_s"], "scenario_s": out["scenario_s"],
@@ -327,6 +333,16 @@ def main():
         shutil.rmtree(WORK, ignore_errors=True)
 
 
+def reprint(path):
+    """Print the tables of an earlier results JSON again."""
+    with open(path) as f:
+        results = json.load(f)
+    servers = [(k, v["label"]) for k, v in results["meta"]["servers"].items()]
+    print(report.render(results, servers)[0])
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--report"]:
+        sys.exit(reprint(sys.argv[2]))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: every server is stopped in finally
     main()

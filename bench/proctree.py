@@ -106,7 +106,7 @@ class RssSampler(threading.Thread):
         self.join(timeout=5)
 
 
-def wait_quiet(root, max_s=20.0, window=0.5, cpu_frac=0.05):
+def wait_quiet(root, max_s=20.0, window=1.0, cpu_frac=0.15):
     """Wait until the tree uses < cpu_frac of a core over `window` s (backlog done), at most max_s."""
     deadline = time.monotonic() + max_s
     last = tree_cpu_s(root)

@@ -13,8 +13,8 @@ def fmt(v, kind=INFO):
         return v
     if kind == COUNT:
         if isinstance(v, dict):  # a wrk row: errors, plus a stall after the run if there was one
-            stall = v.get("answers_again_after_s", 0)
-            return fmt(v.get("errors"), COUNT) + (f", stalled {stall:.0f} s after !!" if stall > 1 else "")
+            stall = f", stalled {v['answers_again_after_s']:.0f} s after !!" if v.get("stalled") else ""
+            return fmt(v.get("errors"), COUNT) + stall
         return f"{int(v)}" + (" !!" if v else "")
     if isinstance(v, int):
         return f"{v:,}"
@@ -34,7 +34,7 @@ def fmt_ratio(r):
     if r is None:
         return "-"
     s = f"{r:.0f}" if r >= 100 else f"{r:.1f}" if r >= 1 else f"{r:.2f}"
-    return f"{s}x better" if r >= 1 else f"{s}x (worse)"
+    return f"{s}x better" if r >= 1 else "1.00x (same)" if r >= 0.995 else f"{s}x (worse)"
 
 
 def get(d, path):
@@ -81,7 +81,7 @@ def notes(scen, data, servers):
             if not r["requests"]:
                 out.append(f"WARNING ({scen}) {label} {name}: no response at all during the run "
                            f"({r.get('unanswered_at_end')} requests unanswered)")
-            if r.get("answers_again_after_s", 0) > 1:
+            if r.get("stalled"):
                 out.append(f"WARNING ({scen}) {label} {name}: the server answered a probe only "
                            f"{r['answers_again_after_s']:.1f} s after the run (stalled)")
         if d.get("fill_errors"):
@@ -121,7 +121,8 @@ def render(results, servers):
             mem[key] = dict(first=first, **per)
         rows = [("start-up to /health (s)", ["first", "startup_s"], LOWER),
                 ("idle RSS after start-up (MiB)", ["first", "idle_rss_mib"], LOWER),
-                ("processes in the tree", ["first", "processes"], INFO)]
+                ("processes in the tree", ["first", "processes"], INFO),
+                ("idle CPU after start-up (% of one core)", ["first", "idle_cpu_pct"], LOWER)]
         for s in scens:
             rows += [(f"peak RSS during ({s}) (MiB)", [s, "peak_rss_mib"], LOWER),
                      (f"PSS at end of ({s}) (MiB)", [s, "pss_end_mib"], LOWER)]

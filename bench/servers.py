@@ -8,7 +8,7 @@ import subprocess
 import time
 import urllib.request
 
-from proctree import RssSampler, loadavg, tree_pids, wait_quiet
+from proctree import RssSampler, loadavg, tree_cpu_s, tree_pids, wait_quiet
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MLFLOW = os.path.join(ROOT, ".venv", "bin", "mlflow")
@@ -74,6 +74,9 @@ class Server:
             raise RuntimeError(f"{self.label} not healthy after {timeout_s} s; see {self.log_path}")
         self.startup_s = time.monotonic() - t0
         wait_quiet(self.pid, max_s=30)  # workers / job runners finish starting before anything is measured
+        cpu0 = tree_cpu_s(self.pid)
+        time.sleep(3)
+        self.idle_cpu_pct = (tree_cpu_s(self.pid) - cpu0) / 3 * 100
         self.sampler = RssSampler(self.pid)
         self.idle_rss_kib = self.sampler.phase()
         self.idle_procs = self.sampler.max_procs

@@ -80,9 +80,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# esteira's own configuration variables: the suite passes what it means as flags, nothing leaks in.
+_ESTEIRA_CONFIG_VARS = {
+    "ESTEIRA_CONFIG", "ESTEIRA_HOST", "ESTEIRA_PORT", "ESTEIRA_DATA_DIR", "ESTEIRA_STORE", "ESTEIRA_ARTIFACTS",
+    "ESTEIRA_AUTH_TOKEN_FILE", "ESTEIRA_AUTH_TOKENS", "ESTEIRA_MAX_BODY_BYTES",
+}
+
+
 def _server_environment() -> dict[str, str]:
-    """The environment for a server: ours, less what the client side sets for itself."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    """The environment for a server: ours, less client settings and esteira configuration."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_") and k not in _ESTEIRA_CONFIG_VARS}
 
 
 class Server:

@@ -553,7 +553,7 @@ pub struct LoggedModelData {
     /// Params in key order.
     #[serde(default)]
     pub params: Vec<Param>,
-    /// Metrics linked to the model, latest per key.
+    /// Every metric point linked to the model, by key then step.
     #[serde(default)]
     pub metrics: Vec<Metric>,
 }

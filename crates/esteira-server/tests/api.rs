@@ -441,6 +441,64 @@ async fn artifact_proxy_round_trip() {
 }
 
 #[tokio::test]
+async fn web_ui_downloads_run_and_model_version_files() {
+    let api = api().await;
+    let run = api
+        .post("runs/create", json!({"experiment_id": "0"}))
+        .await
+        .json();
+    let run_id = run["run"]["info"]["run_id"].as_str().unwrap().to_string();
+    let uri = run["run"]["info"]["artifact_uri"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let stored = uri.strip_prefix("mlflow-artifacts:/").unwrap();
+    let put = Request::put(format!(
+        "/api/2.0/mlflow-artifacts/artifacts/{stored}/model/MLmodel"
+    ))
+    .body(Body::from("flavors: {}"))
+    .unwrap();
+    assert_eq!(api.send(put).await.status, StatusCode::OK);
+    let r = api
+        .call(
+            Method::GET,
+            &format!("/get-artifact?run_uuid={run_id}&path=model/MLmodel"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body.as_slice()),
+        (StatusCode::OK, b"flavors: {}".as_slice())
+    );
+    api.post("registered-models/create", json!({"name": "ui"}))
+        .await;
+    let source = format!("{uri}/model");
+    let r = api
+        .post(
+            "model-versions/create",
+            json!({"name": "ui", "source": source, "run_id": run_id}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json());
+    let r = api
+        .call(
+            Method::GET,
+            "/model-versions/get-artifact?name=ui&version=1&path=MLmodel",
+            None,
+        )
+        .await;
+    assert_eq!(r.body, b"flavors: {}");
+    let r = api
+        .call(
+            Method::GET,
+            &format!("/get-artifact?run_id={run_id}&path=../../x"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
 async fn multipart_upload_through_the_proxy() {
     let api = api().await;
     let r = api

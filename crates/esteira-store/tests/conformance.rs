@@ -10,6 +10,9 @@
 //!
 //! Run one back end with `cargo test -p esteira-store --test conformance sqlite::`.
 
+// `[id.clone()]` reads better in assertions than `std::slice::from_ref(&id)`.
+#![allow(clippy::cloned_ref_to_slice_refs)]
+
 #[path = "conformance/harness.rs"]
 mod harness;
 
@@ -96,6 +99,7 @@ conformance_suite! {
         latest_metric_is_max_by_step_timestamp_value,
         nan_and_infinities_round_trip,
         limits_and_key_validation,
+        concurrent_writers_of_one_param,
     ],
     metric_history: [
         paging,
@@ -118,6 +122,7 @@ conformance_suite! {
     inputs: [
         datasets_dedup_per_experiment_with_input_tags,
         model_inputs_and_outputs,
+        concurrent_runs_log_one_dataset,
     ],
     registry: [
         registered_model_lifecycle,

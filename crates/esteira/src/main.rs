@@ -209,10 +209,11 @@ async fn run_server(mut config: Config, args: ServerArgs) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}:{}", resolved.host, resolved.port))?;
     let addr = listener.local_addr()?;
+    let shutdown = shutdown_signal()?;
     tracing::info!(store = %redact(&resolved.store), artifacts = %resolved.artifacts, auth = resolved.auth_tokens.is_some(), "Esteira server starting.");
     println!("Esteira server listening on http://{addr}");
     axum::serve(listener, esteira_server::router(state))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await?;
     store.close().await;
     tracing::info!("Esteira server stopped.");
@@ -231,20 +232,17 @@ fn redact(url: &str) -> String {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("Shutting down: draining in-flight requests.");
+/// Registers the SIGINT and SIGTERM handlers now (before the server announces itself, so a
+/// signal sent right after the listening line still drains instead of killing the process)
+/// and returns a future that completes on the first of them.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    Ok(async move {
+        tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+        tracing::info!("Shutting down: draining in-flight requests.");
+    })
 }
 
 async fn backend(config: &Config, target: &Target) -> Result<Backend> {
@@ -270,7 +268,11 @@ async fn backend(config: &Config, target: &Target) -> Result<Backend> {
             "no store at {path}: start `esteira server` first, or pass --server URL or --store URL"
         );
     }
-    let store: Arc<dyn MetadataStore> = Arc::new(SqlStore::open(&url).await?);
+    let store: Arc<dyn MetadataStore> = Arc::new(
+        SqlStore::open(&url)
+            .await
+            .with_context(|| format!("cannot open the metadata store {}", redact(&url)))?,
+    );
     Ok(Backend::Local(store))
 }
 
@@ -365,8 +367,25 @@ fn main() -> std::process::ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes on one line, like `{:#}`, but without a cause whose text its
+/// parent already shows (errors that both print and expose their source).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }

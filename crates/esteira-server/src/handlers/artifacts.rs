@@ -31,7 +31,12 @@ pub(super) async fn download(
     State(s): State<AppState>,
     Path(path): Path<String>,
 ) -> ApiResult<Response> {
-    let download = s.artifacts.get(&artifact_path(&path)?).await?;
+    send(&s, &artifact_path(&path)?).await
+}
+
+/// Streams one stored file with its length.
+async fn send(s: &AppState, path: &ArtifactPath) -> ApiResult<Response> {
+    let download = s.artifacts.get(path).await?;
     let stream = download.stream.map_err(std::io::Error::other);
     let mut response = Body::from_stream(stream).into_response();
     let headers = response.headers_mut();
@@ -51,6 +56,48 @@ pub(super) async fn upload(
     let path = artifact_path(&path)?;
     s.artifacts.put(&path, body_stream(req.into_body())).await?;
     Ok(Json(json!({})))
+}
+
+#[derive(Deserialize)]
+struct RunArtifact {
+    run_id: Option<String>,
+    run_uuid: Option<String>,
+    path: Option<String>,
+}
+
+/// `GET /get-artifact?run_id=&path=`: one file of a run, as the MLflow web UI fetches it.
+pub(crate) async fn run_artifact(State(s): State<AppState>, input: Input) -> ApiResult<Response> {
+    let r: RunArtifact = input.parse()?;
+    let run_id = required(&r.run_id, "run_id")
+        .or_else(|e| required(&r.run_uuid, "run_id").map_err(|_| e))?;
+    let run = s.store.get_run(run_id).await?;
+    let root = crate::service::proxied_path(&run.info.artifact_uri)?;
+    send(&s, &root.join(&artifact_path(required(&r.path, "path")?)?)).await
+}
+
+#[derive(Deserialize)]
+struct VersionArtifact {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "crate::input::de::opt_string")]
+    version: Option<String>,
+    path: Option<String>,
+}
+
+/// `GET /model-versions/get-artifact?name=&version=&path=`: one file of a model version.
+pub(crate) async fn model_version_artifact(
+    State(s): State<AppState>,
+    input: Input,
+) -> ApiResult<Response> {
+    let r: VersionArtifact = input.parse()?;
+    let uri = s
+        .store
+        .get_model_version_download_uri(
+            required(&r.name, "name")?,
+            required(&r.version, "version")?,
+        )
+        .await?;
+    let root = crate::service::proxied_path(&uri)?;
+    send(&s, &root.join(&artifact_path(required(&r.path, "path")?)?)).await
 }
 
 #[derive(Deserialize)]

@@ -169,6 +169,12 @@ pub(crate) fn api_routes() -> Router<AppState> {
             router = router.route(&format!("{prefix}/mlflow-artifacts{path}"), handler);
         }
     }
+    router = router
+        .route("/get-artifact", get(artifacts::run_artifact))
+        .route(
+            "/model-versions/get-artifact",
+            get(artifacts::model_version_artifact),
+        );
     for prefix in ["/api/3.0", "/ajax-api/3.0"] {
         router = router.route(&format!("{prefix}/mlflow/server-info"), get(server_info));
     }

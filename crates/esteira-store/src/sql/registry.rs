@@ -663,11 +663,6 @@ impl SqlStore {
         .bind(v)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE registered_models SET last_updated_time = $1 WHERE name = $2")
-            .bind(now_ms())
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -601,15 +601,16 @@ pub(crate) async fn insert_params(
         .iter()
         .map(|r| Ok((r.try_get("key")?, r.try_get("value")?)))
         .collect::<Result<_>>()?;
+    let changed = |p: &Param, old: &str| {
+        invalid(format!(
+            "Changing param values is not allowed. Param with key='{}' was already logged with value='{}' for {owner_label}='{owner}'. Attempted logging new value '{}'.",
+            p.key, old, p.value
+        ))
+    };
     let mut fresh: Vec<&Param> = Vec::new();
     for p in params {
         match existing.get(&p.key) {
-            Some(old) if *old != p.value => {
-                return Err(invalid(format!(
-                    "Changing param values is not allowed. Param with key='{}' was already logged with value='{}' for {owner_label}='{owner}'. Attempted logging new value '{}'.",
-                    p.key, old, p.value
-                )));
-            }
+            Some(old) if *old != p.value => return Err(changed(p, old)),
             Some(_) => {}
             None if fresh.iter().any(|f| f.key == p.key) => {}
             None => fresh.push(p),
@@ -627,11 +628,35 @@ pub(crate) async fn insert_params(
                 format!("({})", placeholders(i * 3 + 1, 3))
             })
             .collect();
+        // A concurrent writer may have inserted the key since the check above (PostgreSQL):
+        // skip it here and compare its value below instead of failing on the primary key.
         let sql = format!(
-            "INSERT INTO {table} ({owner_column}, key, value) VALUES {}",
+            "INSERT INTO {table} ({owner_column}, key, value) VALUES {}
+             ON CONFLICT ({owner_column}, key) DO NOTHING",
             rows.join(", ")
         );
         bind_all(dyn_query(sql), &binds).execute(&mut **tx).await?;
+    }
+    if fresh.is_empty() {
+        return Ok(());
+    }
+    let mut binds = vec![Bind::Text(owner.to_string())];
+    binds.extend(fresh.iter().map(|p| Bind::Text(p.key.clone())));
+    let sql = format!(
+        "SELECT key, value FROM {table} WHERE {owner_column} = $1 AND key IN ({})",
+        placeholders(2, fresh.len())
+    );
+    let stored: HashMap<String, String> = bind_all(dyn_query(sql), &binds)
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("key")?, r.try_get("value")?)))
+        .collect::<Result<_>>()?;
+    for p in fresh {
+        match stored.get(&p.key) {
+            Some(old) if *old != p.value => return Err(changed(p, old)),
+            _ => {}
+        }
     }
     Ok(())
 }
@@ -696,14 +721,18 @@ async fn insert_metrics(
         );
         bind_all(dyn_query(sql), &binds).execute(&mut **tx).await?;
     }
-    let mut latest: Vec<&Metric> = Vec::new();
+    let mut by_key: HashMap<&str, &Metric> = HashMap::with_capacity(metrics.len());
     for m in metrics {
-        match latest.iter_mut().find(|l| l.key == m.key) {
-            Some(slot) if is_later(m, slot) => *slot = m,
-            Some(_) => {}
-            None => latest.push(m),
-        }
+        by_key
+            .entry(m.key.as_str())
+            .and_modify(|slot| {
+                if is_later(m, slot) {
+                    *slot = m;
+                }
+            })
+            .or_insert(m);
     }
+    let latest: Vec<&Metric> = by_key.into_values().collect();
     for chunk in latest.chunks(INSERT_CHUNK) {
         let mut binds = Vec::with_capacity(chunk.len() * 6);
         let rows: Vec<String> = chunk
@@ -763,9 +792,12 @@ async fn upsert_dataset(
         return Ok(row.try_get("dataset_uuid")?);
     }
     let id = uuid::Uuid::new_v4().simple().to_string();
+    // Another run of the experiment may be logging the same dataset right now (PostgreSQL):
+    // then its row is the dataset.
     sqlx::query(
         "INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, source_type, source, schema, profile)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (experiment_id, name, digest) DO NOTHING",
     )
     .bind(id.as_str())
     .bind(experiment_id)
@@ -777,7 +809,15 @@ async fn upsert_dataset(
     .bind(d.profile.as_deref())
     .execute(&mut **tx)
     .await?;
-    Ok(id)
+    Ok(sqlx::query(
+        "SELECT dataset_uuid FROM datasets WHERE experiment_id = $1 AND name = $2 AND digest = $3",
+    )
+    .bind(experiment_id)
+    .bind(d.name.as_str())
+    .bind(d.digest.as_str())
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get("dataset_uuid")?)
 }
 
 async fn link_input(

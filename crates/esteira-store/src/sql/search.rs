@@ -291,8 +291,12 @@ fn condition(d: Dialect, schema: &Schema, c: &Condition, binds: &mut Vec<Bind>) 
     };
     match c.entity {
         EntityType::Attribute => {
-            let (column, _) = (schema.attribute)(&c.key)
+            let (column, numeric) = (schema.attribute)(&c.key)
                 .ok_or_else(|| invalid(format!("Invalid attribute key '{}' specified.", c.key)))?;
+            if numeric && matches!(c.value, FilterValue::String(_) | FilterValue::List(_)) {
+                // e.g. `experiment_id IN ('1', '2')`: PostgreSQL has no bigint = text.
+                return compare(d, &format!("CAST({column} AS TEXT)"), c, binds);
+            }
             compare(d, column, c, binds)
         }
         EntityType::Tag => {
@@ -366,13 +370,32 @@ fn order_term(
         EntityType::Attribute => {
             let (column, _) = (schema.attribute)(&o.key)
                 .ok_or_else(|| invalid(format!("Invalid order_by key '{}' specified.", o.key)))?;
-            Ok(format!("{column} {dir}"))
+            // NULLs last in both directions, as MLflow (the databases disagree otherwise).
+            Ok(format!(
+                "CASE WHEN {column} IS NULL THEN 1 ELSE 0 END, {column} {dir}"
+            ))
         }
         EntityType::Metric => {
             let (table, owner, _) = schema
                 .metrics
                 .ok_or_else(|| invalid(format!("Cannot order by metric '{}' here", o.key)))?;
-            let a = keyed(table, owner, joins, binds);
+            let a = if table == "metrics" {
+                // The full history (logged models): join only each owner's latest point
+                // (by timestamp, then step, as MLflow), not every point of the key.
+                let alias = format!("o{n}");
+                let key = push(binds, Bind::Text(o.key.clone()));
+                joins.push(format!(
+                    "LEFT JOIN (SELECT ranked.{owner}, ranked.value, ranked.is_nan FROM (
+                         SELECT x.{owner}, x.value, x.is_nan, ROW_NUMBER() OVER (
+                             PARTITION BY x.{owner} ORDER BY x.timestamp DESC, x.step DESC, x.run_uuid ASC) AS rn
+                         FROM metrics x WHERE x.{owner} IS NOT NULL AND x.key = {key}) ranked
+                     WHERE ranked.rn = 1) {alias} ON {alias}.{owner} = {}",
+                    schema.owner
+                ));
+                alias
+            } else {
+                keyed(table, owner, joins, binds)
+            };
             Ok(format!(
                 "CASE WHEN {a}.value IS NULL THEN 2 WHEN {a}.is_nan = 1 THEN 1 ELSE 0 END, {a}.value {dir}"
             ))

@@ -129,7 +129,10 @@ pub async fn rename(s: Ctx) -> Result<()> {
     experiment(&*s, "taken").await?;
     s.rename_experiment(&id, "new-name").await?;
     assert_eq!(s.get_experiment(&id).await?.name, "new-name");
-    assert_eq!(s.get_experiment_by_name("new-name").await?.experiment_id, id);
+    assert_eq!(
+        s.get_experiment_by_name("new-name").await?.experiment_id,
+        id
+    );
     expect_code(
         s.get_experiment_by_name("old-name").await,
         ErrorCode::ResourceDoesNotExist,
@@ -283,7 +286,10 @@ pub async fn search_filters(s: Ctx) -> Result<()> {
     s.set_experiment_tag(&b, &tag("team", "Vision")).await?;
     s.set_experiment_tag(&c, &tag("team", "nlp")).await?;
 
-    assert_eq!(names(&*s, "name LIKE 'proj-%'").await?, ["proj-a", "proj-b"]);
+    assert_eq!(
+        names(&*s, "name LIKE 'proj-%'").await?,
+        ["proj-a", "proj-b"]
+    );
     assert_eq!(
         names(&*s, "name ILIKE 'proj-%'").await?,
         ["Proj-C", "proj-a", "proj-b"]
@@ -306,11 +312,19 @@ pub async fn search_filters(s: Ctx) -> Result<()> {
     );
     let cb = s.get_experiment(&b).await?.creation_time;
     assert_eq!(
-        names(&*s, &format!("creation_time >= {cb} AND name ILIKE 'proj%'")).await?,
+        names(
+            &*s,
+            &format!("creation_time >= {cb} AND name ILIKE 'proj%'")
+        )
+        .await?,
         ["Proj-C", "proj-b"]
     );
     assert_eq!(
-        names(&*s, &format!("attribute.creation_time < {cb} AND name != 'Default'")).await?,
+        names(
+            &*s,
+            &format!("attribute.creation_time < {cb} AND name != 'Default'")
+        )
+        .await?,
         ["proj-a"]
     );
     assert_eq!(
@@ -358,7 +372,10 @@ pub async fn search_order_and_view_types(s: Ctx) -> Result<()> {
         ))
         .await?;
     assert_eq!(
-        page.items.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
+        page.items
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect::<Vec<_>>(),
         ["z-second", "m-first", "a-third"]
     );
     let page = s
@@ -368,7 +385,10 @@ pub async fn search_order_and_view_types(s: Ctx) -> Result<()> {
             ViewType::ActiveOnly,
         ))
         .await?;
-    assert_eq!(ids(page.items), ["0".to_string(), first.clone(), third.clone()]);
+    assert_eq!(
+        ids(page.items),
+        ["0".to_string(), first.clone(), third.clone()]
+    );
     let page = s
         .search_experiments(&experiment_query(
             "",

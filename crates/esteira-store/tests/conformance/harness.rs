@@ -26,7 +26,6 @@ pub enum Backend {
 pub struct Ctx {
     pub store: Arc<dyn MetadataStore>,
     pub url: String,
-    pub backend: Backend,
 }
 
 impl std::ops::Deref for Ctx {
@@ -75,11 +74,23 @@ async fn setup(backend: Backend, test: &str) -> Result<Option<(SqlStore, String,
         Backend::Postgres => {
             let Ok(admin_url) = std::env::var(PG_ENV) else {
                 if services_required() {
-                    bail!("{PG_ENV} is not set but CI=true or ESTEIRA_REQUIRE_SERVICES=1: PostgreSQL is required");
+                    bail!(
+                        "{PG_ENV} is not set but CI=true or ESTEIRA_REQUIRE_SERVICES=1: PostgreSQL is required"
+                    );
                 }
-                eprintln!(
-                    "\n*** {test}: skipped: PostgreSQL not configured (set {PG_ENV}=postgres://USER@HOST:PORT/DB) ***\n"
-                );
+                // Straight to the process's stderr (not `eprintln!`, which the test harness
+                // captures and hides for passing tests), once per run.
+                static BANNER: std::sync::Once = std::sync::Once::new();
+                BANNER.call_once(|| {
+                    use std::io::Write;
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "\n******** conformance: PostgreSQL tests skipped: PostgreSQL not configured \
+                         (set {PG_ENV}=postgres://USER@HOST:PORT/DB; CI=true or \
+                         ESTEIRA_REQUIRE_SERVICES=1 makes this a failure) ********\n"
+                    );
+                });
+                println!("{test}: skipped: PostgreSQL not configured");
                 return Ok(None);
             };
             let database = format!("esteira_c_{}", uuid::Uuid::new_v4().simple());
@@ -147,7 +158,6 @@ where
     let ctx = Ctx {
         store: Arc::new(store.clone()),
         url,
-        backend,
     };
     let outcome = tokio::spawn(body(ctx)).await;
     teardown(store, guard).await;
@@ -211,9 +221,7 @@ pub fn page_after(max_results: i64, token: &Option<String>) -> Paging {
 
 /// The value of `key` among `tags`, if any.
 pub fn tag_value<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
-    tags.iter()
-        .find(|t| t.key == key)
-        .map(|t| t.value.as_str())
+    tags.iter().find(|t| t.key == key).map(|t| t.value.as_str())
 }
 
 /// Creates an experiment with a default artifact location.

@@ -162,9 +162,32 @@ pub async fn model_inputs_and_outputs(s: Ctx) -> Result<()> {
     .await?;
     assert_eq!(s.get_run(&r).await?.inputs.model_inputs.len(), 2);
     expect_code(
-        s.log_outputs("0123456789abcdef0123456789abcdef", &[])
-            .await,
+        s.log_outputs("0123456789abcdef0123456789abcdef", &[]).await,
         ErrorCode::ResourceDoesNotExist,
     );
+    Ok(())
+}
+
+pub async fn concurrent_runs_log_one_dataset(s: Ctx) -> Result<()> {
+    let exp = experiment(&*s, "concurrent-inputs").await?;
+    let mut runs = Vec::new();
+    for i in 0..6 {
+        runs.push(run_named(&*s, &exp, &format!("r{i}"), 1000 + i).await?);
+    }
+    let ds = input("shared", "d0", "{\"uri\": \"s3://b/shared\"}", &[]);
+    let mut tasks = Vec::new();
+    for r in &runs {
+        let store = s.store.clone();
+        let (r, ds) = (r.clone(), ds.clone());
+        tasks.push(tokio::spawn(async move {
+            store.log_inputs(&r, &[ds], &[]).await
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    for r in &runs {
+        assert_eq!(s.get_run(r).await?.inputs.dataset_inputs, vec![ds.clone()]);
+    }
     Ok(())
 }

@@ -70,8 +70,13 @@ pub async fn params_are_write_once_and_batches_atomic(s: Ctx) -> Result<()> {
 pub async fn tags_last_write_wins(s: Ctx) -> Result<()> {
     let exp = experiment(&*s, "tags").await?;
     let id = run_named(&*s, &exp, "r", 1000).await?;
-    s.log_batch(&id, &[], &[], &[tag("t", "a"), tag("u", "1"), tag("t", "b")])
-        .await?;
+    s.log_batch(
+        &id,
+        &[],
+        &[],
+        &[tag("t", "a"), tag("u", "1"), tag("t", "b")],
+    )
+    .await?;
     let run = s.get_run(&id).await?;
     assert_eq!(tag_value(&run.data.tags, "t"), Some("b"));
     assert_eq!(run.data.tags.iter().filter(|t| t.key == "t").count(), 1);
@@ -86,7 +91,10 @@ pub async fn tags_last_write_wins(s: Ctx) -> Result<()> {
     assert_eq!(keys, sorted);
     // An empty value is a value.
     s.log_batch(&id, &[], &[], &[tag("empty", "")]).await?;
-    assert_eq!(tag_value(&s.get_run(&id).await?.data.tags, "empty"), Some(""));
+    assert_eq!(
+        tag_value(&s.get_run(&id).await?.data.tags, "empty"),
+        Some("")
+    );
     s.delete_run_tag(&id, "t").await?;
     assert_eq!(tag_value(&s.get_run(&id).await?.data.tags, "t"), None);
     expect_code(
@@ -120,12 +128,7 @@ pub async fn metric_history_keeps_append_order(s: Ctx) -> Result<()> {
     let h = history(&*s, &id, "loss").await?;
     assert_eq!(
         points(&h),
-        [
-            (3.0, 300, 3),
-            (1.0, 100, 1),
-            (2.0, 200, 2),
-            (0.5, 50, 0)
-        ]
+        [(3.0, 300, 3), (1.0, 100, 1), (2.0, 200, 2), (0.5, 50, 0)]
     );
     assert!(h.iter().all(|m| m.key == "loss"));
     assert_eq!(points(&history(&*s, &id, "acc").await?), [(0.1, 100, 1)]);
@@ -228,17 +231,11 @@ pub async fn nan_and_infinities_round_trip(s: Ctx) -> Result<()> {
     assert_eq!(h.len(), 1);
     assert!(h[0].value.is_nan());
     assert_eq!(history(&*s, &id, "pinf").await?[0].value, f64::INFINITY);
-    assert_eq!(
-        history(&*s, &id, "ninf").await?[0].value,
-        f64::NEG_INFINITY
-    );
+    assert_eq!(history(&*s, &id, "ninf").await?[0].value, f64::NEG_INFINITY);
     // A real value at the same step and timestamp replaces a NaN as the latest.
     s.log_batch(&id, &[metric("nan", -1.0, 10, 1)], &[], &[])
         .await?;
-    assert_eq!(
-        latest(&s.get_run(&id).await?, "nan").unwrap().value,
-        -1.0
-    );
+    assert_eq!(latest(&s.get_run(&id).await?, "nan").unwrap().value, -1.0);
     Ok(())
 }
 
@@ -317,8 +314,67 @@ pub async fn limits_and_key_validation(s: Ctx) -> Result<()> {
     assert_eq!(run.data.params[0].value.len(), 6000);
     // Nothing of the refused batches was written.
     assert_eq!(
-        run.data.tags.iter().map(|t| t.key.as_str()).collect::<Vec<_>>(),
+        run.data
+            .tags
+            .iter()
+            .map(|t| t.key.as_str())
+            .collect::<Vec<_>>(),
         ["mlflow.runName"]
     );
+    Ok(())
+}
+
+pub async fn concurrent_writers_of_one_param(s: Ctx) -> Result<()> {
+    let exp = experiment(&*s, "concurrent-params").await?;
+    let id = run_named(&*s, &exp, "r", 1000).await?;
+    // Workers of one job each log the same params (and their own metric point): all succeed.
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = s.store.clone();
+        let id = id.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .log_batch(
+                    &id,
+                    &[metric("loss", i as f64, i, i)],
+                    &[tag("lr", "0.1"), tag("batch", "32")],
+                    &[tag("worker", &i.to_string())],
+                )
+                .await
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let run = s.get_run(&id).await?;
+    assert_eq!(run.data.params, vec![tag("batch", "32"), tag("lr", "0.1")]);
+    assert_eq!(history(&*s, &id, "loss").await?.len(), 8);
+    // Racing different values: the losers get INVALID_PARAMETER_VALUE, never a database
+    // error, and the stored value is one of the winners'.
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = s.store.clone();
+        let id = id.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .log_batch(&id, &[], &[tag("seed", &i.to_string())], &[])
+                .await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await? {
+            Ok(()) => ok += 1,
+            Err(e) => assert_eq!(
+                e.code(),
+                ErrorCode::InvalidParameterValue,
+                "{}",
+                e.message()
+            ),
+        }
+    }
+    assert_eq!(ok, 1, "exactly one writer of a param wins");
+    let run = s.get_run(&id).await?;
+    assert!(tag_value(&run.data.params, "seed").is_some());
     Ok(())
 }

@@ -45,7 +45,10 @@ pub async fn paging(s: Ctx) -> Result<()> {
         .collect();
     assert_eq!(got, want);
     // One run: run_id need not be filled, but when it is it must be right.
-    assert!(all.iter().all(|m| m.run_id.as_deref().is_none_or(|r| r == id)));
+    assert!(
+        all.iter()
+            .all(|m| m.run_id.as_deref().is_none_or(|r| r == id))
+    );
     // A page exactly as large as the history has no next page.
     let page = s
         .get_metric_history(&query(&[&id], "loss", self::paging_of(7)))
@@ -80,8 +83,10 @@ pub async fn several_runs_fill_run_id(s: Ctx) -> Result<()> {
         &[],
     )
     .await?;
-    s.log_batch(&b, &[metric("m", 3.0, 30, 0)], &[], &[]).await?;
-    s.log_batch(&c, &[metric("m", 4.0, 40, 0)], &[], &[]).await?;
+    s.log_batch(&b, &[metric("m", 3.0, 30, 0)], &[], &[])
+        .await?;
+    s.log_batch(&c, &[metric("m", 4.0, 40, 0)], &[], &[])
+        .await?;
     let store = s.store.clone();
     let (a2, b2) = (a.clone(), b.clone());
     let items = all_pages(2, move |p| {

@@ -35,7 +35,10 @@ pub async fn create_with_generated_name(s: Ctx) -> Result<()> {
         format!("mlflow-artifacts:/{exp}/{}/artifacts", info.run_id)
     );
     assert!(!info.run_name.is_empty());
-    assert_eq!(tag_value(&run.data.tags, RUN_NAME), Some(info.run_name.as_str()));
+    assert_eq!(
+        tag_value(&run.data.tags, RUN_NAME),
+        Some(info.run_name.as_str())
+    );
     assert_eq!(tag_value(&run.data.tags, "source"), Some("test"));
     assert!(run.data.metrics.is_empty() && run.data.params.is_empty());
     // get_run reads back the same run.
@@ -118,7 +121,10 @@ pub async fn get_missing_run_is_not_found(s: Ctx) -> Result<()> {
         ErrorCode::ResourceDoesNotExist,
     );
     expect_code(s.delete_run(missing).await, ErrorCode::ResourceDoesNotExist);
-    expect_code(s.restore_run(missing).await, ErrorCode::ResourceDoesNotExist);
+    expect_code(
+        s.restore_run(missing).await,
+        ErrorCode::ResourceDoesNotExist,
+    );
     expect_code(
         s.log_batch(missing, &[metric("m", 1.0, 1, 0)], &[], &[])
             .await,
@@ -218,8 +224,7 @@ pub async fn writes_to_deleted_run_are_refused(s: Ctx) -> Result<()> {
     s.delete_run(&id).await?;
     let invalid = ErrorCode::InvalidParameterValue;
     expect_code(
-        s.log_batch(&id, &[metric("m", 1.0, 1, 0)], &[], &[])
-            .await,
+        s.log_batch(&id, &[metric("m", 1.0, 1, 0)], &[], &[]).await,
         invalid,
     );
     expect_code(s.log_batch(&id, &[], &[tag("p", "1")], &[]).await, invalid);

@@ -60,7 +60,12 @@ async fn fixture(s: &dyn MetadataStore, name: &str) -> Result<Fixture> {
 }
 
 /// Run names of a search in `exp` (default order unless `order_by`).
-async fn names(s: &dyn MetadataStore, exp: &str, filter: &str, order_by: &[&str]) -> Result<Vec<String>> {
+async fn names(
+    s: &dyn MetadataStore,
+    exp: &str,
+    filter: &str,
+    order_by: &[&str],
+) -> Result<Vec<String>> {
     let mut q = run_query(&[exp], filter);
     q.order_by = order_by.iter().map(|o| o.to_string()).collect();
     let page = s.search_runs(&q).await?;
@@ -107,7 +112,12 @@ pub async fn param_comparators(s: Ctx) -> Result<()> {
     check!(s, f, "params.model ILIKE '%N%'", ["run-b", "run-a"]);
     check!(s, f, "params.model IS NULL", ["run-c"]);
     check!(s, f, "params.model IS NOT NULL", ["run-b", "run-a"]);
-    check!(s, f, "params.model = 'CNN' AND params.opt = 'adam'", ["run-a"]);
+    check!(
+        s,
+        f,
+        "params.model = 'CNN' AND params.opt = 'adam'",
+        ["run-a"]
+    );
     check!(s, f, "params.model = 'CNN' AND params.opt = 'sgd'", []);
     check!(s, f, "parameter.other = '1'", ["run-c"]);
     Ok(())
@@ -125,7 +135,12 @@ pub async fn tag_comparators(s: Ctx) -> Result<()> {
     check!(s, f, "tags.team IS NULL", ["run-c"]);
     check!(s, f, "tag.team IS NOT NULL", ["run-b", "run-a"]);
     check!(s, f, "tags.`mlflow.runName` = 'run-b'", ["run-b"]);
-    check!(s, f, "tags.\"mlflow.runName\" LIKE 'run-%'", ["run-c", "run-b", "run-a"]);
+    check!(
+        s,
+        f,
+        "tags.\"mlflow.runName\" LIKE 'run-%'",
+        ["run-c", "run-b", "run-a"]
+    );
     Ok(())
 }
 
@@ -133,8 +148,18 @@ pub async fn attribute_filters(s: Ctx) -> Result<()> {
     let f = fixture(&*s, "attributes").await?;
     let (a, b, c) = (&f.a, &f.b, &f.c);
     check!(s, f, format!("attributes.run_id = '{b}'"), ["run-b"]);
-    check!(s, f, format!("run_id IN ('{a}', '{c}')"), ["run-c", "run-a"]);
-    check!(s, f, format!("attributes.run_id NOT IN ('{a}')"), ["run-c", "run-b"]);
+    check!(
+        s,
+        f,
+        format!("run_id IN ('{a}', '{c}')"),
+        ["run-c", "run-a"]
+    );
+    check!(
+        s,
+        f,
+        format!("attributes.run_id NOT IN ('{a}')"),
+        ["run-c", "run-b"]
+    );
     check!(s, f, format!("run_id NOT IN ('{a}', '{b}', '{c}')"), []);
     check!(s, f, "run_id IN ('nope')", []);
     check!(s, f, "attributes.run_name = 'run-b'", ["run-b"]);
@@ -160,7 +185,9 @@ pub async fn attribute_filters(s: Ctx) -> Result<()> {
     check!(
         s,
         f,
-        format!("metrics.acc >= 0.5 AND params.opt = 'sgd' AND run_id = '{b}' AND tags.team ILIKE 'b%'"),
+        format!(
+            "metrics.acc >= 0.5 AND params.opt = 'sgd' AND run_id = '{b}' AND tags.team ILIKE 'b%'"
+        ),
         ["run-b"]
     );
     Ok(())
@@ -203,22 +230,43 @@ pub async fn dataset_filters(s: Ctx) -> Result<()> {
     check!(s, f, "datasets.digest != 'd1'", ["run-b"]);
     check!(s, f, "datasets.context = 'evaluation'", ["run-b"]);
     check!(s, f, "dataset.context = 'training'", ["run-b", "run-a"]);
-    check!(s, f, "datasets.name = 'train-ds' AND metrics.acc < 0.6", ["run-a"]);
+    check!(
+        s,
+        f,
+        "datasets.name = 'train-ds' AND metrics.acc < 0.6",
+        ["run-a"]
+    );
     Ok(())
 }
 
 pub async fn order_by_metrics(s: Ctx) -> Result<()> {
     let f = fixture(&*s, "order-metrics").await?;
     let e = &f.exp;
-    assert_eq!(names(&*s, e, "", &["metrics.acc DESC"]).await?, ["run-b", "run-a", "run-c"]);
-    assert_eq!(names(&*s, e, "", &["metrics.acc ASC"]).await?, ["run-a", "run-b", "run-c"]);
-    assert_eq!(names(&*s, e, "", &["metrics.acc"]).await?, ["run-a", "run-b", "run-c"]);
+    assert_eq!(
+        names(&*s, e, "", &["metrics.acc DESC"]).await?,
+        ["run-b", "run-a", "run-c"]
+    );
+    assert_eq!(
+        names(&*s, e, "", &["metrics.acc ASC"]).await?,
+        ["run-a", "run-b", "run-c"]
+    );
+    assert_eq!(
+        names(&*s, e, "", &["metrics.acc"]).await?,
+        ["run-a", "run-b", "run-c"]
+    );
     // NaN after numbers, missing last, in both directions.
-    assert_eq!(names(&*s, e, "", &["metrics.loss ASC"]).await?, ["run-a", "run-b", "run-c"]);
-    assert_eq!(names(&*s, e, "", &["metrics.loss DESC"]).await?, ["run-a", "run-b", "run-c"]);
+    assert_eq!(
+        names(&*s, e, "", &["metrics.loss ASC"]).await?,
+        ["run-a", "run-b", "run-c"]
+    );
+    assert_eq!(
+        names(&*s, e, "", &["metrics.loss DESC"]).await?,
+        ["run-a", "run-b", "run-c"]
+    );
     // Ties broken by the next clause.
     let d = run_named(&*s, e, "run-d", 4000).await?;
-    s.log_batch(&d, &[metric("acc", 0.5, 1, 0)], &[], &[]).await?;
+    s.log_batch(&d, &[metric("acc", 0.5, 1, 0)], &[], &[])
+        .await?;
     assert_eq!(
         names(&*s, e, "", &["metrics.acc DESC", "start_time ASC"]).await?,
         ["run-b", "run-a", "run-d", "run-c"]
@@ -233,16 +281,43 @@ pub async fn order_by_metrics(s: Ctx) -> Result<()> {
 pub async fn order_by_params_and_attributes(s: Ctx) -> Result<()> {
     let f = fixture(&*s, "order-attributes").await?;
     let e = &f.exp;
-    assert_eq!(names(&*s, e, "", &["params.opt ASC"]).await?, ["run-a", "run-b", "run-c"]);
-    assert_eq!(names(&*s, e, "", &["params.opt DESC"]).await?, ["run-b", "run-a", "run-c"]);
-    assert_eq!(names(&*s, e, "", &["tags.team DESC"]).await?, ["run-b", "run-a", "run-c"]);
-    assert_eq!(names(&*s, e, "", &["start_time ASC"]).await?, ["run-a", "run-b", "run-c"]);
-    assert_eq!(names(&*s, e, "", &["attributes.start_time DESC"]).await?, ["run-c", "run-b", "run-a"]);
-    assert_eq!(names(&*s, e, "", &["run_name DESC"]).await?, ["run-c", "run-b", "run-a"]);
-    assert_eq!(names(&*s, e, "", &["attributes.status ASC"]).await?, ["run-c", "run-a", "run-b"]);
+    assert_eq!(
+        names(&*s, e, "", &["params.opt ASC"]).await?,
+        ["run-a", "run-b", "run-c"]
+    );
+    assert_eq!(
+        names(&*s, e, "", &["params.opt DESC"]).await?,
+        ["run-b", "run-a", "run-c"]
+    );
+    assert_eq!(
+        names(&*s, e, "", &["tags.team DESC"]).await?,
+        ["run-b", "run-a", "run-c"]
+    );
+    assert_eq!(
+        names(&*s, e, "", &["start_time ASC"]).await?,
+        ["run-a", "run-b", "run-c"]
+    );
+    assert_eq!(
+        names(&*s, e, "", &["attributes.start_time DESC"]).await?,
+        ["run-c", "run-b", "run-a"]
+    );
+    assert_eq!(
+        names(&*s, e, "", &["run_name DESC"]).await?,
+        ["run-c", "run-b", "run-a"]
+    );
+    assert_eq!(
+        names(&*s, e, "", &["attributes.status ASC"]).await?,
+        ["run-c", "run-a", "run-b"]
+    );
     // A run without an end time sorts last either way, as in MLflow.
-    assert_eq!(names(&*s, e, "", &["end_time ASC"]).await?, ["run-c", "run-a", "run-b"]);
-    assert_eq!(names(&*s, e, "", &["end_time DESC"]).await?, ["run-a", "run-c", "run-b"]);
+    assert_eq!(
+        names(&*s, e, "", &["end_time ASC"]).await?,
+        ["run-c", "run-a", "run-b"]
+    );
+    assert_eq!(
+        names(&*s, e, "", &["end_time DESC"]).await?,
+        ["run-a", "run-c", "run-b"]
+    );
     // Filter and order together.
     assert_eq!(
         names(&*s, e, "params.opt IS NOT NULL", &["params.opt DESC"]).await?,
@@ -293,7 +368,9 @@ pub async fn default_order_and_paging(s: Ctx) -> Result<()> {
     assert_eq!(names.len(), 4);
     assert_eq!(&names[..2], ["run-b", "run-a"]);
     // Searched runs carry their data like get_run.
-    let page = s.search_runs(&run_query(&[&f.exp], &format!("run_id = '{}'", f.a))).await?;
+    let page = s
+        .search_runs(&run_query(&[&f.exp], &format!("run_id = '{}'", f.a)))
+        .await?;
     assert_eq!(page.items, vec![s.get_run(&f.a).await?]);
     Ok(())
 }
@@ -306,9 +383,18 @@ pub async fn view_types(s: Ctx) -> Result<()> {
         q.view_type = v;
         q
     };
-    assert_eq!(search_run_ids(&*s, view(ViewType::ActiveOnly)).await?, [f.b.clone(), f.a.clone()]);
-    assert_eq!(search_run_ids(&*s, view(ViewType::DeletedOnly)).await?, [f.c.clone()]);
-    assert_eq!(search_run_ids(&*s, view(ViewType::All)).await?, [f.c.clone(), f.b.clone(), f.a.clone()]);
+    assert_eq!(
+        search_run_ids(&*s, view(ViewType::ActiveOnly)).await?,
+        [f.b.clone(), f.a.clone()]
+    );
+    assert_eq!(
+        search_run_ids(&*s, view(ViewType::DeletedOnly)).await?,
+        [f.c.clone()]
+    );
+    assert_eq!(
+        search_run_ids(&*s, view(ViewType::All)).await?,
+        [f.c.clone(), f.b.clone(), f.a.clone()]
+    );
     let mut q = view(ViewType::All);
     q.filter = Some("params.other = '1'".into());
     assert_eq!(search_run_ids(&*s, q).await?, [f.c.clone()]);
@@ -335,7 +421,12 @@ pub async fn malformed_queries_are_invalid(s: Ctx) -> Result<()> {
             ErrorCode::InvalidParameterValue,
         );
     }
-    for order in ["metrics.acc SIDEWAYS", "datasets.name", "nonsense_attr", "metrics.acc DESC extra"] {
+    for order in [
+        "metrics.acc SIDEWAYS",
+        "datasets.name",
+        "nonsense_attr",
+        "metrics.acc DESC extra",
+    ] {
         let mut q = run_query(&[&f.exp], "");
         q.order_by = vec![order.into()];
         expect_code(s.search_runs(&q).await, ErrorCode::InvalidParameterValue);
@@ -355,13 +446,17 @@ pub async fn several_experiments(s: Ctx) -> Result<()> {
     let f = fixture(&*s, "first").await?;
     let other = experiment(&*s, "second").await?;
     let d = run_named(&*s, &other, "run-d", 2500).await?;
-    s.log_batch(&d, &[metric("acc", 0.6, 1, 0)], &[], &[]).await?;
+    s.log_batch(&d, &[metric("acc", 0.6, 1, 0)], &[], &[])
+        .await?;
     let both = [f.exp.as_str(), other.as_str()];
     assert_eq!(
         filter_runs(&*s, &both, "").await?,
         [f.c.clone(), d.clone(), f.b.clone(), f.a.clone()]
     );
-    assert_eq!(filter_runs(&*s, &both, "metrics.acc > 0.55").await?, [d.clone(), f.b.clone()]);
+    assert_eq!(
+        filter_runs(&*s, &both, "metrics.acc > 0.55").await?,
+        [d.clone(), f.b.clone()]
+    );
     assert_eq!(filter_runs(&*s, &[&other], "").await?, [d.clone()]);
     let mut q = run_query(&both, "");
     q.order_by = vec!["metrics.acc ASC".into()];

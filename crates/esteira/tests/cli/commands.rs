@@ -34,6 +34,9 @@ async fn populate(api: &Api) -> [String; 3] {
         .await;
         ids.push(run_id);
     }
+    let retired = api.create_experiment("retired").await;
+    api.post("experiments/delete", json!({"experiment_id": retired}))
+        .await;
     api.post("registered-models/create", json!({"name": MODEL}))
         .await;
     for run_id in [&ids[0], &ids[1]] {
@@ -138,6 +141,35 @@ async fn cli_over_server_and_store_directly() {
         .find(|e| e["name"] == "demand")
         .unwrap_or_else(|| panic!("no 'demand' in {exps}"));
     let demand_id = demand["experiment_id"].as_str().expect("id").to_string();
+    let names = |v: &Value| -> Vec<String> {
+        let mut n: Vec<String> = v
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|e| e["name"].as_str().expect("name").to_string())
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(names(&exps), ["Default", "demand"]);
+    let deleted = go(run(&["experiments", "list", "--view", "deleted", "--json"]))
+        .await
+        .json();
+    assert_eq!(names(&deleted), ["retired"]);
+    let all = go(run(&["experiments", "list", "--view", "all", "--json"]))
+        .await
+        .json();
+    assert_eq!(names(&all), ["Default", "demand", "retired"]);
+    // ESTEIRA_SERVER instead of --server; a trailing slash is fine.
+    let slash = format!("{url}/");
+    let via_env = cli(
+        &["experiments", "list", "--json"],
+        &[("ESTEIRA_SERVER", slash.as_str())],
+        cwd,
+    )
+    .await
+    .json();
+    assert_eq!(via_env, exps);
 
     // runs list: filter, order, by name and by id.
     let cheap = go(run(&[

@@ -187,3 +187,21 @@ async fn sigterm_drains_in_flight_requests_and_exits_zero() {
     let server = Server::start(&args, &[], dir.path(), &dir.path().join("s1.log"));
     batches::verify(&server.api(), &ledger).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signals_right_after_the_listening_line_still_exit_zero() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let args = ["--data-dir", data.to_str().expect("utf-8 path")];
+    for (n, signal) in ["TERM", "INT", "TERM", "INT"].into_iter().enumerate() {
+        let log = dir.path().join(format!("s{n}.log"));
+        let mut server = Server::start(&args, &[], dir.path(), &log);
+        server.signal(signal);
+        let status = tokio::task::block_in_place(|| server.wait_exit(Duration::from_secs(10)));
+        assert!(
+            status.is_some_and(|s| s.code() == Some(0)),
+            "SIG{signal} right after start: {status:?}; log:\n{}",
+            server.log_text()
+        );
+    }
+}

@@ -115,12 +115,26 @@ impl Server {
 
     /// Sends SIGTERM (graceful shutdown) without waiting.
     pub fn terminate(&self) {
+        self.signal("TERM");
+    }
+
+    /// Sends the signal `name` (e.g. `INT`) without waiting.
+    pub fn signal(&self, name: &str) {
         let status = Command::new("/bin/sh")
             .arg("-c")
-            .arg(format!("kill -TERM {}", self.pid()))
+            .arg(format!("kill -{name} {}", self.pid()))
             .status()
             .expect("run kill");
-        assert!(status.success(), "kill -TERM failed: {status}");
+        assert!(status.success(), "kill -{name} failed: {status}");
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("a port in the URL")
     }
 
     /// Waits at most `limit` for the process to exit; `None` if it is still running (then it
