@@ -1,7 +1,6 @@
 """Benchmark harness: MLflow's tracking server (SQLite; default workers and --workers 1) beside
 Esteira's (SQLite), same machine, same clients, one run. Started by bench/run.sh, configured by
 environment variables (see bench/README.md). Prints tables with ratios, writes bench/out/*.json."""
-import glob
 import json
 import os
 import platform
@@ -15,6 +14,7 @@ import traceback
 
 import proctree
 import report
+import wrk
 from rest import Rest, create_experiment, seed_tracking
 from servers import ROOT, Server, server_specs
 
@@ -23,7 +23,6 @@ os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 os.environ["DO_NOT_TRACK"] = "true"
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-LUA = os.path.join(HERE, "lua")
 PYTHON = sys.executable
 
 
@@ -48,42 +47,6 @@ CFG = {
 
 def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-# ---------------------------------------------------------------- wrk
-def wrk(script, url, conns, seconds, env, tag, threads=None):
-    """Run wrk (keep-alive) with a Lua script of bench/lua; returns its BENCH_JSON summary plus
-    req/s, latencies in ms and error counts."""
-    threads = threads or min(conns, 2)
-    cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", f"--timeout={CFG['wrk_timeout_s']}s",
-           "--latency", "-s", os.path.join(LUA, script), url]
-    full_env = dict(os.environ, BENCH_LUA_DIR=LUA, BENCH_WRK_THREADS=str(threads), **env)
-    out = subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=seconds + 120)
-    return parse_wrk(out.stdout + out.stderr, tag, " ".join(cmd))
-
-
-def parse_wrk(text, tag, cmd):
-    with open(os.path.join(LOGS, f"wrk-{tag}.txt"), "w") as f:
-        f.write(cmd + "\n" + text)
-    lines = [l for l in text.splitlines() if l.startswith("BENCH_JSON ")]
-    if not lines:
-        raise RuntimeError(f"wrk gave no summary ({tag}): {text[-500:]}")
-    s = json.loads(lines[-1][len("BENCH_JSON "):])
-    statuses = {k[7:]: v for k, v in s["counters"].items() if k.startswith("status_")}
-    lat = s["latency_us"]
-    return {
-        "requests": s["requests"], "duration_s": s["duration_us"] / 1e6,
-        "req_per_s": s["requests"] / (s["duration_us"] / 1e6),
-        "p50_ms": lat["p50"] / 1e3, "p90_ms": lat["p90"] / 1e3, "p99_ms": lat["p99"] / 1e3,
-        "mean_ms": lat["mean"] / 1e3, "max_ms": lat["max"] / 1e3,
-        "statuses": statuses,
-        "non_2xx": sum(v for k, v in statuses.items() if not k.startswith("2")),
-        "socket_errors": {k: v for k, v in s["errors"].items() if k != "status" and v},
-        "errors": sum(v for k, v in statuses.items() if not k.startswith("2"))
-                  + sum(v for k, v in s["errors"].items() if k != "status"),
-        "counters": {k: v for k, v in s["counters"].items() if not k.startswith("status_")},
-        "unanswered_at_end": s["counters"].get("sent", 0) - sum(statuses.values()),
-    }
 
 
 # ---------------------------------------------------------------- scenarios
@@ -149,7 +112,8 @@ def scenario_b(srv):
             tag = f"{srv.key}-b-{name.replace('/', '_')}-c{c}"
             env = dict(env, BENCH_NAME_PREFIX=f"wrk-c{c}-{time.time_ns()}")
             cpu0 = proctree.tree_cpu_s(srv.pid)
-            r = wrk(script, url, c, CFG["seconds"], env, tag)
+            r = wrk.run(script, url, c, CFG["seconds"], env, os.path.join(LOGS, f"wrk-{tag}.txt"),
+                        CFG["wrk_timeout_s"])
             r["answers_again_after_s"] = probe(rest, seed)
             r["stalled"] = r["answers_again_after_s"] > CFG["wrk_timeout_s"]  # not just draining a backlog
             proctree.wait_quiet(srv.pid)  # the backlog a c=32 run leaves is charged to it
@@ -161,47 +125,13 @@ def scenario_b(srv):
     return out
 
 
-def populate(srv, exp_id, n_runs):
-    """Fill exp_id with n_runs runs (10 metrics, 3 params each) with wrk + populate.lua; returns
-    wall seconds until every wrk thread logged its share, and wrk's counters."""
-    threads = min(2, n_runs)
-    conns = max(threads, min(CFG["scale_conns"], n_runs))
-    done_dir = tempfile.mkdtemp(prefix="bench-done-")
-    env = dict(os.environ, BENCH_LUA_DIR=LUA, BENCH_WRK_THREADS=str(threads), BENCH_DONE_DIR=done_dir,
-               BENCH_EXPERIMENT_ID=exp_id, BENCH_POP_RUNS=str(n_runs))
-    cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{CFG['scale_bound_s']}s",
-           f"--timeout={CFG['wrk_timeout_s']}s", "-s", os.path.join(LUA, "populate.lua"), srv.url]
-    t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        last_note = t0
-        while proc.poll() is None and len(glob.glob(os.path.join(done_dir, "done.*"))) < threads:
-            time.sleep(0.05)
-            if time.monotonic() - last_note > 30:
-                last_note = time.monotonic()
-                log(f"  filling... {time.monotonic() - t0:.0f} s")
-        elapsed = time.monotonic() - t0
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)  # all threads done: end wrk now (it then prints its summary)
-        text, _ = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for f in glob.glob(os.path.join(done_dir, "done.*")):
-            os.remove(f)
-        os.rmdir(done_dir)
-    r = parse_wrk(text, f"{srv.key}-d-populate", " ".join(cmd))
-    r["wall_s"] = elapsed
-    return r
-
-
 def scenario_d(srv):
     rest = Rest(srv.url)
     n = CFG["scale_runs"]
     exp_id = create_experiment(rest, "bench-scale")
     cpu0 = proctree.tree_cpu_s(srv.pid)
-    fill = populate(srv, exp_id, n)
+    fill = wrk.fill(srv.url, exp_id, n, CFG["scale_conns"], CFG["scale_bound_s"], CFG["wrk_timeout_s"],
+                    os.path.join(LOGS, f"wrk-{srv.key}-d-populate.txt"), note=log)
     proctree.wait_quiet(srv.pid)
     cpu1 = proctree.tree_cpu_s(srv.pid)
     logged = fill["counters"].get("runs_logged", 0)

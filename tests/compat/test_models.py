@@ -57,6 +57,15 @@ def test_logged_model_is_visible_to_search_and_get(logged):
     assert model.artifact_location
 
 
+def test_log_model_links_run_metrics_without_duplicating_history(client, logged):
+    # log_model re-sends the run's metrics through log-batch with a model_id.
+    r2 = logged["model"].score(X, Y)
+    model = mlflow.get_logged_model(logged["info"].model_id)
+    assert {m.key: m.value for m in model.metrics or []} == {"r2": r2}
+    history = client.get_metric_history(logged["run_id"], "r2")
+    assert [(m.step, m.value) for m in history] == [(0, r2)]
+
+
 def test_search_logged_models_dataframe_and_filter(logged):
     frame = mlflow.search_logged_models(experiment_ids=[logged["experiment_id"]], filter_string="name = 'model'")
     assert list(frame["model_id"]) == [logged["info"].model_id]

@@ -220,14 +220,13 @@ async fn run_server(mut config: Config, args: ServerArgs) -> Result<()> {
     Ok(())
 }
 
-/// Hides the password of a database URL.
+/// Hides the password of a database URL (a URL without one is shown as is).
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            let user = creds.split(':').next().unwrap_or_default();
-            format!("{}{user}:***{}", &url[..s + 3], &url[at..])
-        }
+        (Some(s), Some(at)) if at > s => match url[s + 3..at].split_once(':') {
+            Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+            None => url.to_string(),
+        },
         _ => url.to_string(),
     }
 }

@@ -1,12 +1,13 @@
 //! Experiments and their tags.
 
 use esteira_core::entities::{Experiment, LifecycleStage, Tag};
-use esteira_core::{page, validation};
+use esteira_core::validation;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{
     Bind, SqlStore, bind_all, dyn_query, experiment_id, found, is_unique_violation, now_ms, text,
+    upsert_key_values,
 };
 use crate::error::{Result, invalid};
 use crate::{ExperimentQuery, NewExperiment, Page};
@@ -179,9 +180,14 @@ impl SqlStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        for tag in &new.tags {
-            upsert_experiment_tag(&mut tx, id, tag).await?;
-        }
+        upsert_key_values(
+            &mut tx,
+            "experiment_tags",
+            &["experiment_id"],
+            &[Bind::Int(id)],
+            &new.tags,
+        )
+        .await?;
         tx.commit().await?;
         Ok(id.to_string())
     }
@@ -209,7 +215,6 @@ impl SqlStore {
         &self,
         query: &ExperimentQuery,
     ) -> Result<Page<Experiment>> {
-        let offset = page::decode(query.paging.page_token.as_deref())?;
         let stages: Vec<Bind> = query
             .view_type
             .stages()
@@ -228,18 +233,12 @@ impl SqlStore {
             &query.order_by,
             &mut binds,
         )?;
-        let sql = search.select(&sql, query.paging.max_results + 1, offset);
-        let rows = bind_all(dyn_query(sql), &binds)
-            .fetch_all(&self.reader)
+        let page = self
+            .search_page(&search, &sql, &binds, &query.paging, experiment_from_row)
             .await?;
-        let mut items = rows
-            .iter()
-            .map(experiment_from_row)
-            .collect::<Result<Vec<_>>>()?;
-        let next_page_token = next_token(&mut items, query.paging.max_results, offset);
         Ok(Page {
-            items: self.with_tags(items).await?,
-            next_page_token,
+            items: self.with_tags(page.items).await?,
+            next_page_token: page.next_page_token,
         })
     }
 
@@ -293,7 +292,14 @@ impl SqlStore {
         let id = super::experiment_id(experiment_id)?;
         self.require_active_experiment(id).await?;
         let mut tx = self.begin().await?;
-        upsert_experiment_tag(&mut tx, id, tag).await?;
+        upsert_key_values(
+            &mut tx,
+            "experiment_tags",
+            &["experiment_id"],
+            &[Bind::Int(id)],
+            std::slice::from_ref(tag),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -314,33 +320,5 @@ impl SqlStore {
         }
         tx.commit().await?;
         Ok(())
-    }
-}
-
-async fn upsert_experiment_tag(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    id: i64,
-    tag: &Tag,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO experiment_tags (experiment_id, key, value) VALUES ($1, $2, $3)
-         ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
-    )
-    .bind(id)
-    .bind(tag.key.as_str())
-    .bind(tag.value.as_str())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// Trims the look-ahead row fetched beyond `max_results` and returns the next page token.
-pub(crate) fn next_token<T>(items: &mut Vec<T>, max_results: i64, offset: u64) -> Option<String> {
-    let max = usize::try_from(max_results).unwrap_or(usize::MAX);
-    if items.len() > max {
-        items.truncate(max);
-        Some(page::encode(offset + max as u64))
-    } else {
-        None
     }
 }

@@ -4,13 +4,12 @@ use esteira_core::entities::{
     LifecycleStage, LoggedModel, LoggedModelData, LoggedModelInfo, LoggedModelStatus, Metric,
     Param, Registration, Tag,
 };
-use esteira_core::{page, validation};
+use esteira_core::validation;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::experiments::next_token;
 use super::runs::insert_params;
-use super::{Bind, SqlStore, bind_all, dyn_query, found, now_ms, placeholders, text};
+use super::{Bind, SqlStore, dyn_query, found, now_ms, placeholders, text, upsert_key_values};
 use crate::error::{Result, invalid, not_found};
 use crate::{LoggedModelQuery, NewLoggedModel, Page};
 
@@ -162,9 +161,15 @@ impl SqlStore {
             "model ID",
         )
         .await?;
-        for tag in &new.tags {
-            upsert_logged_model_tag(&mut tx, &model_id, tag).await?;
-        }
+        let owner = [Bind::Text(model_id.clone())];
+        upsert_key_values(
+            &mut tx,
+            "logged_model_tags",
+            &["model_id"],
+            &owner,
+            &new.tags,
+        )
+        .await?;
         tx.commit().await?;
         self.get_logged_model(&model_id).await
     }
@@ -215,9 +220,8 @@ impl SqlStore {
         tags.iter().try_for_each(validation::run_tag)?;
         self.active_logged_model_exists(model_id).await?;
         let mut tx = self.begin().await?;
-        for tag in tags {
-            upsert_logged_model_tag(&mut tx, model_id, tag).await?;
-        }
+        let owner = [Bind::Text(model_id.to_string())];
+        upsert_key_values(&mut tx, "logged_model_tags", &["model_id"], &owner, tags).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -264,7 +268,6 @@ impl SqlStore {
         &self,
         query: &LoggedModelQuery,
     ) -> Result<Page<LoggedModel>> {
-        let offset = page::decode(query.paging.page_token.as_deref())?;
         let ids = query
             .experiment_ids
             .iter()
@@ -286,14 +289,12 @@ impl SqlStore {
             &query.order_by,
             &mut binds,
         )?;
-        let sql = search.select(&base, query.paging.max_results + 1, offset);
-        let rows = bind_all(dyn_query(sql), &binds)
-            .fetch_all(&self.reader)
+        let page = self
+            .search_page(&search, &base, &binds, &query.paging, info_from_row)
             .await?;
-        let mut infos = rows.iter().map(info_from_row).collect::<Result<Vec<_>>>()?;
-        let next_page_token = next_token(&mut infos, query.paging.max_results, offset);
-        let mut items = Vec::with_capacity(infos.len());
-        for info in infos {
+        let next_page_token = page.next_page_token;
+        let mut items = Vec::with_capacity(page.items.len());
+        for info in page.items {
             items.push(self.complete_logged_model(info).await?);
         }
         Ok(Page {
@@ -301,21 +302,4 @@ impl SqlStore {
             next_page_token,
         })
     }
-}
-
-async fn upsert_logged_model_tag(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    model_id: &str,
-    tag: &Tag,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO logged_model_tags (model_id, key, value) VALUES ($1, $2, $3)
-         ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value",
-    )
-    .bind(model_id)
-    .bind(tag.key.as_str())
-    .bind(tag.value.as_str())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }

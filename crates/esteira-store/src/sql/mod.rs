@@ -14,6 +14,7 @@ mod runs;
 mod search;
 mod store_impl;
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -21,7 +22,11 @@ use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AnyPool, AssertSqlSafe, Row, Transaction};
 
+use esteira_core::entities::Tag;
+use esteira_core::page;
+
 use crate::error::{Error, Result, not_found};
+use crate::{Page, Paging};
 
 /// The SQL dialect of the connected database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +93,7 @@ pub(crate) enum Bind {
     Text(String),
     Int(i64),
     Float(f64),
+    Null,
 }
 
 /// The metadata store on SQLite or PostgreSQL.
@@ -226,9 +232,102 @@ pub(crate) fn bind_all<'a>(
             Bind::Text(s) => q.bind(s.as_str()),
             Bind::Int(i) => q.bind(*i),
             Bind::Float(f) => q.bind(*f),
+            Bind::Null => q.bind(None::<String>),
         };
     }
     q
+}
+
+/// Most binds in one multi-row INSERT (well under SQLite's and PostgreSQL's limits).
+const MAX_BINDS_PER_INSERT: usize = 900;
+
+/// Inserts `rows` (each one bind per column) with multi-row `VALUES`, in chunks; `tail`
+/// follows the values (an `ON CONFLICT` clause, or empty).
+pub(crate) async fn insert_rows(
+    tx: &mut Transaction<'static, Any>,
+    table: &str,
+    columns: &[&str],
+    rows: Vec<Vec<Bind>>,
+    tail: &str,
+) -> Result<()> {
+    let width = columns.len();
+    let per_chunk = (MAX_BINDS_PER_INSERT / width.max(1)).max(1);
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let mut binds = Vec::with_capacity(per_chunk * width);
+        let mut values = Vec::with_capacity(per_chunk);
+        for row in rows.by_ref().take(per_chunk) {
+            values.push(format!("({})", placeholders(binds.len() + 1, width)));
+            binds.extend(row);
+        }
+        let sql = format!(
+            "INSERT INTO {table} ({}) VALUES {} {tail}",
+            columns.join(", "),
+            values.join(", ")
+        );
+        bind_all(dyn_query(sql), &binds).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Upserts key/value pairs (tags) owned by the row whose key columns are `owner_columns`
+/// with values `owner`: the last value of a key wins, also within `pairs`.
+pub(crate) async fn upsert_key_values(
+    tx: &mut Transaction<'static, Any>,
+    table: &str,
+    owner_columns: &[&str],
+    owner: &[Bind],
+    pairs: &[Tag],
+) -> Result<()> {
+    let mut last: HashMap<&str, &str> = HashMap::with_capacity(pairs.len());
+    for pair in pairs {
+        last.insert(pair.key.as_str(), pair.value.as_str());
+    }
+    let rows = last
+        .into_iter()
+        .map(|(key, value)| {
+            let mut row = owner.to_vec();
+            row.push(Bind::Text(key.to_string()));
+            row.push(Bind::Text(value.to_string()));
+            row
+        })
+        .collect();
+    let mut columns = owner_columns.to_vec();
+    columns.extend(["key", "value"]);
+    let tail = format!(
+        "ON CONFLICT ({}, key) DO UPDATE SET value = excluded.value",
+        owner_columns.join(", ")
+    );
+    insert_rows(tx, table, &columns, rows, &tail).await
+}
+
+impl SqlStore {
+    /// Runs a search: `base` completed by `search` with the page window of `paging`, each
+    /// row mapped by `map`, and the token of the next page.
+    pub(crate) async fn search_page<T>(
+        &self,
+        search: &search::SqlSearch,
+        base: &str,
+        binds: &[Bind],
+        paging: &Paging,
+        map: impl Fn(&AnyRow) -> Result<T>,
+    ) -> Result<Page<T>> {
+        let offset = page::decode(paging.page_token.as_deref())?;
+        let sql = search.select(base, paging.max_results + 1, offset);
+        let rows = bind_all(dyn_query(sql), binds)
+            .fetch_all(&self.reader)
+            .await?;
+        let mut items = rows.iter().map(map).collect::<Result<Vec<_>>>()?;
+        let max = usize::try_from(paging.max_results).unwrap_or(usize::MAX);
+        let next_page_token = (items.len() > max).then(|| {
+            items.truncate(max);
+            page::encode(offset + max as u64)
+        });
+        Ok(Page {
+            items,
+            next_page_token,
+        })
+    }
 }
 
 /// `$start, $start+1, ...` for `n` values.

@@ -3,13 +3,13 @@
 use std::collections::HashMap;
 
 use esteira_core::entities::{Alias, ModelVersion, RegisteredModel, Stage, Tag};
-use esteira_core::{page, validation};
+use esteira_core::validation;
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
 
-use super::experiments::next_token;
 use super::{
     Bind, SqlStore, bind_all, dyn_query, found, is_unique_violation, now_ms, placeholders, text,
+    upsert_key_values,
 };
 use crate::error::{Result, invalid, not_found};
 use crate::{NewModelVersion, NewRegisteredModel, Page, RegistryQuery};
@@ -180,9 +180,15 @@ impl SqlStore {
             }
             other => other?,
         };
-        for tag in &new.tags {
-            upsert_model_tag(&mut tx, &new.name, tag).await?;
-        }
+        let owner = [Bind::Text(new.name.clone())];
+        upsert_key_values(
+            &mut tx,
+            "registered_model_tags",
+            &["name"],
+            &owner,
+            &new.tags,
+        )
+        .await?;
         tx.commit().await?;
         self.get_registered_model(&new.name).await
     }
@@ -278,7 +284,6 @@ impl SqlStore {
         &self,
         query: &RegistryQuery,
     ) -> Result<Page<RegisteredModel>> {
-        let offset = page::decode(query.paging.page_token.as_deref())?;
         let mut binds = Vec::new();
         let search = super::search::registered_models(
             self.dialect,
@@ -286,25 +291,18 @@ impl SqlStore {
             &query.order_by,
             &mut binds,
         )?;
-        let sql = search.select(
-            "SELECT rm.name, rm.creation_time, rm.last_updated_time, rm.user_id, rm.description
+        let mut page = self
+            .search_page(
+                &search,
+                "SELECT rm.name, rm.creation_time, rm.last_updated_time, rm.user_id, rm.description
              FROM registered_models rm {joins} WHERE 1 = 1",
-            query.paging.max_results + 1,
-            offset,
-        );
-        let rows = bind_all(dyn_query(sql), &binds)
-            .fetch_all(&self.reader)
+                &binds,
+                &query.paging,
+                model_from_row,
+            )
             .await?;
-        let mut items = rows
-            .iter()
-            .map(model_from_row)
-            .collect::<Result<Vec<_>>>()?;
-        let next_page_token = next_token(&mut items, query.paging.max_results, offset);
-        self.decorate_models(&mut items).await?;
-        Ok(Page {
-            items,
-            next_page_token,
-        })
+        self.decorate_models(&mut page.items).await?;
+        Ok(page)
     }
 
     pub(crate) async fn get_latest_versions(
@@ -336,7 +334,15 @@ impl SqlStore {
         validation::registry_tag(tag)?;
         self.model_exists(name).await?;
         let mut tx = self.begin().await?;
-        upsert_model_tag(&mut tx, name, tag).await?;
+        let owner = [Bind::Text(name.to_string())];
+        upsert_key_values(
+            &mut tx,
+            "registered_model_tags",
+            &["name"],
+            &owner,
+            std::slice::from_ref(tag),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -399,9 +405,15 @@ impl SqlStore {
         .bind(storage_location)
         .execute(&mut *tx)
         .await?;
-        for tag in &new.tags {
-            upsert_version_tag(&mut tx, &new.name, version, tag).await?;
-        }
+        let owner = [Bind::Text(new.name.clone()), Bind::Int(version)];
+        upsert_key_values(
+            &mut tx,
+            "model_version_tags",
+            &["name", "version"],
+            &owner,
+            &new.tags,
+        )
+        .await?;
         tx.commit().await?;
         self.get_model_version(&new.name, &version.to_string())
             .await
@@ -582,7 +594,6 @@ impl SqlStore {
         &self,
         query: &RegistryQuery,
     ) -> Result<Page<ModelVersion>> {
-        let offset = page::decode(query.paging.page_token.as_deref())?;
         let mut binds = Vec::new();
         let search = super::search::model_versions(
             self.dialect,
@@ -590,24 +601,17 @@ impl SqlStore {
             &query.order_by,
             &mut binds,
         )?;
-        let sql = search.select(
-            &format!("SELECT {VERSION_COLUMNS} FROM model_versions mv {{joins}} WHERE 1 = 1"),
-            query.paging.max_results + 1,
-            offset,
-        );
-        let rows = bind_all(dyn_query(sql), &binds)
-            .fetch_all(&self.reader)
+        let mut page = self
+            .search_page(
+                &search,
+                &format!("SELECT {VERSION_COLUMNS} FROM model_versions mv {{joins}} WHERE 1 = 1"),
+                &binds,
+                &query.paging,
+                version_from_row,
+            )
             .await?;
-        let mut items = rows
-            .iter()
-            .map(version_from_row)
-            .collect::<Result<Vec<_>>>()?;
-        let next_page_token = next_token(&mut items, query.paging.max_results, offset);
-        self.decorate_versions(&mut items).await?;
-        Ok(Page {
-            items,
-            next_page_token,
-        })
+        self.decorate_versions(&mut page.items).await?;
+        Ok(page)
     }
 
     pub(crate) async fn set_model_version_tag(
@@ -620,7 +624,15 @@ impl SqlStore {
         let v = validation::version_number(version)?;
         self.get_model_version(name, version).await?;
         let mut tx = self.begin().await?;
-        upsert_version_tag(&mut tx, name, v, tag).await?;
+        let owner = [Bind::Text(name.to_string()), Bind::Int(v)];
+        upsert_key_values(
+            &mut tx,
+            "model_version_tags",
+            &["name", "version"],
+            &owner,
+            std::slice::from_ref(tag),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -700,36 +712,4 @@ impl SqlStore {
             .try_get("version")?;
         self.get_model_version(name, &version.to_string()).await
     }
-}
-
-async fn upsert_model_tag(tx: &mut Transaction<'static, Any>, name: &str, tag: &Tag) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO registered_model_tags (name, key, value) VALUES ($1, $2, $3)
-         ON CONFLICT (name, key) DO UPDATE SET value = excluded.value",
-    )
-    .bind(name)
-    .bind(tag.key.as_str())
-    .bind(tag.value.as_str())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-async fn upsert_version_tag(
-    tx: &mut Transaction<'static, Any>,
-    name: &str,
-    version: i64,
-    tag: &Tag,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO model_version_tags (name, version, key, value) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (name, version, key) DO UPDATE SET value = excluded.value",
-    )
-    .bind(name)
-    .bind(version)
-    .bind(tag.key.as_str())
-    .bind(tag.value.as_str())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }

@@ -1,24 +1,24 @@
 //! Runs: creation, status, the atomic `log_batch`, inputs and outputs, metric history.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use esteira_core::entities::{
     Dataset, DatasetInput, LifecycleStage, Metric, ModelInput, ModelOutput, Param, Run, RunInfo,
     RunStatus, Tag,
 };
-use esteira_core::{page, validation};
+use esteira_core::validation;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use super::experiments::next_token;
-use super::{Bind, SqlStore, bind_all, dyn_query, found, now_ms, placeholders, text};
+use super::{
+    Bind, SqlStore, bind_all, dyn_query, found, insert_rows, now_ms, placeholders, text,
+    upsert_key_values,
+};
 use crate::error::{Result, invalid, not_found};
 use crate::{MetricHistoryQuery, NewRun, Page, RunQuery, RunUpdate};
 
 /// The tag MLflow keeps in step with the run name.
 pub(crate) const RUN_NAME_TAG: &str = "mlflow.runName";
-/// Rows per multi-row INSERT (keeps bind counts well under both databases' limits).
-const INSERT_CHUNK: usize = 100;
 /// Ids per `IN (...)` list when hydrating runs.
 const IN_CHUNK: usize = 500;
 
@@ -409,18 +409,18 @@ impl SqlStore {
             let dataset_id = upsert_dataset(&mut tx, experiment_id, d).await?;
             seq += 1;
             link_input(&mut tx, run_id, "dataset", &dataset_id, seq).await?;
-            for tag in &input.tags {
-                sqlx::query(
-                    "INSERT INTO run_input_tags (run_uuid, source_id, key, value) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (run_uuid, source_id, key) DO UPDATE SET value = excluded.value",
-                )
-                .bind(run_id)
-                .bind(dataset_id.as_str())
-                .bind(tag.key.as_str())
-                .bind(tag.value.as_str())
-                .execute(&mut *tx)
-                .await?;
-            }
+            let owner = [
+                Bind::Text(run_id.to_string()),
+                Bind::Text(dataset_id.clone()),
+            ];
+            upsert_key_values(
+                &mut tx,
+                "run_input_tags",
+                &["run_uuid", "source_id"],
+                &owner,
+                &input.tags,
+            )
+            .await?;
         }
         for model in models {
             seq += 1;
@@ -449,7 +449,6 @@ impl SqlStore {
     }
 
     pub(crate) async fn search_runs(&self, query: &RunQuery) -> Result<Page<Run>> {
-        let offset = page::decode(query.paging.page_token.as_deref())?;
         let experiment_ids = query
             .experiment_ids
             .iter()
@@ -475,18 +474,12 @@ impl SqlStore {
             &query.order_by,
             &mut binds,
         )?;
-        let sql = search.select(&base, query.paging.max_results + 1, offset);
-        let rows = bind_all(dyn_query(sql), &binds)
-            .fetch_all(&self.reader)
+        let page = self
+            .search_page(&search, &base, &binds, &query.paging, run_info_from_row)
             .await?;
-        let mut infos = rows
-            .iter()
-            .map(run_info_from_row)
-            .collect::<Result<Vec<_>>>()?;
-        let next_page_token = next_token(&mut infos, query.paging.max_results, offset);
         Ok(Page {
-            items: self.hydrate_runs(infos).await?,
-            next_page_token,
+            items: self.hydrate_runs(page.items).await?,
+            next_page_token: page.next_page_token,
         })
     }
 
@@ -494,7 +487,6 @@ impl SqlStore {
         &self,
         query: &MetricHistoryQuery,
     ) -> Result<Page<Metric>> {
-        let offset = page::decode(query.paging.page_token.as_deref())?;
         if query.run_ids.is_empty() {
             return Err(invalid("Missing value for required parameter 'run_id'."));
         }
@@ -503,34 +495,24 @@ impl SqlStore {
         }
         let mut binds = vec![Bind::Text(query.metric_key.clone())];
         binds.extend(query.run_ids.iter().map(|r| Bind::Text(r.clone())));
-        let sql = format!(
+        let base = format!(
             "SELECT run_uuid, key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest
-             FROM metrics WHERE key = $1 AND run_uuid IN ({}) ORDER BY run_uuid, id LIMIT {} OFFSET {offset}",
+             FROM metrics WHERE key = $1 AND run_uuid IN ({})",
             placeholders(2, query.run_ids.len()),
-            query.paging.max_results + 1
         );
-        let rows = bind_all(dyn_query(sql), &binds)
-            .fetch_all(&self.reader)
-            .await?;
+        let in_insertion_order = super::search::SqlSearch::ordered("run_uuid, id");
         let multi = query.run_ids.len() > 1;
-        let mut items = rows
-            .iter()
-            .map(|row| {
-                let mut m = metric_from_row(row)?;
-                m.model_id = row.try_get("model_id")?;
-                m.dataset_name = row.try_get("dataset_name")?;
-                m.dataset_digest = row.try_get("dataset_digest")?;
-                if multi {
-                    m.run_id = Some(row.try_get("run_uuid")?);
-                }
-                Ok(m)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let next_page_token = next_token(&mut items, query.paging.max_results, offset);
-        Ok(Page {
-            items,
-            next_page_token,
+        self.search_page(&in_insertion_order, &base, &binds, &query.paging, |row| {
+            let mut m = metric_from_row(row)?;
+            m.model_id = row.try_get("model_id")?;
+            m.dataset_name = row.try_get("dataset_name")?;
+            m.dataset_digest = row.try_get("dataset_digest")?;
+            if multi {
+                m.run_id = Some(row.try_get("run_uuid")?);
+            }
+            Ok(m)
         })
+        .await
     }
 }
 
@@ -540,33 +522,9 @@ pub(crate) async fn upsert_tags(
     run_id: &str,
     tags: &[Tag],
 ) -> Result<()> {
-    let mut last: Vec<&Tag> = Vec::with_capacity(tags.len());
-    for tag in tags {
-        match last.iter_mut().find(|t| t.key == tag.key) {
-            Some(slot) => *slot = tag,
-            None => last.push(tag),
-        }
-    }
-    for chunk in last.chunks(INSERT_CHUNK) {
-        let mut binds = Vec::with_capacity(chunk.len() * 3);
-        let rows: Vec<String> = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                binds.push(Bind::Text(run_id.to_string()));
-                binds.push(Bind::Text(t.key.clone()));
-                binds.push(Bind::Text(t.value.clone()));
-                format!("({})", placeholders(i * 3 + 1, 3))
-            })
-            .collect();
-        let sql = format!(
-            "INSERT INTO tags (run_uuid, key, value) VALUES {}
-             ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value",
-            rows.join(", ")
-        );
-        bind_all(dyn_query(sql), &binds).execute(&mut **tx).await?;
-    }
-    if let Some(name) = last.iter().find(|t| t.key == RUN_NAME_TAG) {
+    let owner = [Bind::Text(run_id.to_string())];
+    upsert_key_values(tx, "tags", &["run_uuid"], &owner, tags).await?;
+    if let Some(name) = tags.iter().rev().find(|t| t.key == RUN_NAME_TAG) {
         sqlx::query("UPDATE runs SET name = $1 WHERE run_uuid = $2")
             .bind(name.value.as_str())
             .bind(run_id)
@@ -589,72 +547,42 @@ pub(crate) async fn insert_params(
     if params.is_empty() {
         return Ok(());
     }
-    let mut binds = vec![Bind::Text(owner.to_string())];
-    binds.extend(params.iter().map(|p| Bind::Text(p.key.clone())));
-    let sql = format!(
-        "SELECT key, value FROM {table} WHERE {owner_column} = $1 AND key IN ({})",
-        placeholders(2, params.len())
-    );
-    let existing: HashMap<String, String> = bind_all(dyn_query(sql), &binds)
-        .fetch_all(&mut **tx)
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get("key")?, r.try_get("value")?)))
-        .collect::<Result<_>>()?;
-    let changed = |p: &Param, old: &str| {
-        invalid(format!(
-            "Changing param values is not allowed. Param with key='{}' was already logged with value='{}' for {owner_label}='{owner}'. Attempted logging new value '{}'.",
-            p.key, old, p.value
-        ))
-    };
-    let mut fresh: Vec<&Param> = Vec::new();
+    let mut unique: HashMap<&str, &Param> = HashMap::with_capacity(params.len());
     for p in params {
-        match existing.get(&p.key) {
-            Some(old) if *old != p.value => return Err(changed(p, old)),
-            Some(_) => {}
-            None if fresh.iter().any(|f| f.key == p.key) => {}
-            None => fresh.push(p),
-        }
+        unique.entry(p.key.as_str()).or_insert(p);
     }
-    for chunk in fresh.chunks(INSERT_CHUNK) {
-        let mut binds = Vec::with_capacity(chunk.len() * 3);
-        let rows: Vec<String> = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                binds.push(Bind::Text(owner.to_string()));
-                binds.push(Bind::Text(p.key.clone()));
-                binds.push(Bind::Text(p.value.clone()));
-                format!("({})", placeholders(i * 3 + 1, 3))
-            })
-            .collect();
-        // A concurrent writer may have inserted the key since the check above (PostgreSQL):
-        // skip it here and compare its value below instead of failing on the primary key.
-        let sql = format!(
-            "INSERT INTO {table} ({owner_column}, key, value) VALUES {}
-             ON CONFLICT ({owner_column}, key) DO NOTHING",
-            rows.join(", ")
-        );
-        bind_all(dyn_query(sql), &binds).execute(&mut **tx).await?;
-    }
-    if fresh.is_empty() {
-        return Ok(());
-    }
+    let rows = unique
+        .values()
+        .map(|p| {
+            vec![
+                Bind::Text(owner.to_string()),
+                Bind::Text(p.key.clone()),
+                Bind::Text(p.value.clone()),
+            ]
+        })
+        .collect();
+    // A key logged before, or by a concurrent writer, is left as it is and compared below.
+    let tail = format!("ON CONFLICT ({owner_column}, key) DO NOTHING");
+    insert_rows(tx, table, &[owner_column, "key", "value"], rows, &tail).await?;
     let mut binds = vec![Bind::Text(owner.to_string())];
-    binds.extend(fresh.iter().map(|p| Bind::Text(p.key.clone())));
+    binds.extend(unique.keys().map(|k| Bind::Text(k.to_string())));
     let sql = format!(
         "SELECT key, value FROM {table} WHERE {owner_column} = $1 AND key IN ({})",
-        placeholders(2, fresh.len())
+        placeholders(2, unique.len())
     );
-    let stored: HashMap<String, String> = bind_all(dyn_query(sql), &binds)
+    for row in bind_all(dyn_query(sql), &binds)
         .fetch_all(&mut **tx)
         .await?
-        .iter()
-        .map(|r| Ok((r.try_get("key")?, r.try_get("value")?)))
-        .collect::<Result<_>>()?;
-    for p in fresh {
-        match stored.get(&p.key) {
-            Some(old) if *old != p.value => return Err(changed(p, old)),
+    {
+        let key: String = row.try_get("key")?;
+        let stored: String = row.try_get("value")?;
+        match unique.get(key.as_str()) {
+            Some(p) if p.value != stored => {
+                return Err(invalid(format!(
+                    "Changing param values is not allowed. Param with key='{}' was already logged with value='{}' for {owner_label}='{owner}'. Attempted logging new value '{}'.",
+                    p.key, stored, p.value
+                )));
+            }
             _ => {}
         }
     }
@@ -669,8 +597,24 @@ async fn insert_metrics(
     run_id: &str,
     metrics: &[Metric],
 ) -> Result<()> {
-    let mut seen = std::collections::HashSet::with_capacity(metrics.len());
-    let unique: Vec<&Metric> = metrics
+    let point = |m: &Metric| {
+        let nan = m.value.is_nan();
+        vec![
+            Bind::Text(run_id.to_string()),
+            Bind::Text(m.key.clone()),
+            Bind::Float(if nan { 0.0 } else { m.value }),
+            Bind::Int(i64::from(nan)),
+            Bind::Int(m.timestamp),
+            Bind::Int(m.step),
+        ]
+    };
+    let optional = |v: &Option<String>| {
+        v.clone()
+            .filter(|s| !s.is_empty())
+            .map_or(Bind::Null, Bind::Text)
+    };
+    let mut seen = HashSet::with_capacity(metrics.len());
+    let history = metrics
         .iter()
         .filter(|m| {
             let value_bits = if m.value.is_nan() {
@@ -680,50 +624,40 @@ async fn insert_metrics(
             };
             seen.insert((m.key.as_str(), m.timestamp, m.step, value_bits))
         })
+        .map(|m| {
+            let mut row = point(m);
+            row.extend([
+                optional(&m.model_id),
+                optional(&m.dataset_name),
+                optional(&m.dataset_digest),
+            ]);
+            row
+        })
         .collect();
-    for chunk in unique.chunks(INSERT_CHUNK) {
-        let mut binds = Vec::with_capacity(chunk.len() * 10);
-        let rows: Vec<String> = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, m)| {
-                let nan = m.value.is_nan();
-                binds.extend([
-                    Bind::Text(run_id.to_string()),
-                    Bind::Text(m.key.clone()),
-                    Bind::Float(if nan { 0.0 } else { m.value }),
-                    Bind::Int(i64::from(nan)),
-                    Bind::Int(m.timestamp),
-                    Bind::Int(m.step),
-                ]);
-                let opt = |v: &Option<String>| Bind::Text(v.clone().unwrap_or_default());
-                binds.extend([
-                    opt(&m.model_id),
-                    opt(&m.dataset_name),
-                    opt(&m.dataset_digest),
-                ]);
-                format!(
-                    "({}, NULLIF(${}, ''), NULLIF(${}, ''), NULLIF(${}, ''))",
-                    placeholders(i * 9 + 1, 6),
-                    i * 9 + 7,
-                    i * 9 + 8,
-                    i * 9 + 9
-                )
-            })
-            .collect();
-        let sql = format!(
-            "INSERT INTO metrics (run_uuid, key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest) VALUES {}
-             ON CONFLICT (run_uuid, key, timestamp, step, value, is_nan) DO UPDATE SET
-                 model_id = COALESCE(excluded.model_id, metrics.model_id),
-                 dataset_name = COALESCE(excluded.dataset_name, metrics.dataset_name),
-                 dataset_digest = COALESCE(excluded.dataset_digest, metrics.dataset_digest)",
-            rows.join(", ")
-        );
-        bind_all(dyn_query(sql), &binds).execute(&mut **tx).await?;
-    }
-    let mut by_key: HashMap<&str, &Metric> = HashMap::with_capacity(metrics.len());
+    insert_rows(
+        tx,
+        "metrics",
+        &[
+            "run_uuid",
+            "key",
+            "value",
+            "is_nan",
+            "timestamp",
+            "step",
+            "model_id",
+            "dataset_name",
+            "dataset_digest",
+        ],
+        history,
+        "ON CONFLICT (run_uuid, key, timestamp, step, value, is_nan) DO UPDATE SET
+             model_id = COALESCE(excluded.model_id, metrics.model_id),
+             dataset_name = COALESCE(excluded.dataset_name, metrics.dataset_name),
+             dataset_digest = COALESCE(excluded.dataset_digest, metrics.dataset_digest)",
+    )
+    .await?;
+    let mut latest: HashMap<&str, &Metric> = HashMap::with_capacity(metrics.len());
     for m in metrics {
-        by_key
+        latest
             .entry(m.key.as_str())
             .and_modify(|slot| {
                 if is_later(m, slot) {
@@ -732,38 +666,19 @@ async fn insert_metrics(
             })
             .or_insert(m);
     }
-    let latest: Vec<&Metric> = by_key.into_values().collect();
-    for chunk in latest.chunks(INSERT_CHUNK) {
-        let mut binds = Vec::with_capacity(chunk.len() * 6);
-        let rows: Vec<String> = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, m)| {
-                let nan = m.value.is_nan();
-                binds.extend([
-                    Bind::Text(run_id.to_string()),
-                    Bind::Text(m.key.clone()),
-                    Bind::Float(if nan { 0.0 } else { m.value }),
-                    Bind::Int(i64::from(nan)),
-                    Bind::Int(m.timestamp),
-                    Bind::Int(m.step),
-                ]);
-                format!("({})", placeholders(i * 6 + 1, 6))
-            })
-            .collect();
-        let sql = format!(
-            "INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step) VALUES {}
-             ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value, is_nan = excluded.is_nan,
-                 timestamp = excluded.timestamp, step = excluded.step
-             WHERE excluded.step > latest_metrics.step
-                OR (excluded.step = latest_metrics.step AND excluded.timestamp > latest_metrics.timestamp)
-                OR (excluded.step = latest_metrics.step AND excluded.timestamp = latest_metrics.timestamp
-                    AND excluded.is_nan = 0 AND (latest_metrics.is_nan = 1 OR excluded.value >= latest_metrics.value))",
-            rows.join(", ")
-        );
-        bind_all(dyn_query(sql), &binds).execute(&mut **tx).await?;
-    }
-    Ok(())
+    insert_rows(
+        tx,
+        "latest_metrics",
+        &["run_uuid", "key", "value", "is_nan", "timestamp", "step"],
+        latest.into_values().map(point).collect(),
+        "ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value, is_nan = excluded.is_nan,
+             timestamp = excluded.timestamp, step = excluded.step
+         WHERE excluded.step > latest_metrics.step
+            OR (excluded.step = latest_metrics.step AND excluded.timestamp > latest_metrics.timestamp)
+            OR (excluded.step = latest_metrics.step AND excluded.timestamp = latest_metrics.timestamp
+                AND excluded.is_nan = 0 AND (latest_metrics.is_nan = 1 OR excluded.value >= latest_metrics.value))",
+    )
+    .await
 }
 
 /// True when `a` replaces `b` as the latest point: later step, then later timestamp, then

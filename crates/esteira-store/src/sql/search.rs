@@ -178,23 +178,6 @@ fn push(binds: &mut Vec<Bind>, b: Bind) -> String {
     format!("${}", binds.len())
 }
 
-fn operator(c: Comparator) -> &'static str {
-    match c {
-        Comparator::Eq => "=",
-        Comparator::Ne => "!=",
-        Comparator::Lt => "<",
-        Comparator::Le => "<=",
-        Comparator::Gt => ">",
-        Comparator::Ge => ">=",
-        Comparator::Like => "LIKE",
-        Comparator::ILike => "ILIKE",
-        Comparator::In => "IN",
-        Comparator::NotIn => "NOT IN",
-        Comparator::IsNull => "IS NULL",
-        Comparator::IsNotNull => "IS NOT NULL",
-    }
-}
-
 /// `column <op> value` with the value bound.
 fn compare(d: Dialect, column: &str, c: &Condition, binds: &mut Vec<Bind>) -> Result<String> {
     let value = |binds: &mut Vec<Bind>| -> Result<String> {
@@ -208,7 +191,7 @@ fn compare(d: Dialect, column: &str, c: &Condition, binds: &mut Vec<Bind>) -> Re
                 return Err(invalid(format!(
                     "Invalid value for '{}': expected a single value for comparator '{}'",
                     c.key,
-                    operator(c.comparator)
+                    c.comparator.as_str()
                 )));
             }
         })
@@ -227,7 +210,7 @@ fn compare(d: Dialect, column: &str, c: &Condition, binds: &mut Vec<Bind>) -> Re
                 return Err(invalid(format!(
                     "Invalid value for '{}': '{}' needs a list such as ('a', 'b')",
                     c.key,
-                    operator(c.comparator)
+                    c.comparator.as_str()
                 )));
             };
             if items.is_empty() {
@@ -242,14 +225,14 @@ fn compare(d: Dialect, column: &str, c: &Condition, binds: &mut Vec<Bind>) -> Re
                 .iter()
                 .map(|s| push(binds, Bind::Text(s.clone())))
                 .collect();
-            format!("{column} {} ({})", operator(c.comparator), list.join(", "))
+            format!("{column} {} ({})", c.comparator.as_str(), list.join(", "))
         }
         Comparator::IsNull | Comparator::IsNotNull => {
-            format!("{column} {}", operator(c.comparator))
+            format!("{column} {}", c.comparator.as_str())
         }
         op => {
             let v = value(binds)?;
-            format!("{column} {} {v}", operator(op))
+            format!("{column} {} {v}", op.as_str())
         }
     })
 }
@@ -425,6 +408,15 @@ pub(crate) struct SqlSearch {
 }
 
 impl SqlSearch {
+    /// No conditions, only an order.
+    pub(crate) fn ordered(order: &str) -> Self {
+        SqlSearch {
+            conditions: Vec::new(),
+            joins: Vec::new(),
+            order: order.to_string(),
+        }
+    }
+
     /// Completes `base` (a SELECT with a `{joins}` marker before its WHERE clause) with the
     /// joins, conditions, order and page window.
     pub(crate) fn select(&self, base: &str, limit: i64, offset: u64) -> String {

@@ -286,6 +286,8 @@ async fn cli_over_server_and_store_directly() {
     );
     let table = go(run(&["models", "list"])).await;
     assert!(table.ok().contains("champion=2"), "{table:#?}");
+    let table = go(run(&["models", "show", MODEL])).await;
+    assert!(table.ok().contains("champion"), "{table:#?}");
 
     // The same reads over the server, recorded to compare with direct mode.
     let mut over_server = Vec::new();

@@ -57,6 +57,19 @@ async fn unopenable_store_names_the_store_and_the_cause_once() {
     .await;
     out.fails_with(&["postgres://bob:***@127.0.0.1:notaport/db", "port"]);
     assert!(!out.stderr.contains("hunter2"), "{out:#?}");
+    // ... and a URL without a password is not shown as if it had one.
+    cli(
+        &[
+            "experiments",
+            "list",
+            "--store",
+            "postgres://bob@127.0.0.1:notaport/db",
+        ],
+        &[],
+        cwd,
+    )
+    .await
+    .fails_with(&["postgres://bob@127.0.0.1:notaport/db"]);
 
     // A scheme the store does not know.
     cli(

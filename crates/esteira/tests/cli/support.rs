@@ -374,7 +374,11 @@ pub fn postgres_url(test: &str) -> Option<String> {
                 "{test}: PostgreSQL is required here (CI=true or ESTEIRA_REQUIRE_SERVICES=1) \
                  but ESTEIRA_TEST_POSTGRES_URL is not set"
             );
-            eprintln!(
+            // Written to the file descriptor, past the test harness's output capture, so
+            // that the skip shows in a passing run.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
                 "\n**********\nSKIPPED {test}: set ESTEIRA_TEST_POSTGRES_URL \
                  (e.g. postgres://postgres@127.0.0.1:5432/esteira_test) to run it\n**********\n"
             );
