@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import mlflow  # noqa: E402
 import pytest  # noqa: E402
+import requests  # noqa: E402
 import yaml  # noqa: E402
 
 BINARY = bytes(range(256)) * 64  # every byte value, 16 KiB
@@ -138,3 +139,30 @@ def test_artifact_sizes_round_trip(client, experiment_id, tmp_path, size):
     assert listing(client, run.info.run_id) == {(source.name, False): size}
     out = client.download_artifacts(run.info.run_id, source.name, str(tmp_path / "out"))
     assert Path(out).read_bytes() == source.read_bytes()
+
+
+def multipart_completions(tracking_uri):
+    """How many multipart uploads the server has completed, from its Prometheus metrics."""
+    text = requests.get(f"{tracking_uri}/metrics", timeout=10).text
+    return sum(
+        int(float(line.rsplit(" ", 1)[1]))
+        for line in text.splitlines()
+        if line.startswith("esteira_http_requests_total") and "mpu/complete" in line and 'status="200"' in line
+    )
+
+
+@pytest.mark.esteira_only
+def test_large_artifact_goes_through_proxy_multipart_upload(client, experiment_id, tracking_uri, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "true")
+    monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE", str(1024 * 1024))
+    monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE", str(1024 * 1024))
+    payload = os.urandom(3 * 1024 * 1024 + 17)
+    source = tmp_path / "big.bin"
+    source.write_bytes(payload)
+    before = multipart_completions(tracking_uri)
+    with mlflow.start_run() as run:
+        mlflow.log_artifact(str(source), artifact_path="parts")
+    assert multipart_completions(tracking_uri) == before + 1
+    assert listing(client, run.info.run_id, "parts") == {("parts/big.bin", False): len(payload)}
+    downloaded = client.download_artifacts(run.info.run_id, "parts/big.bin", str(tmp_path / "out"))
+    assert Path(downloaded).read_bytes() == payload

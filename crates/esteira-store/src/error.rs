@@ -8,18 +8,19 @@ pub enum Error {
     /// A failure the user caused or can see (missing entity, bad value, ...).
     #[error(transparent)]
     Domain(#[from] esteira_core::Error),
-    /// The database failed or is unreachable.
+    /// The database failed or is unreachable. The cause is part of the message and not
+    /// repeated as a source.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     /// A migration could not be applied.
-    #[error("migration {version} ({name}) failed: {source}")]
+    #[error("migration {version} ({name}) failed: {cause}")]
     Migration {
         /// The migration's version.
         version: i64,
         /// The migration's name.
         name: String,
         /// The database error.
-        source: sqlx::Error,
+        cause: sqlx::Error,
     },
     /// The store URL is not one this crate can open.
     #[error("invalid store URL {url:?}: {reason}")]
@@ -47,6 +48,12 @@ impl Error {
             Error::Domain(e) => e.message.clone(),
             other => other.to_string(),
         }
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Error::Database(e)
     }
 }
 

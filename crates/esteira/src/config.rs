@@ -30,6 +30,9 @@ pub struct ServerConfig {
     pub auth_tokens: Option<Vec<String>>,
     /// Largest JSON request body in bytes. Default 16 MiB. Env `ESTEIRA_MAX_BODY_BYTES`.
     pub max_body_bytes: Option<usize>,
+    /// Seconds a shutdown (SIGTERM, SIGINT) waits for in-flight requests before closing the
+    /// connections still open. Default 30. Env `ESTEIRA_DRAIN_SECONDS`.
+    pub drain_seconds: Option<u64>,
 }
 
 /// The whole configuration file.
@@ -83,6 +86,11 @@ impl Config {
         if let Some(v) = env("ESTEIRA_AUTH_TOKENS") {
             s.auth_tokens = Some(split_tokens(&v));
         }
+        if let Some(v) = env("ESTEIRA_DRAIN_SECONDS") {
+            s.drain_seconds = Some(v.parse().with_context(|| {
+                format!("ESTEIRA_DRAIN_SECONDS: invalid number of seconds {v:?}")
+            })?);
+        }
         if let Some(v) = env("ESTEIRA_MAX_BODY_BYTES") {
             s.max_body_bytes =
                 Some(v.parse().with_context(|| {
@@ -118,6 +126,8 @@ pub struct ResolvedServer {
     pub auth_tokens: Option<Vec<String>>,
     /// Largest JSON body.
     pub max_body_bytes: usize,
+    /// How long a shutdown drains.
+    pub drain: std::time::Duration,
 }
 
 impl ServerConfig {
@@ -156,6 +166,7 @@ impl ServerConfig {
             max_body_bytes: self
                 .max_body_bytes
                 .unwrap_or(esteira_server::DEFAULT_MAX_BODY_BYTES),
+            drain: std::time::Duration::from_secs(self.drain_seconds.unwrap_or(30)),
         })
     }
 }

@@ -66,6 +66,9 @@ struct ServerArgs {
     /// Largest JSON request body in bytes.
     #[arg(long)]
     max_body_bytes: Option<usize>,
+    /// Seconds a shutdown waits for in-flight requests [default: 30].
+    #[arg(long)]
+    drain_seconds: Option<u64>,
 }
 
 /// How a CLI command reaches the data: a server, or the store directly.
@@ -190,6 +193,7 @@ async fn run_server(mut config: Config, args: ServerArgs) -> Result<()> {
     s.artifacts = args.artifacts.or(s.artifacts.take());
     s.auth_token_file = args.auth_token_file.or(s.auth_token_file.take());
     s.max_body_bytes = args.max_body_bytes.or(s.max_body_bytes);
+    s.drain_seconds = args.drain_seconds.or(s.drain_seconds);
     let resolved = s.resolve()?;
     std::fs::create_dir_all(&resolved.data_dir).with_context(|| {
         format!(
@@ -212,9 +216,24 @@ async fn run_server(mut config: Config, args: ServerArgs) -> Result<()> {
     let shutdown = shutdown_signal()?;
     tracing::info!(store = %redact(&resolved.store), artifacts = %resolved.artifacts, auth = resolved.auth_tokens.is_some(), "Esteira server starting.");
     println!("Esteira server listening on http://{addr}");
-    axum::serve(listener, esteira_server::router(state))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let draining = Arc::new(tokio::sync::Notify::new());
+    let started_draining = draining.clone();
+    let server =
+        axum::serve(listener, esteira_server::router(state)).with_graceful_shutdown(async move {
+            shutdown.await;
+            started_draining.notify_one();
+        });
+    let deadline = async {
+        draining.notified().await;
+        tokio::time::sleep(resolved.drain).await;
+    };
+    tokio::select! {
+        served = server => served?,
+        () = deadline => tracing::warn!(
+            seconds = resolved.drain.as_secs(),
+            "Drain deadline passed: closing the connections still open."
+        ),
+    }
     store.close().await;
     tracing::info!("Esteira server stopped.");
     Ok(())

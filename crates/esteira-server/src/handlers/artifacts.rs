@@ -173,10 +173,15 @@ pub(super) async fn mpu_create(
         )));
     }
     let upload_id = s.artifacts.create_multipart(&target).await?;
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("127.0.0.1");
+    let header_text = |name| {
+        headers
+            .get(name)
+            .and_then(|h: &HeaderValue| h.to_str().ok())
+    };
+    let host = header_text(header::HOST).unwrap_or("127.0.0.1");
+    let scheme = header_text(header::HeaderName::from_static("x-forwarded-proto"))
+        .filter(|p| *p == "https")
+        .unwrap_or("http");
     let mut part_headers = serde_json::Map::new();
     if let Some(auth) = headers
         .get(header::AUTHORIZATION)
@@ -189,7 +194,7 @@ pub(super) async fn mpu_create(
             json!({
                 "part_number": n,
                 "url": format!(
-                    "http://{host}/api/2.0/mlflow-artifacts/mpu/upload-part/{}?upload_id={upload_id}&part_number={n}",
+                    "{scheme}://{host}/api/2.0/mlflow-artifacts/mpu/upload-part/{}?upload_id={upload_id}&part_number={n}",
                     target.as_str()
                 ),
                 "headers": part_headers,

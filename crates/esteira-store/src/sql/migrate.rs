@@ -47,7 +47,7 @@ pub(super) async fn apply(store: &SqlStore) -> Result<()> {
         return Err(Error::Migration {
             version: current,
             name: "unknown".into(),
-            source: sqlx::Error::Protocol(format!(
+            cause: sqlx::Error::Protocol(format!(
                 "the database is at schema version {current}, newer than this build's {}; upgrade Esteira",
                 latest_version()
             )),
@@ -58,10 +58,10 @@ pub(super) async fn apply(store: &SqlStore) -> Result<()> {
             Dialect::Sqlite => m.sqlite,
             Dialect::Postgres => m.postgres,
         };
-        let failed = |source| Error::Migration {
+        let failed = |cause| Error::Migration {
             version: m.version,
             name: m.name.to_string(),
-            source,
+            cause,
         };
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
             .execute(&mut *tx)

@@ -18,7 +18,8 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
+use sqlx::Connection;
+use sqlx::any::{AnyArguments, AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AnyPool, AssertSqlSafe, Row, Transaction};
 
@@ -126,6 +127,7 @@ impl SqlStore {
         let store = if url.starts_with("sqlite:") {
             Self::open_sqlite(url).await?
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            probe(&AnyConnectOptions::from_str(url)?, "SELECT 1").await?;
             let pool = AnyPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(30))
@@ -167,19 +169,15 @@ impl SqlStore {
             })?;
         }
         let connect_url = format!("sqlite://{path}?mode=rwc");
-        let options = sqlx::any::AnyConnectOptions::from_str(&connect_url)?;
+        let options = AnyConnectOptions::from_str(&connect_url)?;
+        probe(&options, SQLITE_PRAGMAS).await?;
         let pool = |max: u32| {
             AnyPoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(Duration::from_secs(30))
                 .after_connect(|conn, _| {
                     Box::pin(async move {
-                        sqlx::raw_sql(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
-                        )
-                        .execute(&mut *conn)
-                        .await?;
+                        sqlx::raw_sql(SQLITE_PRAGMAS).execute(&mut *conn).await?;
                         Ok(())
                     })
                 })
@@ -207,6 +205,22 @@ impl SqlStore {
     async fn begin(&self) -> Result<Transaction<'static, Any>> {
         Ok(self.writer.begin_with(self.dialect.begin_write()).await?)
     }
+}
+
+/// Settings of every SQLite connection: WAL (readers never block the writer), commits that
+/// survive a killed process, a wait instead of an error when the file is locked, and
+/// enforced foreign keys.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                              PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;";
+
+/// Opens one connection and runs `sql` on it, so that an unreachable server or a file that
+/// is not a database fails at once with its real cause (a pool would retry until its
+/// timeout and report only that).
+async fn probe(options: &AnyConnectOptions, sql: &'static str) -> Result<()> {
+    let mut conn = sqlx::AnyConnection::connect_with(options).await?;
+    sqlx::raw_sql(sql).execute(&mut conn).await?;
+    conn.close().await?;
+    Ok(())
 }
 
 /// Milliseconds since the Unix epoch.

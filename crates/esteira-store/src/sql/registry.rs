@@ -708,7 +708,9 @@ impl SqlStore {
         .bind(alias)
         .fetch_optional(&self.reader)
         .await?;
-        let version: i64 = found(row, || format!("Registered model alias {alias} not found."))?
+        // MLflow answers a missing alias with INVALID_PARAMETER_VALUE, and clients expect it.
+        let version: i64 = row
+            .ok_or_else(|| invalid(format!("Registered model alias {alias} not found.")))?
             .try_get("version")?;
         self.get_model_version(name, &version.to_string()).await
     }

@@ -464,14 +464,14 @@ pub async fn aliases(s: Ctx) -> Result<()> {
     s.delete_registered_model_alias("m", "challenger").await?;
     expect_code(
         s.get_model_version_by_alias("m", "challenger").await,
-        ErrorCode::ResourceDoesNotExist,
+        ErrorCode::InvalidParameterValue,
     );
     // An alias on a deleted version disappears with it.
     s.set_registered_model_alias("m", "shadow", "3").await?;
     s.delete_model_version("m", "3").await?;
     expect_code(
         s.get_model_version_by_alias("m", "shadow").await,
-        ErrorCode::ResourceDoesNotExist,
+        ErrorCode::InvalidParameterValue,
     );
     let rm = s.get_registered_model("m").await?;
     assert_eq!(

@@ -205,3 +205,43 @@ async fn signals_right_after_the_listening_line_still_exit_zero() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_client_cannot_hold_shutdown_past_the_drain_deadline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let args = [
+        "--data-dir",
+        data.to_str().expect("utf-8 path"),
+        "--drain-seconds",
+        "1",
+    ];
+    let mut server = Server::start(&args, &[], dir.path(), &dir.path().join("s.log"));
+    let api = server.api();
+    let experiment = api.create_experiment("stall").await;
+    let run_id = api.create_run(&experiment, "stall-0").await;
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let connected = Arc::new(AtomicUsize::new(0));
+    let (_never_released, released) = tokio::sync::watch::channel(false);
+    let body = batches::body(1, &run_id).to_string();
+    let stalled = tokio::spawn(trickled_log_batch(addr, body, connected.clone(), released));
+    while connected.load(Ordering::SeqCst) < 1 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let signalled = Instant::now();
+    server.terminate();
+    let status = tokio::task::block_in_place(|| server.wait_exit(Duration::from_secs(10)));
+    let took = signalled.elapsed();
+    assert!(
+        status.is_some_and(|s| s.code() == Some(0)),
+        "the server did not exit with status 0 past its 1 s drain deadline: {status:?}; log:\n{}",
+        server.log_text()
+    );
+    assert!(
+        took >= Duration::from_millis(900),
+        "exited before the deadline: {took:?}"
+    );
+    assert!(took < Duration::from_secs(5), "exit took {took:?}");
+    assert!(server.log_text().contains("Drain deadline passed"));
+    stalled.abort();
+}

@@ -93,11 +93,9 @@ async fn fails_fast(args: &[&str], needles: &[&str], cwd: &std::path::Path) {
     );
 }
 
-// Bug in esteira-store (`SqlStore::open`): the pool retries a failing `after_connect` /
-// connection until its 30 s acquire timeout, then reports only "pool timed out while waiting
-// for an open connection", hiding the cause (it shows up only in sqlx's retry logs).
+// A store that cannot be opened fails at once with its real cause, not after a pool's
+// connection timeout with only "pool timed out".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "esteira-store bug: a corrupt SQLite file fails after 30 s with 'pool timed out'"]
 async fn corrupt_sqlite_store_fails_fast_naming_the_cause() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cwd = dir.path();
@@ -117,7 +115,6 @@ async fn corrupt_sqlite_store_fails_fast_naming_the_cause() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "esteira-store bug: an unreachable PostgreSQL fails after 30 s with 'pool timed out'"]
 async fn unreachable_postgres_fails_fast_naming_the_cause() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Nothing listens on port 1 of the loopback interface.
