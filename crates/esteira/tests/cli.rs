@@ -9,8 +9,8 @@
 //! - `commands`: the CLI over a server and on the store directly, and bad input.
 //! - `auth`: bearer tokens.
 //! - `config`: configuration layers.
-//! - `store_errors`: a store that cannot be opened (two `#[ignore]`d tests show open bugs
-//!   of esteira-store; run them with `--ignored`).
+//! - `replicas`: two servers on one PostgreSQL database and one artifact store.
+//! - `store_errors`: a store that cannot be opened fails at once with its cause.
 //! - `zero_setup`: `esteira server` with no flags.
 //!
 //! `ESTEIRA_TEST_SEED` replays the random kill timing of a failed crash test.
@@ -27,6 +27,8 @@ mod config;
 mod crash;
 #[path = "cli/drain.rs"]
 mod drain;
+#[path = "cli/replicas.rs"]
+mod replicas;
 #[path = "cli/store_errors.rs"]
 mod store_errors;
 #[path = "cli/support.rs"]
