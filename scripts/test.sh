@@ -75,6 +75,8 @@ export AWS_SECRET_ACCESS_KEY=test
 export AWS_REGION=us-east-1
 export AWS_ALLOW_HTTP=true
 export ESTEIRA_REQUIRE_SERVICES=1
+# mlflow (client and server) would otherwise try to reach its telemetry host: loopback only.
+export MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=true
 
 run_stage "cargo test" cargo test --workspace --no-fail-fast
 

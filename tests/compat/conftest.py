@@ -32,6 +32,9 @@ TARGET = os.environ.get("ESTEIRA_COMPAT_TARGET", "esteira")
 HEALTH_TIMEOUT_S = 60
 
 # Fail fast instead of retrying a broken server for minutes; must be set before requests are made.
+# The client would otherwise try to reach MLflow's telemetry host; tests talk to loopback only.
+os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+os.environ["DO_NOT_TRACK"] = "true"
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
