@@ -246,10 +246,14 @@ def main():
     if "c" in CFG["only"] and not ran:
         plan, ran = [("idle", scenario_idle, specs)], ["idle"]
         results["idle"] = {}
-    for scen, fn, servers in plan:
-        if scen in ran:
-            for key, label, template in servers:
-                with_server(key, label, template, scen, fn, results)
+    try:
+        for scen, fn, servers in plan:
+            if scen in ran:
+                for key, label, template in servers:
+                    with_server(key, label, template, scen, fn, results)
+    finally:  # also on Ctrl-C / SIGTERM: the servers are already stopped, drop their data
+        if not os.environ.get("BENCH_KEEP_DATA") and not os.environ.get("BENCH_WORKDIR"):
+            shutil.rmtree(WORK, ignore_errors=True)
     results["meta"]["loadavg_end"] = proctree.loadavg()
 
     text, ratios = report.render(results, [(k, l) for k, l, _ in specs])
@@ -259,8 +263,6 @@ def main():
     with open(path, "w") as f:
         json.dump(results, f, indent=1)
     print(f"\nJSON: {os.path.relpath(path, ROOT)}   logs: {os.path.relpath(LOGS, ROOT)}")
-    if not os.environ.get("BENCH_KEEP_DATA") and not os.environ.get("BENCH_WORKDIR"):
-        shutil.rmtree(WORK, ignore_errors=True)
 
 
 def reprint(path):

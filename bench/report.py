@@ -149,7 +149,8 @@ def render(results, servers):
                 ("search mean ms", ["search_mean_ms"], INFO),
                 ("search server CPU ms/call", ["search_cpu_ms_per_call"], INFO),
                 ("search runs returned", ["search_results"], INFO), ("search result check", ["search_check"], INFO),
-                ("peak RSS during (d) (MiB)", ["peak_rss_mib"], INFO)]
+                ("peak RSS during (d) (MiB)", ["peak_rss_mib"], INFO),
+                ("server CPU s, whole scenario", ["server_cpu_s"], INFO)]
         for key, v in d.items():
             v.setdefault("peak_rss_mib", get(c, [key, "d", "peak_rss_mib"]))
         body = next((v["search"] for v in d.values() if "search" in v), None)

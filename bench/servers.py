@@ -68,7 +68,7 @@ class Server:
                         break
             except OSError:
                 pass
-            time.sleep(0.1)
+            time.sleep(0.02)
         else:
             self.stop()
             raise RuntimeError(f"{self.label} not healthy after {timeout_s} s; see {self.log_path}")
