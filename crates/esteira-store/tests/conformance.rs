@@ -98,6 +98,7 @@ conformance_suite! {
         identical_points_are_stored_once,
         latest_metric_is_max_by_step_timestamp_value,
         nan_and_infinities_round_trip,
+        doubles_round_trip_exactly,
         limits_and_key_validation,
         concurrent_writers_of_one_param,
     ],

@@ -52,6 +52,8 @@ CREATE TABLE latest_metrics (
     run_uuid TEXT NOT NULL REFERENCES runs (run_uuid) ON DELETE CASCADE,
     key TEXT NOT NULL,
     value DOUBLE PRECISION NOT NULL,
+    -- The value's IEEE 754 bits: run listings read it so that every double comes back exactly.
+    value_bits BIGINT NOT NULL,
     is_nan BIGINT NOT NULL,
     timestamp BIGINT NOT NULL,
     step BIGINT NOT NULL,

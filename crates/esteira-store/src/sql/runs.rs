@@ -14,7 +14,7 @@ use super::{
     Bind, SqlStore, bind_all, dyn_query, found, insert_rows, now_ms, placeholders, text,
     upsert_key_values,
 };
-use crate::error::{Result, invalid, not_found};
+use crate::error::{Error, Result, invalid, not_found};
 use crate::{MetricHistoryQuery, NewRun, Page, RunQuery, RunUpdate};
 
 /// The tag MLflow keeps in step with the run name.
@@ -179,44 +179,81 @@ impl SqlStore {
             .enumerate()
             .map(|(i, r)| (r.info.run_id.clone(), i))
             .collect();
-        let ids: Vec<String> = index.keys().cloned().collect();
+        let ids: Vec<String> = runs.iter().map(|r| r.info.run_id.clone()).collect();
         for chunk in ids.chunks(IN_CHUNK) {
             let binds: Vec<Bind> = chunk.iter().map(|s| Bind::Text(s.clone())).collect();
             let list = placeholders(1, chunk.len());
-            let q = |sql: String| bind_all(dyn_query(sql), &binds);
-            let metric_rows = q(format!(
-                "SELECT run_uuid, key, value, is_nan, timestamp, step FROM latest_metrics WHERE run_uuid IN ({list}) ORDER BY key"
-            ))
-            .fetch_all(&self.reader)
-            .await?;
-            for row in &metric_rows {
-                let i = index[&row.try_get::<String, _>("run_uuid")?];
-                runs[i].data.metrics.push(metric_from_row(row)?);
+            if self.hydrate_data(&mut runs, &index, &binds, &list).await? {
+                self.hydrate_inputs(&mut runs, &index, &binds, &list)
+                    .await?;
             }
-            for (table, is_param) in [("params", true), ("tags", false)] {
-                let rows = q(format!(
-                    "SELECT run_uuid, key, value FROM {table} WHERE run_uuid IN ({list}) ORDER BY key"
-                ))
-                .fetch_all(&self.reader)
-                .await?;
-                for row in &rows {
-                    let i = index[&row.try_get::<String, _>("run_uuid")?];
-                    let tag = Tag {
-                        key: row.try_get("key")?,
-                        value: row.try_get("value")?,
-                    };
-                    let data = &mut runs[i].data;
-                    if is_param {
-                        data.params.push(tag)
-                    } else {
-                        data.tags.push(tag)
-                    }
-                }
-            }
-            self.hydrate_inputs(&mut runs, &index, &binds, &list)
-                .await?;
+        }
+        for run in &mut runs {
+            run.data.metrics.sort_by(|a, b| a.key.cmp(&b.key));
+            run.data.params.sort_by(|a, b| a.key.cmp(&b.key));
+            run.data.tags.sort_by(|a, b| a.key.cmp(&b.key));
+            run.outputs
+                .model_outputs
+                .sort_by(|a, b| a.model_id.cmp(&b.model_id));
         }
         Ok(runs)
+    }
+
+    /// Fills latest metrics, params, tags and outputs of the runs in `list` from one
+    /// aggregated query; returns whether any of them has inputs.
+    async fn hydrate_data(
+        &self,
+        runs: &mut [Run],
+        index: &HashMap<String, usize>,
+        binds: &[Bind],
+        list: &str,
+    ) -> Result<bool> {
+        let d = self.dialect;
+        let sql = format!(
+            "SELECT {entries} AS entries FROM (
+                SELECT 'm' AS kind, run_uuid, key, '' AS value, value_bits AS bits, timestamp, step
+                  FROM latest_metrics WHERE run_uuid IN ({list})
+                UNION ALL SELECT 'p', run_uuid, key, value, 0, 0, 0 FROM params WHERE run_uuid IN ({list})
+                UNION ALL SELECT 't', run_uuid, key, value, 0, 0, 0 FROM tags WHERE run_uuid IN ({list})
+                UNION ALL SELECT 'o', run_uuid, model_id, '', 0, 0, step FROM run_outputs WHERE run_uuid IN ({list})
+                UNION ALL SELECT 'i', run_uuid, source_id, '', 0, 0, 0 FROM run_inputs WHERE run_uuid IN ({list})
+             ) entries",
+            entries = d.json_rows(&["kind", "run_uuid", "key", "value", "bits", "timestamp", "step"]),
+        );
+        let row = bind_all(dyn_query(sql), binds)
+            .fetch_one(&self.reader)
+            .await?;
+        let json: Option<String> = row.try_get("entries")?;
+        type Entry = (String, String, String, String, i64, i64, i64);
+        let entries: Vec<Entry> = serde_json::from_str(json.as_deref().unwrap_or("[]"))
+            .map_err(|e| Error::Domain(esteira_core::Error::internal(format!("run data: {e}"))))?;
+        let mut has_inputs = false;
+        for (kind, run_id, key, value, bits, timestamp, step) in entries {
+            let Some(&i) = index.get(&run_id) else {
+                continue;
+            };
+            let run = &mut runs[i];
+            match kind.as_str() {
+                "m" => run.data.metrics.push(Metric {
+                    key,
+                    value: f64::from_bits(bits as u64),
+                    timestamp,
+                    step,
+                    dataset_name: None,
+                    dataset_digest: None,
+                    model_id: None,
+                    run_id: None,
+                }),
+                "p" => run.data.params.push(Tag { key, value }),
+                "t" => run.data.tags.push(Tag { key, value }),
+                "o" => run.outputs.model_outputs.push(ModelOutput {
+                    model_id: key,
+                    step,
+                }),
+                _ => has_inputs = true,
+            }
+        }
+        Ok(has_inputs)
     }
 
     async fn hydrate_inputs(
@@ -234,9 +271,6 @@ impl SqlStore {
         ))
         .fetch_all(&self.reader)
         .await?;
-        if inputs.is_empty() {
-            return self.hydrate_outputs(runs, index, binds, list).await;
-        }
         let tag_rows = q(format!(
             "SELECT run_uuid, source_id, key, value FROM run_input_tags WHERE run_uuid IN ({list}) ORDER BY key"
         ))
@@ -272,31 +306,6 @@ impl SqlStore {
                     schema: row.try_get("schema")?,
                     profile: row.try_get("profile")?,
                 },
-            });
-        }
-        self.hydrate_outputs(runs, index, binds, list).await
-    }
-
-    async fn hydrate_outputs(
-        &self,
-        runs: &mut [Run],
-        index: &HashMap<String, usize>,
-        binds: &[Bind],
-        list: &str,
-    ) -> Result<()> {
-        let rows = bind_all(
-            dyn_query(format!(
-                "SELECT run_uuid, model_id, step FROM run_outputs WHERE run_uuid IN ({list}) ORDER BY model_id"
-            )),
-            binds,
-        )
-        .fetch_all(&self.reader)
-        .await?;
-        for row in &rows {
-            let i = index[&row.try_get::<String, _>("run_uuid")?];
-            runs[i].outputs.model_outputs.push(ModelOutput {
-                model_id: row.try_get("model_id")?,
-                step: row.try_get("step")?,
             });
         }
         Ok(())
@@ -357,13 +366,7 @@ impl SqlStore {
         tags: &[Tag],
     ) -> Result<()> {
         validation::batch(metrics, params, tags)?;
-        let mut tx = self.begin().await?;
-        Self::require_active_run(&mut tx, run_id).await?;
-        insert_params(&mut tx, "params", "run_uuid", run_id, params, "run ID").await?;
-        upsert_tags(&mut tx, run_id, tags).await?;
-        insert_metrics(&mut tx, run_id, metrics).await?;
-        tx.commit().await?;
-        Ok(())
+        self.batcher.submit(run_id, metrics, params, tags).await
     }
 
     pub(crate) async fn delete_run_tag(&self, run_id: &str, key: &str) -> Result<()> {
@@ -592,12 +595,11 @@ pub(crate) async fn insert_params(
 /// Appends metric points in order (a point already logged, by key, timestamp, step and
 /// value, is kept once and gains the new point's model link) and raises each key's latest value where the new point
 /// is later by (step, timestamp, value).
-async fn insert_metrics(
+pub(crate) async fn insert_metrics(
     tx: &mut Transaction<'static, Any>,
-    run_id: &str,
-    metrics: &[Metric],
+    batches: &[(&str, &[Metric])],
 ) -> Result<()> {
-    let point = |m: &Metric| {
+    let point = |run_id: &str, m: &Metric| {
         let nan = m.value.is_nan();
         vec![
             Bind::Text(run_id.to_string()),
@@ -613,27 +615,38 @@ async fn insert_metrics(
             .filter(|s| !s.is_empty())
             .map_or(Bind::Null, Bind::Text)
     };
-    let mut seen = HashSet::with_capacity(metrics.len());
-    let history = metrics
-        .iter()
-        .filter(|m| {
+    let mut seen = HashSet::new();
+    let mut history = Vec::new();
+    let mut latest: HashMap<(&str, &str), &Metric> = HashMap::new();
+    for (run_id, metrics) in batches {
+        for m in metrics.iter() {
             let value_bits = if m.value.is_nan() {
                 u64::MAX
             } else {
                 m.value.to_bits()
             };
-            seen.insert((m.key.as_str(), m.timestamp, m.step, value_bits))
-        })
-        .map(|m| {
-            let mut row = point(m);
-            row.extend([
-                optional(&m.model_id),
-                optional(&m.dataset_name),
-                optional(&m.dataset_digest),
-            ]);
-            row
-        })
-        .collect();
+            if seen.insert((*run_id, m.key.as_str(), m.timestamp, m.step, value_bits)) {
+                let mut row = point(run_id, m);
+                row.extend([
+                    optional(&m.model_id),
+                    optional(&m.dataset_name),
+                    optional(&m.dataset_digest),
+                ]);
+                history.push(row);
+            }
+            latest
+                .entry((*run_id, m.key.as_str()))
+                .and_modify(|slot| {
+                    if is_later(m, slot) {
+                        *slot = m;
+                    }
+                })
+                .or_insert(m);
+        }
+    }
+    if history.is_empty() {
+        return Ok(());
+    }
     insert_rows(
         tx,
         "metrics",
@@ -655,24 +668,18 @@ async fn insert_metrics(
              dataset_digest = COALESCE(excluded.dataset_digest, metrics.dataset_digest)",
     )
     .await?;
-    let mut latest: HashMap<&str, &Metric> = HashMap::with_capacity(metrics.len());
-    for m in metrics {
-        latest
-            .entry(m.key.as_str())
-            .and_modify(|slot| {
-                if is_later(m, slot) {
-                    *slot = m;
-                }
-            })
-            .or_insert(m);
-    }
+    let latest_row = |(run_id, m): (&str, &Metric)| {
+        let mut row = point(run_id, m);
+        row.push(Bind::Int(m.value.to_bits() as i64));
+        row
+    };
     insert_rows(
         tx,
         "latest_metrics",
-        &["run_uuid", "key", "value", "is_nan", "timestamp", "step"],
-        latest.into_values().map(point).collect(),
+        &["run_uuid", "key", "value", "is_nan", "timestamp", "step", "value_bits"],
+        latest.into_iter().map(|((run_id, _), m)| latest_row((run_id, m))).collect(),
         "ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value, is_nan = excluded.is_nan,
-             timestamp = excluded.timestamp, step = excluded.step
+             timestamp = excluded.timestamp, step = excluded.step, value_bits = excluded.value_bits
          WHERE excluded.step > latest_metrics.step
             OR (excluded.step = latest_metrics.step AND excluded.timestamp > latest_metrics.timestamp)
             OR (excluded.step = latest_metrics.step AND excluded.timestamp = latest_metrics.timestamp

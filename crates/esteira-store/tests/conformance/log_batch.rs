@@ -239,6 +239,43 @@ pub async fn nan_and_infinities_round_trip(s: Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Every double comes back bit for bit, through a run, a search and a history.
+pub async fn doubles_round_trip_exactly(s: Ctx) -> Result<()> {
+    let exp = experiment(&*s, "doubles").await?;
+    let id = run_named(&*s, &exp, "r", 1000).await?;
+    let values = [
+        0.1 + 0.2,
+        1.0 / 3.0,
+        5e-324,
+        123_456_789.123_456_79,
+        -2.5e-300,
+        1e21 + 1.0,
+    ];
+    let metrics: Vec<Metric> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| metric(&format!("m{i}"), *v, 10, 0))
+        .collect();
+    s.log_batch(&id, &metrics, &[], &[]).await?;
+    let run = s.get_run(&id).await?;
+    for (i, v) in values.iter().enumerate() {
+        let key = format!("m{i}");
+        assert_eq!(
+            latest(&run, &key).unwrap().value.to_bits(),
+            v.to_bits(),
+            "{key}"
+        );
+        assert_eq!(
+            history(&*s, &id, &key).await?[0].value.to_bits(),
+            v.to_bits(),
+            "{key}"
+        );
+    }
+    let found = filter_runs(&*s, &[&exp], "metrics.m0 > 0.3").await?;
+    assert_eq!(found.len(), 1, "0.1 + 0.2 is stored above 0.3");
+    Ok(())
+}
+
 pub async fn limits_and_key_validation(s: Ctx) -> Result<()> {
     let exp = experiment(&*s, "limits").await?;
     let id = run_named(&*s, &exp, "r", 1000).await?;
