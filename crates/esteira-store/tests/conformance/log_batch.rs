@@ -250,6 +250,7 @@ pub async fn doubles_round_trip_exactly(s: Ctx) -> Result<()> {
         123_456_789.123_456_79,
         -2.5e-300,
         1e21 + 1.0,
+        1e300,
     ];
     let metrics: Vec<Metric> = values
         .iter()
