@@ -37,6 +37,8 @@ CREATE TABLE metrics (
     run_uuid TEXT NOT NULL REFERENCES runs (run_uuid) ON DELETE CASCADE,
     key TEXT NOT NULL,
     value DOUBLE PRECISION NOT NULL,
+    -- The value's IEEE 754 bits: histories are read through them, exactly.
+    value_bits BIGINT NOT NULL,
     is_nan BIGINT NOT NULL,
     timestamp BIGINT NOT NULL,
     step BIGINT NOT NULL,

@@ -59,11 +59,21 @@ impl Dialect {
     /// An aggregate turning the rows of a query into one JSON text, an array of arrays of
     /// `columns` (one round trip instead of one hand-off per row), `[]` for no rows.
     fn json_rows(self, columns: &[&str]) -> String {
+        self.json_rows_ordered(columns, "")
+    }
+
+    /// [`Dialect::json_rows`] with the array in the order of `order_by` (empty: any order).
+    fn json_rows_ordered(self, columns: &[&str], order_by: &str) -> String {
         let columns = columns.join(", ");
+        let order = if order_by.is_empty() {
+            String::new()
+        } else {
+            format!(" ORDER BY {order_by}")
+        };
         match self {
-            Dialect::Sqlite => format!("json_group_array(json_array({columns}))"),
+            Dialect::Sqlite => format!("json_group_array(json_array({columns}){order})"),
             Dialect::Postgres => {
-                format!("COALESCE(json_agg(json_build_array({columns})), '[]'::json)::text")
+                format!("COALESCE(json_agg(json_build_array({columns}){order}), '[]'::json)::text")
             }
         }
     }
@@ -347,16 +357,40 @@ impl SqlStore {
         let rows = bind_all(dyn_query(sql), binds)
             .fetch_all(&self.reader)
             .await?;
-        let mut items = rows.iter().map(map).collect::<Result<Vec<_>>>()?;
-        let max = usize::try_from(paging.max_results).unwrap_or(usize::MAX);
-        let next_page_token = (items.len() > max).then(|| {
-            items.truncate(max);
-            page::encode(offset + max as u64)
-        });
-        Ok(Page {
-            items,
-            next_page_token,
+        let items = rows.iter().map(map).collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, paging, offset))
+    }
+
+    /// Runs `sql`, whose one row has one column `rows` made by [`Dialect::json_rows`], and
+    /// parses that JSON array of arrays into `T`s.
+    pub(crate) async fn json_query<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: String,
+        binds: &[Bind],
+    ) -> Result<Vec<T>> {
+        let row = bind_all(dyn_query(sql), binds)
+            .fetch_one(&self.reader)
+            .await?;
+        let json: Option<String> = row.try_get("rows")?;
+        serde_json::from_str(json.as_deref().unwrap_or("[]")).map_err(|e| {
+            Error::Domain(esteira_core::Error::internal(format!(
+                "unreadable aggregated rows: {e}"
+            )))
         })
+    }
+}
+
+/// A page of `items` fetched with one look-ahead item beyond `paging.max_results` from
+/// `offset`: the look-ahead is dropped and becomes the next page's token.
+pub(crate) fn page_of<T>(mut items: Vec<T>, paging: &Paging, offset: u64) -> Page<T> {
+    let max = usize::try_from(paging.max_results).unwrap_or(usize::MAX);
+    let next_page_token = (items.len() > max).then(|| {
+        items.truncate(max);
+        page::encode(offset + max as u64)
+    });
+    Page {
+        items,
+        next_page_token,
     }
 }
 

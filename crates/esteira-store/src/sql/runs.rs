@@ -6,15 +6,15 @@ use esteira_core::entities::{
     Dataset, DatasetInput, LifecycleStage, Metric, ModelInput, ModelOutput, Param, Run, RunInfo,
     RunStatus, Tag,
 };
-use esteira_core::validation;
+use esteira_core::{page, validation};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::{
-    Bind, SqlStore, bind_all, dyn_query, found, insert_rows, now_ms, placeholders, text,
+    Bind, SqlStore, bind_all, dyn_query, found, insert_rows, now_ms, page_of, placeholders, text,
     upsert_key_values,
 };
-use crate::error::{Error, Result, invalid, not_found};
+use crate::error::{Result, invalid, not_found};
 use crate::{MetricHistoryQuery, NewRun, Page, RunQuery, RunUpdate};
 
 /// The tag MLflow keeps in step with the run name.
@@ -38,24 +38,6 @@ pub(crate) fn run_info_from_row(row: &AnyRow) -> Result<RunInfo> {
         end_time: row.try_get("end_time")?,
         artifact_uri: text(row, "artifact_uri")?,
         lifecycle_stage: LifecycleStage::parse(&row.try_get::<String, _>("lifecycle_stage")?)?,
-    })
-}
-
-fn metric_from_row(row: &AnyRow) -> Result<Metric> {
-    let is_nan: i64 = row.try_get("is_nan")?;
-    Ok(Metric {
-        key: row.try_get("key")?,
-        value: if is_nan != 0 {
-            f64::NAN
-        } else {
-            row.try_get("value")?
-        },
-        timestamp: row.try_get("timestamp")?,
-        step: row.try_get("step")?,
-        dataset_name: None,
-        dataset_digest: None,
-        model_id: None,
-        run_id: None,
     })
 }
 
@@ -208,9 +190,8 @@ impl SqlStore {
         binds: &[Bind],
         list: &str,
     ) -> Result<bool> {
-        let d = self.dialect;
         let sql = format!(
-            "SELECT {entries} AS entries FROM (
+            "SELECT {rows} AS rows FROM (
                 SELECT 'm' AS kind, run_uuid, key, '' AS value, value_bits AS bits, timestamp, step
                   FROM latest_metrics WHERE run_uuid IN ({list})
                 UNION ALL SELECT 'p', run_uuid, key, value, 0, 0, 0 FROM params WHERE run_uuid IN ({list})
@@ -218,15 +199,10 @@ impl SqlStore {
                 UNION ALL SELECT 'o', run_uuid, model_id, '', 0, 0, step FROM run_outputs WHERE run_uuid IN ({list})
                 UNION ALL SELECT 'i', run_uuid, source_id, '', 0, 0, 0 FROM run_inputs WHERE run_uuid IN ({list})
              ) entries",
-            entries = d.json_rows(&["kind", "run_uuid", "key", "value", "bits", "timestamp", "step"]),
+            rows = self.dialect.json_rows(&["kind", "run_uuid", "key", "value", "bits", "timestamp", "step"]),
         );
-        let row = bind_all(dyn_query(sql), binds)
-            .fetch_one(&self.reader)
-            .await?;
-        let json: Option<String> = row.try_get("entries")?;
         type Entry = (String, String, String, String, i64, i64, i64);
-        let entries: Vec<Entry> = serde_json::from_str(json.as_deref().unwrap_or("[]"))
-            .map_err(|e| Error::Domain(esteira_core::Error::internal(format!("run data: {e}"))))?;
+        let entries: Vec<Entry> = self.json_query(sql, binds).await?;
         let mut has_inputs = false;
         for (kind, run_id, key, value, bits, timestamp, step) in entries {
             let Some(&i) = index.get(&run_id) else {
@@ -493,29 +469,75 @@ impl SqlStore {
         if query.run_ids.is_empty() {
             return Err(invalid("Missing value for required parameter 'run_id'."));
         }
-        for run_id in &query.run_ids {
-            self.run_info(run_id).await?;
-        }
+        let offset = page::decode(query.paging.page_token.as_deref())?;
+        self.require_runs_exist(&query.run_ids).await?;
         let mut binds = vec![Bind::Text(query.metric_key.clone())];
         binds.extend(query.run_ids.iter().map(|r| Bind::Text(r.clone())));
-        let base = format!(
-            "SELECT run_uuid, key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest
-             FROM metrics WHERE key = $1 AND run_uuid IN ({})",
-            placeholders(2, query.run_ids.len()),
+        let columns = [
+            "run_uuid",
+            "value_bits",
+            "timestamp",
+            "step",
+            "model_id",
+            "dataset_name",
+            "dataset_digest",
+        ];
+        let sql = format!(
+            "SELECT {rows} AS rows FROM (
+                 SELECT id, {columns} FROM metrics WHERE key = $1 AND run_uuid IN ({runs})
+                 ORDER BY run_uuid, id LIMIT {limit} OFFSET {offset}
+             ) history",
+            rows = self.dialect.json_rows_ordered(&columns, "run_uuid, id"),
+            columns = columns.join(", "),
+            runs = placeholders(2, query.run_ids.len()),
+            limit = query.paging.max_results + 1,
         );
-        let in_insertion_order = super::search::SqlSearch::ordered("run_uuid, id");
+        type Point = (
+            String,
+            i64,
+            i64,
+            i64,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
         let multi = query.run_ids.len() > 1;
-        self.search_page(&in_insertion_order, &base, &binds, &query.paging, |row| {
-            let mut m = metric_from_row(row)?;
-            m.model_id = row.try_get("model_id")?;
-            m.dataset_name = row.try_get("dataset_name")?;
-            m.dataset_digest = row.try_get("dataset_digest")?;
-            if multi {
-                m.run_id = Some(row.try_get("run_uuid")?);
-            }
-            Ok(m)
-        })
-        .await
+        let points: Vec<Point> = self.json_query(sql, &binds).await?;
+        let items = points
+            .into_iter()
+            .map(
+                |(run_id, bits, timestamp, step, model_id, dataset_name, dataset_digest)| Metric {
+                    key: query.metric_key.clone(),
+                    value: f64::from_bits(bits as u64),
+                    timestamp,
+                    step,
+                    dataset_name,
+                    dataset_digest,
+                    model_id,
+                    run_id: multi.then_some(run_id),
+                },
+            )
+            .collect();
+        Ok(page_of(items, &query.paging, offset))
+    }
+
+    /// Fails with RESOURCE_DOES_NOT_EXIST naming the first of `run_ids` that is missing.
+    async fn require_runs_exist(&self, run_ids: &[String]) -> Result<()> {
+        let binds: Vec<Bind> = run_ids.iter().map(|r| Bind::Text(r.clone())).collect();
+        let sql = format!(
+            "SELECT run_uuid FROM runs WHERE run_uuid IN ({})",
+            placeholders(1, run_ids.len())
+        );
+        let found: HashSet<String> = bind_all(dyn_query(sql), &binds)
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(|r| r.try_get("run_uuid"))
+            .collect::<std::result::Result<_, _>>()?;
+        match run_ids.iter().find(|r| !found.contains(*r)) {
+            Some(missing) => Err(not_found(format!("Run with id={missing} not found"))),
+            None => Ok(()),
+        }
     }
 }
 
@@ -631,6 +653,7 @@ pub(crate) async fn insert_metrics(
                     optional(&m.model_id),
                     optional(&m.dataset_name),
                     optional(&m.dataset_digest),
+                    Bind::Int(m.value.to_bits() as i64),
                 ]);
                 history.push(row);
             }
@@ -660,6 +683,7 @@ pub(crate) async fn insert_metrics(
             "model_id",
             "dataset_name",
             "dataset_digest",
+            "value_bits",
         ],
         history,
         "ON CONFLICT (run_uuid, key, timestamp, step, value, is_nan) DO UPDATE SET

@@ -408,15 +408,6 @@ pub(crate) struct SqlSearch {
 }
 
 impl SqlSearch {
-    /// No conditions, only an order.
-    pub(crate) fn ordered(order: &str) -> Self {
-        SqlSearch {
-            conditions: Vec::new(),
-            joins: Vec::new(),
-            order: order.to_string(),
-        }
-    }
-
     /// Completes `base` (a SELECT with a `{joins}` marker before its WHERE clause) with the
     /// joins, conditions, order and page window.
     pub(crate) fn select(&self, base: &str, limit: i64, offset: u64) -> String {
