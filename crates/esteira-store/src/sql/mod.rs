@@ -292,12 +292,23 @@ pub(crate) async fn insert_rows(
 ) -> Result<()> {
     let width = columns.len();
     let per_chunk = (MAX_BINDS_PER_INSERT / width.max(1)).max(1);
+    // SQLite looks a named parameter (`$N`) up by a linear scan of all names, and sqlx does
+    // that for every parameter: quadratic for a large INSERT. Anonymous `?` parameters bind
+    // in order with no lookup.
+    let anonymous = tx.backend_name() == "SQLite";
+    let row_placeholders = |start: usize| {
+        if anonymous {
+            vec!["?"; width].join(", ")
+        } else {
+            placeholders(start, width)
+        }
+    };
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let mut binds = Vec::with_capacity(per_chunk * width);
         let mut values = Vec::with_capacity(per_chunk);
         for row in rows.by_ref().take(per_chunk) {
-            values.push(format!("({})", placeholders(binds.len() + 1, width)));
+            values.push(format!("({})", row_placeholders(binds.len() + 1)));
             binds.extend(row);
         }
         let sql = format!(
