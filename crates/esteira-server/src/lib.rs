@@ -7,6 +7,7 @@
 mod error;
 mod handlers;
 mod input;
+mod reply;
 pub mod service;
 mod telemetry;
 

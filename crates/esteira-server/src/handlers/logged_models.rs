@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::response::Response;
 use esteira_core::entities::{LoggedModelStatus, Tag};
 use esteira_core::json::de_opt_i64;
 use esteira_core::validation;
@@ -13,6 +14,7 @@ use super::required;
 use crate::AppState;
 use crate::error::ApiResult;
 use crate::input::{Input, de};
+use crate::reply;
 use crate::service;
 
 #[derive(Deserialize)]
@@ -28,7 +30,7 @@ struct CreateLoggedModel {
     tags: Vec<Tag>,
 }
 
-pub(super) async fn create(State(s): State<AppState>, input: Input) -> ApiResult<Json<Value>> {
+pub(super) async fn create(State(s): State<AppState>, input: Input) -> ApiResult<Response> {
     let r: CreateLoggedModel = input.parse()?;
     let model = s
         .store
@@ -41,15 +43,15 @@ pub(super) async fn create(State(s): State<AppState>, input: Input) -> ApiResult
             tags: r.tags,
         })
         .await?;
-    Ok(Json(json!({ "model": model })))
+    Ok(reply::one("model", model))
 }
 
 pub(super) async fn get(
     State(s): State<AppState>,
     Path(model_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let model = s.store.get_logged_model(&model_id).await?;
-    Ok(Json(json!({ "model": model })))
+    Ok(reply::one("model", model))
 }
 
 #[derive(Deserialize)]
@@ -62,11 +64,11 @@ pub(super) async fn finalize(
     State(s): State<AppState>,
     Path(model_id): Path<String>,
     input: Input,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let r: Finalize = input.parse()?;
     let status = LoggedModelStatus::parse(required(&r.status, "status")?)?;
     let model = s.store.finalize_logged_model(&model_id, status).await?;
-    Ok(Json(json!({ "model": model })))
+    Ok(reply::one("model", model))
 }
 
 pub(super) async fn delete(
@@ -89,11 +91,11 @@ pub(super) async fn set_tags(
     State(s): State<AppState>,
     Path(model_id): Path<String>,
     input: Input,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let r: TagsOrParams = input.parse()?;
     s.store.set_logged_model_tags(&model_id, &r.tags).await?;
     let model = s.store.get_logged_model(&model_id).await?;
-    Ok(Json(json!({ "model": model })))
+    Ok(reply::one("model", model))
 }
 
 pub(super) async fn delete_tag(
@@ -135,7 +137,7 @@ struct Search {
     page_token: Option<String>,
 }
 
-pub(super) async fn search(State(s): State<AppState>, input: Input) -> ApiResult<Json<Value>> {
+pub(super) async fn search(State(s): State<AppState>, input: Input) -> ApiResult<Response> {
     let r: Search = input.parse()?;
     let order_by = r
         .order_by
@@ -159,9 +161,7 @@ pub(super) async fn search(State(s): State<AppState>, input: Input) -> ApiResult
             },
         })
         .await?;
-    Ok(Json(
-        json!({ "models": page.items, "next_page_token": page.next_page_token }),
-    ))
+    Ok(reply::page("models", page))
 }
 
 #[derive(Deserialize)]

@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::response::Response;
 use esteira_core::entities::{Stage, Tag};
 use esteira_core::json::de_opt_i64;
 use esteira_core::validation;
@@ -13,6 +14,7 @@ use super::required;
 use crate::AppState;
 use crate::error::ApiResult;
 use crate::input::{Input, de};
+use crate::reply;
 
 #[derive(Deserialize)]
 struct ModelRequest {
@@ -51,7 +53,7 @@ impl ModelRequest {
 pub(super) async fn create_registered_model(
     State(s): State<AppState>,
     input: Input,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let r: ModelRequest = input.parse()?;
     let m = s
         .store
@@ -61,40 +63,40 @@ pub(super) async fn create_registered_model(
             description: r.description,
         })
         .await?;
-    Ok(Json(json!({ "registered_model": m })))
+    Ok(reply::one("registered_model", m))
 }
 
 pub(super) async fn get_registered_model(
     State(s): State<AppState>,
     input: Input,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let r: ModelRequest = input.parse()?;
     let m = s.store.get_registered_model(r.name()?).await?;
-    Ok(Json(json!({ "registered_model": m })))
+    Ok(reply::one("registered_model", m))
 }
 
 pub(super) async fn rename_registered_model(
     State(s): State<AppState>,
     input: Input,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let r: ModelRequest = input.parse()?;
     let m = s
         .store
         .rename_registered_model(r.name()?, required(&r.new_name, "new_name")?)
         .await?;
-    Ok(Json(json!({ "registered_model": m })))
+    Ok(reply::one("registered_model", m))
 }
 
 pub(super) async fn update_registered_model(
     State(s): State<AppState>,
     input: Input,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let r: ModelRequest = input.parse()?;
     let m = s
         .store
         .update_registered_model(r.name()?, r.description.as_deref().unwrap_or_default())
         .await?;
-    Ok(Json(json!({ "registered_model": m })))
+    Ok(reply::one("registered_model", m))
 }
 
 pub(super) async fn delete_registered_model(
@@ -135,21 +137,19 @@ impl Search {
 pub(super) async fn search_registered_models(
     State(s): State<AppState>,
     input: Input,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let r: Search = input.parse()?;
     let page = s
         .store
         .search_registered_models(&r.query(100, 1000)?)
         .await?;
-    Ok(Json(
-        json!({ "registered_models": page.items, "next_page_token": page.next_page_token }),
-    ))
+    Ok(reply::page("registered_models", page))
 }
 
 pub(super) async fn get_latest_versions(
     State(s): State<AppState>,
     input: Input,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let r: ModelRequest = input.parse()?;
     let stages = r
         .stages
@@ -157,7 +157,7 @@ pub(super) async fn get_latest_versions(
         .map(|st| Stage::parse(st))
         .collect::<Result<Vec<_>, _>>()?;
     let versions = s.store.get_latest_versions(r.name()?, &stages).await?;
-    Ok(Json(json!({ "model_versions": versions })))
+    Ok(reply::one("model_versions", versions))
 }
 
 pub(super) async fn set_registered_model_tag(
@@ -197,7 +197,7 @@ struct CreateVersion {
 pub(super) async fn create_model_version(
     State(s): State<AppState>,
     input: Input,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let r: CreateVersion = input.parse()?;
     let v = s
         .store
@@ -211,22 +211,22 @@ pub(super) async fn create_model_version(
             model_id: r.model_id,
         })
         .await?;
-    Ok(Json(json!({ "model_version": v })))
+    Ok(reply::one("model_version", v))
 }
 
 pub(super) async fn get_model_version(
     State(s): State<AppState>,
     input: Input,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let r: ModelRequest = input.parse()?;
     let v = s.store.get_model_version(r.name()?, r.version()?).await?;
-    Ok(Json(json!({ "model_version": v })))
+    Ok(reply::one("model_version", v))
 }
 
 pub(super) async fn update_model_version(
     State(s): State<AppState>,
     input: Input,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let r: ModelRequest = input.parse()?;
     let v = s
         .store
@@ -236,7 +236,7 @@ pub(super) async fn update_model_version(
             r.description.as_deref().unwrap_or_default(),
         )
         .await?;
-    Ok(Json(json!({ "model_version": v })))
+    Ok(reply::one("model_version", v))
 }
 
 pub(super) async fn delete_model_version(
@@ -263,7 +263,7 @@ struct Transition {
 pub(super) async fn transition_stage(
     State(s): State<AppState>,
     input: Input,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let r: Transition = input.parse()?;
     let stage = Stage::parse(required(&r.stage, "stage")?)?;
     let v = s
@@ -275,33 +275,31 @@ pub(super) async fn transition_stage(
             r.archive_existing_versions.unwrap_or(false),
         )
         .await?;
-    Ok(Json(json!({ "model_version": v })))
+    Ok(reply::one("model_version", v))
 }
 
 pub(super) async fn search_model_versions(
     State(s): State<AppState>,
     input: Input,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let r: Search = input.parse()?;
     let page = s
         .store
         .search_model_versions(&r.query(10_000, 200_000)?)
         .await?;
-    Ok(Json(
-        json!({ "model_versions": page.items, "next_page_token": page.next_page_token }),
-    ))
+    Ok(reply::page("model_versions", page))
 }
 
 pub(super) async fn get_download_uri(
     State(s): State<AppState>,
     input: Input,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let r: ModelRequest = input.parse()?;
     let uri = s
         .store
         .get_model_version_download_uri(r.name()?, r.version()?)
         .await?;
-    Ok(Json(json!({ "artifact_uri": uri })))
+    Ok(reply::one("artifact_uri", uri))
 }
 
 pub(super) async fn set_model_version_tag(
@@ -345,14 +343,11 @@ pub(super) async fn delete_alias(
     Ok(Json(json!({})))
 }
 
-pub(super) async fn get_by_alias(
-    State(s): State<AppState>,
-    input: Input,
-) -> ApiResult<Json<Value>> {
+pub(super) async fn get_by_alias(State(s): State<AppState>, input: Input) -> ApiResult<Response> {
     let r: ModelRequest = input.parse()?;
     let v = s
         .store
         .get_model_version_by_alias(r.name()?, required(&r.alias, "alias")?)
         .await?;
-    Ok(Json(json!({ "model_version": v })))
+    Ok(reply::one("model_version", v))
 }

@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::response::Response;
 use esteira_core::entities::{
     DatasetInput, Metric, ModelInput, ModelOutput, RunStatus, Tag, ViewType,
 };
@@ -17,6 +18,7 @@ use super::required;
 use crate::AppState;
 use crate::error::ApiResult;
 use crate::input::{Input, de};
+use crate::reply;
 use crate::service;
 
 /// Search results per page when the client gives no `max_results`.
@@ -69,16 +71,13 @@ struct ExperimentId {
     experiment_id: Option<String>,
 }
 
-pub(super) async fn get_experiment(
-    State(s): State<AppState>,
-    input: Input,
-) -> ApiResult<Json<Value>> {
+pub(super) async fn get_experiment(State(s): State<AppState>, input: Input) -> ApiResult<Response> {
     let r: ExperimentId = input.parse()?;
     let e = s
         .store
         .get_experiment(required(&r.experiment_id, "experiment_id")?)
         .await?;
-    Ok(Json(json!({ "experiment": e })))
+    Ok(reply::one("experiment", e))
 }
 
 #[derive(Deserialize)]
@@ -89,13 +88,13 @@ struct ExperimentName {
 pub(super) async fn get_experiment_by_name(
     State(s): State<AppState>,
     input: Input,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let r: ExperimentName = input.parse()?;
     let e = s
         .store
         .get_experiment_by_name(required(&r.experiment_name, "experiment_name")?)
         .await?;
-    Ok(Json(json!({ "experiment": e })))
+    Ok(reply::one("experiment", e))
 }
 
 #[derive(Deserialize)]
@@ -113,7 +112,7 @@ struct SearchExperiments {
 pub(super) async fn search_experiments(
     State(s): State<AppState>,
     input: Input,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let r: SearchExperiments = input.parse()?;
     let page = s
         .store
@@ -124,9 +123,7 @@ pub(super) async fn search_experiments(
             paging: paging(r.max_results, r.page_token)?,
         })
         .await?;
-    Ok(Json(
-        json!({ "experiments": page.items, "next_page_token": page.next_page_token }),
-    ))
+    Ok(reply::page("experiments", page))
 }
 
 #[derive(Deserialize)]
@@ -220,7 +217,7 @@ struct CreateRun {
     tags: Vec<Tag>,
 }
 
-pub(super) async fn create_run(State(s): State<AppState>, input: Input) -> ApiResult<Json<Value>> {
+pub(super) async fn create_run(State(s): State<AppState>, input: Input) -> ApiResult<Response> {
     let r: CreateRun = input.parse()?;
     let run = s
         .store
@@ -232,7 +229,7 @@ pub(super) async fn create_run(State(s): State<AppState>, input: Input) -> ApiRe
             tags: r.tags,
         })
         .await?;
-    Ok(Json(json!({ "run": run })))
+    Ok(reply::one("run", run))
 }
 
 /// A request naming a run as `run_id` or by its deprecated name `run_uuid`.
@@ -262,7 +259,7 @@ struct UpdateRun {
     run_name: Option<String>,
 }
 
-pub(super) async fn update_run(State(s): State<AppState>, input: Input) -> ApiResult<Json<Value>> {
+pub(super) async fn update_run(State(s): State<AppState>, input: Input) -> ApiResult<Response> {
     let r: UpdateRun = input.parse()?;
     let info = s
         .store
@@ -275,7 +272,7 @@ pub(super) async fn update_run(State(s): State<AppState>, input: Input) -> ApiRe
             },
         )
         .await?;
-    Ok(Json(json!({ "run_info": info })))
+    Ok(reply::one("run_info", info))
 }
 
 pub(super) async fn delete_run(State(s): State<AppState>, input: Input) -> ApiResult<Json<Value>> {
@@ -290,10 +287,10 @@ pub(super) async fn restore_run(State(s): State<AppState>, input: Input) -> ApiR
     Ok(Json(json!({})))
 }
 
-pub(super) async fn get_run(State(s): State<AppState>, input: Input) -> ApiResult<Json<Value>> {
+pub(super) async fn get_run(State(s): State<AppState>, input: Input) -> ApiResult<Response> {
     let r: RunRef = input.parse()?;
     let run = s.store.get_run(r.id()?).await?;
-    Ok(Json(json!({ "run": run })))
+    Ok(reply::one("run", run))
 }
 
 #[derive(Deserialize)]
@@ -458,7 +455,7 @@ struct SearchRuns {
     page_token: Option<String>,
 }
 
-pub(super) async fn search_runs(State(s): State<AppState>, input: Input) -> ApiResult<Json<Value>> {
+pub(super) async fn search_runs(State(s): State<AppState>, input: Input) -> ApiResult<Response> {
     let r: SearchRuns = input.parse()?;
     let page = s
         .store
@@ -470,9 +467,7 @@ pub(super) async fn search_runs(State(s): State<AppState>, input: Input) -> ApiR
             paging: paging(r.max_results, r.page_token)?,
         })
         .await?;
-    Ok(Json(
-        json!({ "runs": page.items, "next_page_token": page.next_page_token }),
-    ))
+    Ok(reply::page("runs", page))
 }
 
 #[derive(Deserialize)]
@@ -518,32 +513,30 @@ const HISTORY_PAGE: i64 = 25_000;
 pub(super) async fn get_metric_history(
     State(s): State<AppState>,
     input: Input,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let r: MetricHistory = input.parse()?;
     let page = s.store.get_metric_history(&r.query(HISTORY_PAGE)?).await?;
-    Ok(Json(
-        json!({ "metrics": page.items, "next_page_token": page.next_page_token }),
-    ))
+    Ok(reply::page("metrics", page))
 }
 
 pub(super) async fn get_metric_history_bulk(
     State(s): State<AppState>,
     input: Input,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let r: MetricHistory = input.parse()?;
     let page = s.store.get_metric_history(&r.query(HISTORY_PAGE)?).await?;
-    Ok(Json(json!({ "metrics": page.items })))
+    Ok(reply::one("metrics", page.items))
 }
 
 pub(super) async fn get_metric_history_bulk_interval(
     State(s): State<AppState>,
     input: Input,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let r: MetricHistory = input.parse()?;
     let (start, end, max) = (r.start_step, r.end_step, r.max_results.unwrap_or(320));
     let metrics =
         service::sampled_history(s.store.as_ref(), r.query(i64::MAX)?, start, end, max).await?;
-    Ok(Json(json!({ "metrics": metrics })))
+    Ok(reply::one("metrics", metrics))
 }
 
 #[derive(Deserialize)]
