@@ -25,20 +25,61 @@ const IN_CHUNK: usize = 500;
 const RUN_COLUMNS: &str = "r.run_uuid, r.name, r.experiment_id, r.user_id, r.status, r.start_time, \
                            r.end_time, r.lifecycle_stage, r.artifact_uri";
 
-pub(crate) fn run_info_from_row(row: &AnyRow) -> Result<RunInfo> {
-    let run_id: String = row.try_get("run_uuid")?;
+/// A run's columns in [`RUN_COLUMNS`] order.
+type RunColumns = (
+    String,
+    String,
+    i64,
+    String,
+    String,
+    Option<i64>,
+    Option<i64>,
+    String,
+    String,
+);
+
+/// The output names of [`RUN_COLUMNS`].
+const RUN_COLUMN_NAMES: [&str; 9] = [
+    "run_uuid",
+    "name",
+    "experiment_id",
+    "user_id",
+    "status",
+    "start_time",
+    "end_time",
+    "lifecycle_stage",
+    "artifact_uri",
+];
+
+fn run_info(columns: RunColumns) -> Result<RunInfo> {
+    let (run_id, name, experiment_id, user_id, status, start_time, end_time, stage, artifact_uri) =
+        columns;
     Ok(RunInfo {
         run_uuid: run_id.clone(),
         run_id,
-        run_name: text(row, "name")?,
-        experiment_id: row.try_get::<i64, _>("experiment_id")?.to_string(),
-        user_id: text(row, "user_id")?,
-        status: RunStatus::parse(&row.try_get::<String, _>("status")?)?,
-        start_time: row.try_get("start_time")?,
-        end_time: row.try_get("end_time")?,
-        artifact_uri: text(row, "artifact_uri")?,
-        lifecycle_stage: LifecycleStage::parse(&row.try_get::<String, _>("lifecycle_stage")?)?,
+        run_name: name,
+        experiment_id: experiment_id.to_string(),
+        user_id,
+        status: RunStatus::parse(&status)?,
+        start_time,
+        end_time,
+        artifact_uri,
+        lifecycle_stage: LifecycleStage::parse(&stage)?,
     })
+}
+
+pub(crate) fn run_info_from_row(row: &AnyRow) -> Result<RunInfo> {
+    run_info((
+        row.try_get("run_uuid")?,
+        text(row, "name")?,
+        row.try_get("experiment_id")?,
+        text(row, "user_id")?,
+        row.try_get("status")?,
+        row.try_get("start_time")?,
+        row.try_get("end_time")?,
+        row.try_get("lifecycle_stage")?,
+        text(row, "artifact_uri")?,
+    ))
 }
 
 /// A short generated run name, like MLflow's `bold-owl-123`.
@@ -443,7 +484,7 @@ impl SqlStore {
         let stages = query.view_type.stages();
         binds.extend(stages.iter().map(|s| Bind::Text(s.as_str().to_string())));
         let base = format!(
-            "SELECT {RUN_COLUMNS} FROM runs r {{joins}} WHERE r.experiment_id IN ({}) AND r.lifecycle_stage IN ({})",
+            "SELECT {RUN_COLUMNS}{{sort_columns}} FROM runs r {{joins}} WHERE r.experiment_id IN ({}) AND r.lifecycle_stage IN ({})",
             placeholders(1, experiment_ids.len()),
             placeholders(experiment_ids.len() + 1, stages.len())
         );
@@ -453,9 +494,12 @@ impl SqlStore {
             &query.order_by,
             &mut binds,
         )?;
-        let page = self
-            .search_page(&search, &base, &binds, &query.paging, run_info_from_row)
-            .await?;
+        let offset = page::decode(query.paging.page_token.as_deref())?;
+        let limit = query.paging.max_results + 1;
+        let sql = search.select_json(self.dialect, &base, &RUN_COLUMN_NAMES, limit, offset);
+        let rows: Vec<RunColumns> = self.json_query(sql, &binds).await?;
+        let infos = rows.into_iter().map(run_info).collect::<Result<Vec<_>>>()?;
+        let page = page_of(infos, &query.paging, offset);
         Ok(Page {
             items: self.hydrate_runs(page.items).await?,
             next_page_token: page.next_page_token,

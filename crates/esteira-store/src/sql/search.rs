@@ -338,7 +338,7 @@ fn order_term(
     n: usize,
     joins: &mut Vec<String>,
     binds: &mut Vec<Bind>,
-) -> Result<String> {
+) -> Result<Vec<(String, &'static str)>> {
     let dir = if o.ascending { "ASC" } else { "DESC" };
     let keyed = |table: &str, owner: &str, joins: &mut Vec<String>, binds: &mut Vec<Bind>| {
         let alias = format!("o{n}");
@@ -354,9 +354,13 @@ fn order_term(
             let (column, _) = (schema.attribute)(&o.key)
                 .ok_or_else(|| invalid(format!("Invalid order_by key '{}' specified.", o.key)))?;
             // NULLs last in both directions, as MLflow (the databases disagree otherwise).
-            Ok(format!(
-                "CASE WHEN {column} IS NULL THEN 1 ELSE 0 END, {column} {dir}"
-            ))
+            Ok(vec![
+                (
+                    format!("CASE WHEN {column} IS NULL THEN 1 ELSE 0 END"),
+                    "ASC",
+                ),
+                (column.to_string(), dir),
+            ])
         }
         EntityType::Metric => {
             let (table, owner, _) = schema
@@ -379,9 +383,15 @@ fn order_term(
             } else {
                 keyed(table, owner, joins, binds)
             };
-            Ok(format!(
-                "CASE WHEN {a}.value IS NULL THEN 2 WHEN {a}.is_nan = 1 THEN 1 ELSE 0 END, {a}.value {dir}"
-            ))
+            Ok(vec![
+                (
+                    format!(
+                        "CASE WHEN {a}.value IS NULL THEN 2 WHEN {a}.is_nan = 1 THEN 1 ELSE 0 END"
+                    ),
+                    "ASC",
+                ),
+                (format!("{a}.value"), dir),
+            ])
         }
         EntityType::Param | EntityType::Tag => {
             let table = if o.entity == EntityType::Param {
@@ -392,9 +402,13 @@ fn order_term(
             let (table, owner) =
                 table.ok_or_else(|| invalid(format!("Cannot order by '{}' here", o.key)))?;
             let a = keyed(table, owner, joins, binds);
-            Ok(format!(
-                "CASE WHEN {a}.value IS NULL THEN 1 ELSE 0 END, {a}.value {dir}"
-            ))
+            Ok(vec![
+                (
+                    format!("CASE WHEN {a}.value IS NULL THEN 1 ELSE 0 END"),
+                    "ASC",
+                ),
+                (format!("{a}.value"), dir),
+            ])
         }
         EntityType::Dataset => Err(invalid("Cannot order by datasets")),
     }
@@ -404,7 +418,8 @@ fn order_term(
 pub(crate) struct SqlSearch {
     pub conditions: Vec<String>,
     pub joins: Vec<String>,
-    pub order: String,
+    /// (expression, `ASC` or `DESC`), most significant first.
+    pub order: Vec<(String, &'static str)>,
 }
 
 impl SqlSearch {
@@ -416,11 +431,51 @@ impl SqlSearch {
             sql.push_str(" AND ");
             sql.push_str(c);
         }
+        let order: Vec<String> = self
+            .order
+            .iter()
+            .map(|(e, dir)| format!("{e} {dir}"))
+            .collect();
         sql.push_str(&format!(
             " ORDER BY {} LIMIT {limit} OFFSET {offset}",
-            self.order
+            order.join(", ")
         ));
         sql
+    }
+
+    /// Like [`SqlSearch::select`], but the page comes back as one row whose column `rows` is
+    /// a JSON array of arrays of `columns` (the output names of `base`'s select list), in the
+    /// search's order: each ORDER BY term becomes a column `sN` of the inner query (`base`
+    /// has a `{sort_columns}` marker after its select list) and the aggregate sorts by them.
+    pub(crate) fn select_json(
+        &self,
+        d: Dialect,
+        base: &str,
+        columns: &[&str],
+        limit: i64,
+        offset: u64,
+    ) -> String {
+        let sort_columns: String = self
+            .order
+            .iter()
+            .enumerate()
+            .map(|(i, (e, _))| format!(", {e} AS s{i}"))
+            .collect();
+        let inner = self.select(
+            &base.replace("{sort_columns}", &sort_columns),
+            limit,
+            offset,
+        );
+        let order: Vec<String> = self
+            .order
+            .iter()
+            .enumerate()
+            .map(|(i, (_, dir))| format!("s{i} {dir}"))
+            .collect();
+        format!(
+            "SELECT {} AS rows FROM ({inner}) page",
+            d.json_rows_ordered(columns, &order.join(", "))
+        )
     }
 }
 
@@ -429,20 +484,20 @@ fn build(
     schema: &Schema,
     parsed: &[Condition],
     orders: &[OrderBy],
-    tiebreak: &str,
+    tiebreak: &[(&str, &'static str)],
     binds: &mut Vec<Bind>,
 ) -> Result<SqlSearch> {
     let conditions = conditions(d, schema, parsed, binds)?;
     let mut joins = Vec::new();
-    let mut terms = Vec::new();
+    let mut order = Vec::new();
     for (n, o) in orders.iter().enumerate() {
-        terms.push(order_term(schema, o, n, &mut joins, binds)?);
+        order.extend(order_term(schema, o, n, &mut joins, binds)?);
     }
-    terms.push(tiebreak.to_string());
+    order.extend(tiebreak.iter().map(|(e, dir)| (e.to_string(), *dir)));
     Ok(SqlSearch {
         conditions,
         joins,
-        order: terms.join(", "),
+        order,
     })
 }
 
@@ -466,7 +521,7 @@ pub(crate) fn runs(
         &RUNS,
         &parsed,
         &orders,
-        "r.start_time DESC, r.run_uuid ASC",
+        &[("r.start_time", "DESC"), ("r.run_uuid", "ASC")],
         binds,
     )
 }
@@ -491,7 +546,7 @@ pub(crate) fn experiments(
         &EXPERIMENTS,
         &parsed,
         &orders,
-        "e.creation_time DESC, e.experiment_id ASC",
+        &[("e.creation_time", "DESC"), ("e.experiment_id", "ASC")],
         binds,
     )
 }
@@ -517,7 +572,7 @@ pub(crate) fn registered_models(
         &REGISTERED_MODELS,
         &parsed,
         &orders,
-        "rm.name ASC",
+        &[("rm.name", "ASC")],
         binds,
     )?;
     search.conditions.extend(exclusion);
@@ -545,7 +600,7 @@ pub(crate) fn model_versions(
         &MODEL_VERSIONS,
         &parsed,
         &orders,
-        "mv.name ASC, mv.version DESC",
+        &[("mv.name", "ASC"), ("mv.version", "DESC")],
         binds,
     )?;
     search.conditions.extend(exclusion);
@@ -585,7 +640,7 @@ pub(crate) fn logged_models(
         &LOGGED_MODELS,
         &parsed,
         &orders,
-        "lm.creation_time DESC, lm.model_id ASC",
+        &[("lm.creation_time", "DESC"), ("lm.model_id", "ASC")],
         binds,
     )
 }
