@@ -112,7 +112,8 @@ pub async fn append_model_history(
 /// evenly to at most `max_points` (always keeping the first and the last).
 ///
 /// # Errors
-/// The store's errors (a missing run is `RESOURCE_DOES_NOT_EXIST`).
+/// `INVALID_PARAMETER_VALUE` without any run; the store's errors (a missing run is
+/// `RESOURCE_DOES_NOT_EXIST`).
 pub async fn sampled_history(
     store: &dyn MetadataStore,
     query: MetricHistoryQuery,
@@ -120,6 +121,11 @@ pub async fn sampled_history(
     end_step: Option<i64>,
     max_points: i64,
 ) -> ApiResult<Vec<Metric>> {
+    if query.run_ids.is_empty() {
+        return Err(ApiError::invalid(
+            "Missing value for required parameter 'run_ids'.",
+        ));
+    }
     let max_points = usize::try_from(max_points.max(2)).unwrap_or(2);
     let mut out = Vec::new();
     for run_id in &query.run_ids {

@@ -644,3 +644,51 @@ async fn get_requests_accept_repeated_keys() {
     assert_eq!(runs.len(), 2);
     assert!(runs.contains(&a.as_str()) && runs.contains(&b.as_str()));
 }
+
+#[tokio::test]
+async fn bulk_interval_history_thins_each_run_within_the_step_range() {
+    let api = api().await;
+    let a = api.new_run().await;
+    let b = api.new_run().await;
+    for run in [&a, &b] {
+        let metrics: Vec<Value> = (0..10)
+            .map(|step| json!({"key": "loss", "value": step as f64, "timestamp": 100 + step, "step": step}))
+            .collect();
+        let r = api
+            .post("runs/log-batch", json!({"run_id": run, "metrics": metrics}))
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+    let r = api
+        .call(
+            Method::GET,
+            &format!(
+                "/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval?run_ids={a}&run_ids={b}&metric_key=loss&start_step=2&end_step=7&max_results=3"
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let body = r.json();
+    let points = body["metrics"].as_array().unwrap();
+    for run in [&a, &b] {
+        let steps: Vec<i64> = points
+            .iter()
+            .filter(|m| m["run_id"] == run.as_str())
+            .map(|m| m["step"].as_i64().unwrap())
+            .collect();
+        assert_eq!(
+            steps,
+            [2, 4, 7],
+            "first, middle and last step of the range for {run}"
+        );
+    }
+    let r = api
+        .call(
+            Method::GET,
+            "/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval?metric_key=loss",
+            None,
+        )
+        .await;
+    assert_eq!(r.error_code(), "INVALID_PARAMETER_VALUE");
+}

@@ -507,6 +507,9 @@ impl MetricHistory {
     }
 }
 
+/// Most points of one run's history read to sample it.
+const MAX_HISTORY_READ: i64 = 1_000_000;
+
 /// Points of one metric's history per page when the client gives no `max_results`.
 const HISTORY_PAGE: i64 = 25_000;
 
@@ -532,10 +535,12 @@ pub(super) async fn get_metric_history_bulk_interval(
     State(s): State<AppState>,
     input: Input,
 ) -> ApiResult<Response> {
-    let r: MetricHistory = input.parse()?;
-    let (start, end, max) = (r.start_step, r.end_step, r.max_results.unwrap_or(320));
-    let metrics =
-        service::sampled_history(s.store.as_ref(), r.query(i64::MAX)?, start, end, max).await?;
+    let mut r: MetricHistory = input.parse()?;
+    let (start, end) = (r.start_step, r.end_step);
+    // `max_results` is the sample size per run; each whole history is read, then thinned.
+    let sample = r.max_results.take().unwrap_or(320);
+    let query = r.query(MAX_HISTORY_READ)?;
+    let metrics = service::sampled_history(s.store.as_ref(), query, start, end, sample).await?;
     Ok(reply::one("metrics", metrics))
 }
 
