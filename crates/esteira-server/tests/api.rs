@@ -692,3 +692,43 @@ async fn bulk_interval_history_thins_each_run_within_the_step_range() {
         .await;
     assert_eq!(r.error_code(), "INVALID_PARAMETER_VALUE");
 }
+
+#[tokio::test]
+async fn log_model_appends_to_the_run_model_history() {
+    let api = api().await;
+    let run_id = api.new_run().await;
+    for artifact_path in ["model", "model2"] {
+        let model_json =
+            json!({"artifact_path": artifact_path, "flavors": {"python_function": {}}}).to_string();
+        let r = api
+            .post(
+                "runs/log-model",
+                json!({"run_id": run_id, "model_json": model_json}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.json());
+    }
+    let run = api.get(&format!("runs/get?run_id={run_id}")).await.json();
+    let history = run["run"]["data"]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["key"] == "mlflow.log-model.history")
+        .map(|t| serde_json::from_str::<Value>(t["value"].as_str().unwrap()).unwrap())
+        .expect("history tag");
+    let paths: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["artifact_path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["model", "model2"]);
+    let r = api
+        .post(
+            "runs/log-model",
+            json!({"run_id": run_id, "model_json": "not json"}),
+        )
+        .await;
+    assert_eq!(r.error_code(), "INVALID_PARAMETER_VALUE");
+    assert!(r.json()["message"].as_str().unwrap().contains("model_json"));
+}
