@@ -1,0 +1,7 @@
+//! Esteira's models: forecasting methods over many series, forecast and tabular metrics, and
+//! the promotion gate that decides whether a candidate may replace the model in production.
+//! No IO here except the example binaries.
+
+pub mod forecast;
+pub mod gate;
+pub mod metrics;
