@@ -732,3 +732,37 @@ async fn log_model_appends_to_the_run_model_history() {
     assert_eq!(r.error_code(), "INVALID_PARAMETER_VALUE");
     assert!(r.json()["message"].as_str().unwrap().contains("model_json"));
 }
+
+#[tokio::test]
+async fn metric_values_sent_as_json_are_stored_bit_for_bit() {
+    let api = api().await;
+    let run_id = api.new_run().await;
+    let values: [f64; 5] = [
+        0.1 + 0.2,
+        1.0 / 3.0,
+        2.225_073_858_507_201e-308,
+        9_007_199_254_740_993.0,
+        1e300,
+    ];
+    let metrics: Vec<Value> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| json!({"key": format!("m{i}"), "value": v, "timestamp": 1, "step": 0}))
+        .collect();
+    let r = api
+        .post(
+            "runs/log-batch",
+            json!({"run_id": run_id, "metrics": metrics}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    for (i, v) in values.iter().enumerate() {
+        let r = api
+            .get(&format!(
+                "metrics/get-history?run_id={run_id}&metric_key=m{i}"
+            ))
+            .await;
+        let got = r.json()["metrics"][0]["value"].as_f64().unwrap();
+        assert_eq!(got.to_bits(), v.to_bits(), "m{i}");
+    }
+}

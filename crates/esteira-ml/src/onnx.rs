@@ -1,0 +1,664 @@
+//! ONNX models on ONNX Runtime.
+//!
+//! Models run on ONNX Runtime through the `ort` crate, which loads the shared library at run time
+//! (`load-dynamic`; nothing is downloaded at build time). The library comes from the `onnxruntime`
+//! PyPI wheel (pinned in `scripts/requirements.txt`, installed by `scripts/setup.sh`).
+//!
+//! # Finding the ONNX Runtime library
+//!
+//! [`find_runtime_library`] looks, in order, at:
+//! 1. the environment variable `ORT_DYLIB_PATH`, if set: that file is used (and it is an error if it
+//!    does not exist; there is no fallback, so a typo is not silently ignored);
+//! 2. `$ESTEIRA_VENV/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so*`, if `ESTEIRA_VENV` is set;
+//! 3. the same path below `.venv` of the workspace this crate was built from (`<workspace>/.venv`,
+//!    where `scripts/setup.sh` installs it; this is what the tests use), then below `.venv` of the
+//!    current directory and its ancestors.
+//!
+//! The first successful [`init_runtime`] / [`init_runtime_from`] loads the library once per process
+//! (guarded by a `OnceLock`); later calls reuse it.
+//!
+//! # Prediction (MLflow's ONNX rules)
+//!
+//! [`OnnxModel::predict`] takes named `f64` columns of equal length:
+//! - a model with a single input takes the whole matrix: the columns in the given order form a
+//!   `[rows, columns]` tensor (names are not checked, the count is if the model declares it);
+//! - a model with several inputs gets each input from the column of the same name (missing or extra
+//!   columns are errors), shaped `[rows, 1]` for a rank-2 input or `[rows]` for rank 1.
+//!
+//! Values are cast to the element type the model declares (`float` → `f32`, `double` → `f64`, integer
+//! types by rounding toward zero, `bool` as `!= 0`). Outputs come back as `f64` matrices in the model's
+//! output order: integer tensors (labels) are converted, and a sequence of maps (a scikit-learn `ZipMap`)
+//! becomes one column per key, sorted by key. Export scikit-learn classifiers with
+//! `options={'zipmap': False}` to get plain probability tensors.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use ort::session::Session;
+use ort::value::{DynMap, DynValue, Tensor, TensorElementType, ValueType};
+
+/// Errors of ONNX model loading and prediction.
+#[derive(Debug, thiserror::Error)]
+pub enum OnnxError {
+    /// The ONNX Runtime shared library was not found.
+    #[error(
+        "ONNX Runtime library not found: {path} (set ORT_DYLIB_PATH to libonnxruntime.so, or run scripts/setup.sh to install the onnxruntime wheel into .venv)"
+    )]
+    LibraryNotFound {
+        /// The path (or glob pattern) that was looked at.
+        path: String,
+    },
+    /// The ONNX Runtime shared library exists but could not be loaded or initialised.
+    #[error("cannot load ONNX Runtime from {path}: {message}")]
+    LibraryLoad {
+        /// The library file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The model file or MLflow model directory could not be read or is not a valid ONNX model.
+    #[error("cannot load ONNX model {path}: {message}")]
+    ModelLoad {
+        /// The model file or directory.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// A model input has no column of that name.
+    #[error("input column missing: model input '{0}' has no column of that name")]
+    MissingColumn(String),
+    /// A column that no model input takes.
+    #[error("extra input column '{0}': the model has no input of that name")]
+    ExtraColumn(String),
+    /// The data does not fit the shape the model declares.
+    #[error("wrong shape for input '{input}': {message}")]
+    WrongShape {
+        /// The model input (or column) concerned.
+        input: String,
+        /// What was expected and what was given.
+        message: String,
+    },
+    /// A tensor element type (or value type) this module cannot convert.
+    #[error("unsupported type for '{name}': {ty}")]
+    UnsupportedType {
+        /// The input or output name.
+        name: String,
+        /// The ONNX type.
+        ty: String,
+    },
+    /// ONNX Runtime failed while running the model.
+    #[error("ONNX Runtime failed to run the model: {0}")]
+    Run(String),
+}
+
+/// Result alias for this module.
+pub type Result<T, E = OnnxError> = std::result::Result<T, E>;
+
+const WHEEL_LIB_DIR: &str = "site-packages/onnxruntime/capi";
+
+/// Finds `libonnxruntime.so.*` (see the module documentation for the search order).
+pub fn find_runtime_library() -> Result<PathBuf> {
+    if let Some(explicit) = std::env::var_os("ORT_DYLIB_PATH").filter(|v| !v.is_empty()) {
+        return find_runtime_library_in(Some(Path::new(&explicit)), &[]);
+    }
+    let mut venvs = Vec::new();
+    if let Some(venv) = std::env::var_os("ESTEIRA_VENV").filter(|v| !v.is_empty()) {
+        venvs.push(PathBuf::from(venv));
+    }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    venvs.push(workspace.join(".venv"));
+    if let Ok(cwd) = std::env::current_dir() {
+        venvs.extend(cwd.ancestors().map(|dir| dir.join(".venv")));
+    }
+    find_runtime_library_in(None, &venvs)
+}
+
+/// Finds the library given an explicit file (used as is, error if missing) or, without one, in the
+/// `onnxruntime` wheel of the first of `venvs` that has it.
+pub fn find_runtime_library_in(explicit: Option<&Path>, venvs: &[PathBuf]) -> Result<PathBuf> {
+    if let Some(path) = explicit {
+        return if path.is_file() {
+            Ok(path.to_path_buf())
+        } else {
+            Err(OnnxError::LibraryNotFound {
+                path: path.display().to_string(),
+            })
+        };
+    }
+    for venv in venvs {
+        let Ok(lib) = std::fs::read_dir(venv.join("lib")) else {
+            continue;
+        };
+        let mut pythons: Vec<PathBuf> = lib
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("python3"))
+            .map(|e| e.path().join(WHEEL_LIB_DIR))
+            .collect();
+        pythons.sort();
+        for capi in pythons {
+            let Ok(entries) = std::fs::read_dir(&capi) else {
+                continue;
+            };
+            let mut libs: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok())
+                .filter(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with("libonnxruntime.so")
+                })
+                .map(|e| e.path())
+                .collect();
+            libs.sort();
+            // Prefer the fully versioned file (libonnxruntime.so.1.31.1) over a bare symlink.
+            if let Some(found) = libs.pop() {
+                return Ok(found);
+            }
+        }
+    }
+    let looked = venvs
+        .iter()
+        .map(|v| {
+            format!(
+                "{}/lib/python3*/{WHEEL_LIB_DIR}/libonnxruntime.so*",
+                v.display()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(OnnxError::LibraryNotFound {
+        path: if looked.is_empty() {
+            "(no search path)".into()
+        } else {
+            looked
+        },
+    })
+}
+
+static RUNTIME: OnceLock<(PathBuf, ort::environment::Environment)> = OnceLock::new();
+static RUNTIME_INIT: Mutex<()> = Mutex::new(());
+
+/// Loads ONNX Runtime from [`find_runtime_library`] once per process; returns the library path.
+pub fn init_runtime() -> Result<&'static Path> {
+    if let Some((path, _)) = RUNTIME.get() {
+        return Ok(path);
+    }
+    init_runtime_from(&find_runtime_library()?)
+}
+
+/// Loads ONNX Runtime from `path` once per process and returns the library actually in use.
+///
+/// A missing file is always an error naming it. Once a library is loaded, later calls return the
+/// loaded one (a process holds a single ONNX Runtime).
+pub fn init_runtime_from(path: &Path) -> Result<&'static Path> {
+    if !path.is_file() {
+        return Err(OnnxError::LibraryNotFound {
+            path: path.display().to_string(),
+        });
+    }
+    let _guard = RUNTIME_INIT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((loaded, _)) = RUNTIME.get() {
+        return Ok(loaded);
+    }
+    let load_err = |message: String| OnnxError::LibraryLoad {
+        path: path.to_path_buf(),
+        message,
+    };
+    let env = ort::init_from(path)
+        .map_err(|e| load_err(e.to_string()))?
+        .with_name("esteira")
+        .build()
+        .map_err(|e| load_err(e.to_string()))?;
+    let (loaded, _) = RUNTIME.get_or_init(|| (path.to_path_buf(), env));
+    Ok(loaded)
+}
+
+/// Element type of a model input or output, as ONNX names it (`float`, `double`, `int64`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputInfo {
+    /// The input name.
+    pub name: String,
+    /// Element type in ONNX notation (`float`, `double`, `int64`, `string`, ...).
+    pub element_type: String,
+    /// Declared shape; `-1` for a dynamic dimension (e.g. the batch).
+    pub shape: Vec<i64>,
+}
+
+/// One named output as a row-major `f64` matrix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputMatrix {
+    /// The output name.
+    pub name: String,
+    /// Number of rows.
+    pub rows: usize,
+    /// Number of columns (1 for a 1-D output).
+    pub cols: usize,
+    /// Row-major values, `rows * cols` long.
+    pub data: Vec<f64>,
+    /// Column labels when the output was a sequence of maps (the map keys); empty otherwise.
+    pub column_labels: Vec<String>,
+}
+
+impl OutputMatrix {
+    /// The value at `row`, `col`.
+    pub fn get(&self, row: usize, col: usize) -> f64 {
+        self.data[row * self.cols + col]
+    }
+
+    /// Row `row` as a slice.
+    pub fn row(&self, row: usize) -> &[f64] {
+        &self.data[row * self.cols..(row + 1) * self.cols]
+    }
+}
+
+/// The outputs of a prediction, in the model's output order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outputs(pub Vec<OutputMatrix>);
+
+impl Outputs {
+    /// The output of that name.
+    pub fn get(&self, name: &str) -> Option<&OutputMatrix> {
+        self.0.iter().find(|o| o.name == name)
+    }
+
+    /// Output names in order.
+    pub fn names(&self) -> Vec<&str> {
+        self.0.iter().map(|o| o.name.as_str()).collect()
+    }
+}
+
+/// An ONNX model loaded into an ONNX Runtime session.
+pub struct OnnxModel {
+    path: PathBuf,
+    inputs: Vec<InputInfo>,
+    session: Mutex<Session>,
+}
+
+impl std::fmt::Debug for OnnxModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnnxModel")
+            .field("path", &self.path)
+            .field("inputs", &self.inputs)
+            .finish_non_exhaustive()
+    }
+}
+
+fn type_name(ty: TensorElementType) -> String {
+    match ty {
+        TensorElementType::Float32 => "float".into(),
+        TensorElementType::Float64 => "double".into(),
+        TensorElementType::Int64 => "int64".into(),
+        TensorElementType::Int32 => "int32".into(),
+        TensorElementType::Bool => "bool".into(),
+        TensorElementType::String => "string".into(),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
+fn value_type_name(ty: &ValueType) -> String {
+    match ty {
+        ValueType::Tensor { ty, .. } => format!("tensor({})", type_name(*ty)),
+        ValueType::Sequence(inner) => format!("seq({})", value_type_name(inner)),
+        ValueType::Map { key, value } => format!("map({}, {})", type_name(*key), type_name(*value)),
+        ValueType::Optional(inner) => format!("optional({})", value_type_name(inner)),
+    }
+}
+
+/// Reads `data:` under `flavors:` → `onnx:` of an MLflow `MLmodel` file (a tiny YAML subset).
+fn mlmodel_onnx_file(text: &str) -> Option<String> {
+    let indent = |line: &str| line.len() - line.trim_start().len();
+    let mut flavors_indent = None;
+    let mut onnx_indent = None;
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let ind = indent(line);
+        if let Some(oi) = onnx_indent {
+            if ind <= oi {
+                return None;
+            }
+            if ind > oi
+                && let Some(value) = trimmed.strip_prefix("data:")
+            {
+                let value = value.trim().trim_matches(|c| c == '"' || c == '\'');
+                return (!value.is_empty()).then(|| value.to_string());
+            }
+            continue;
+        }
+        if let Some(fi) = flavors_indent {
+            if ind <= fi {
+                flavors_indent = None;
+            } else if trimmed == "onnx:" {
+                onnx_indent = Some(ind);
+                continue;
+            }
+        }
+        if trimmed == "flavors:" {
+            flavors_indent = Some(ind);
+        }
+    }
+    None
+}
+
+impl OnnxModel {
+    /// Loads a `.onnx` file, or an MLflow model directory whose `MLmodel` names the file under
+    /// `flavors: onnx: data:`. Initialises ONNX Runtime on first use ([`init_runtime`]).
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let model_err = |message: String| OnnxError::ModelLoad {
+            path: path.to_path_buf(),
+            message,
+        };
+        let file = if path.is_dir() {
+            let mlmodel = path.join("MLmodel");
+            let text = std::fs::read_to_string(&mlmodel).map_err(|e| {
+                model_err(format!(
+                    "not an MLflow model directory ({}: {e})",
+                    mlmodel.display()
+                ))
+            })?;
+            let name = mlmodel_onnx_file(&text)
+                .ok_or_else(|| model_err("MLmodel has no `flavors: onnx: data:` entry".into()))?;
+            path.join(name)
+        } else {
+            path.to_path_buf()
+        };
+        if !file.is_file() {
+            return Err(model_err(format!("{} does not exist", file.display())));
+        }
+        init_runtime()?;
+        let (_, env) = RUNTIME.get().expect("initialised by init_runtime");
+        let session = Session::builder(env)
+            .and_then(|mut b| b.commit_from_file(&file))
+            .map_err(|e| model_err(e.to_string()))?;
+        let inputs = session
+            .inputs()
+            .iter()
+            .map(|i| match i.dtype() {
+                ValueType::Tensor { ty, shape, .. } => Ok(InputInfo {
+                    name: i.name().to_string(),
+                    element_type: type_name(*ty),
+                    shape: shape.iter().copied().collect(),
+                }),
+                other => Err(OnnxError::UnsupportedType {
+                    name: i.name().to_string(),
+                    ty: value_type_name(other),
+                }),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            path: file,
+            inputs,
+            session: Mutex::new(session),
+        })
+    }
+
+    /// The `.onnx` file loaded.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The model inputs: names, element types, shapes.
+    pub fn inputs(&self) -> &[InputInfo] {
+        &self.inputs
+    }
+
+    /// The model output names in order.
+    pub fn output_names(&self) -> Vec<String> {
+        let session = self.session.lock().unwrap_or_else(|e| e.into_inner());
+        session
+            .outputs()
+            .iter()
+            .map(|o| o.name().to_string())
+            .collect()
+    }
+
+    /// Predicts `rows` rows from named `f64` columns (see the module documentation for the rules).
+    pub fn predict(&self, columns: &[(String, Vec<f64>)], rows: usize) -> Result<Outputs> {
+        for (name, values) in columns {
+            if values.len() != rows {
+                return Err(OnnxError::WrongShape {
+                    input: name.clone(),
+                    message: format!("column has {} values, expected {rows} rows", values.len()),
+                });
+            }
+        }
+        let mut feeds: Vec<(String, DynValue)> = Vec::with_capacity(self.inputs.len());
+        if let [input] = self.inputs.as_slice() {
+            let cols = columns.len();
+            if cols == 0 {
+                return Err(OnnxError::WrongShape {
+                    input: input.name.clone(),
+                    message: "no columns given".into(),
+                });
+            }
+            let shape = match input.shape.as_slice() {
+                [_, expected] if *expected >= 0 && *expected as usize != cols => {
+                    return Err(OnnxError::WrongShape {
+                        input: input.name.clone(),
+                        message: format!("model expects {expected} columns, got {cols}"),
+                    });
+                }
+                [_, _] => vec![rows as i64, cols as i64],
+                [_] if cols == 1 => vec![rows as i64],
+                other => {
+                    return Err(OnnxError::WrongShape {
+                        input: input.name.clone(),
+                        message: format!(
+                            "cannot feed a {rows}x{cols} matrix to an input of shape {other:?}"
+                        ),
+                    });
+                }
+            };
+            let mut data = Vec::with_capacity(rows * cols);
+            for r in 0..rows {
+                data.extend(columns.iter().map(|(_, v)| v[r]));
+            }
+            feeds.push((input.name.clone(), make_tensor(input, shape, &data)?));
+        } else {
+            if let Some((extra, _)) = columns
+                .iter()
+                .find(|(name, _)| !self.inputs.iter().any(|i| &i.name == name))
+            {
+                return Err(OnnxError::ExtraColumn(extra.clone()));
+            }
+            for input in &self.inputs {
+                let (_, values) = columns
+                    .iter()
+                    .find(|(name, _)| name == &input.name)
+                    .ok_or_else(|| OnnxError::MissingColumn(input.name.clone()))?;
+                let shape = match input.shape.as_slice() {
+                    [_] => vec![rows as i64],
+                    [_, d] if *d == -1 || *d == 1 => vec![rows as i64, 1],
+                    other => {
+                        return Err(OnnxError::WrongShape {
+                            input: input.name.clone(),
+                            message: format!(
+                                "cannot feed one column to an input of shape {other:?}"
+                            ),
+                        });
+                    }
+                };
+                feeds.push((input.name.clone(), make_tensor(input, shape, values)?));
+            }
+        }
+
+        let mut session = self.session.lock().unwrap_or_else(|e| e.into_inner());
+        let outputs = session
+            .run(feeds)
+            .map_err(|e| OnnxError::Run(e.to_string()))?;
+        let mut result = Vec::with_capacity(outputs.len());
+        for (name, value) in outputs.iter() {
+            result.push(to_matrix(name, &value)?);
+        }
+        Ok(Outputs(result))
+    }
+}
+
+fn make_tensor(input: &InputInfo, shape: Vec<i64>, data: &[f64]) -> Result<DynValue> {
+    let run_err = |e: ort::Error| OnnxError::Run(e.to_string());
+    let value = match input.element_type.as_str() {
+        "float" => Tensor::from_array((shape, data.iter().map(|&v| v as f32).collect::<Vec<_>>()))
+            .map_err(run_err)?
+            .into_dyn(),
+        "double" => Tensor::from_array((shape, data.to_vec()))
+            .map_err(run_err)?
+            .into_dyn(),
+        "int64" => Tensor::from_array((shape, data.iter().map(|&v| v as i64).collect::<Vec<_>>()))
+            .map_err(run_err)?
+            .into_dyn(),
+        "int32" => Tensor::from_array((shape, data.iter().map(|&v| v as i32).collect::<Vec<_>>()))
+            .map_err(run_err)?
+            .into_dyn(),
+        "bool" => Tensor::from_array((shape, data.iter().map(|&v| v != 0.0).collect::<Vec<_>>()))
+            .map_err(run_err)?
+            .into_dyn(),
+        other => {
+            return Err(OnnxError::UnsupportedType {
+                name: input.name.clone(),
+                ty: format!("tensor({other})"),
+            });
+        }
+    };
+    Ok(value)
+}
+
+fn tensor_matrix(name: &str, shape: &[i64], data: Vec<f64>) -> Result<OutputMatrix> {
+    let (rows, cols) = match shape {
+        [] => (1, 1),
+        [n] => (*n as usize, 1),
+        [n, rest @ ..] => (*n as usize, rest.iter().product::<i64>() as usize),
+    };
+    if rows * cols != data.len() {
+        return Err(OnnxError::WrongShape {
+            input: name.to_string(),
+            message: format!(
+                "output shape {shape:?} does not match {} values",
+                data.len()
+            ),
+        });
+    }
+    Ok(OutputMatrix {
+        name: name.to_string(),
+        rows,
+        cols,
+        data,
+        column_labels: Vec::new(),
+    })
+}
+
+fn to_matrix(name: &str, value: &ort::value::DynValueRef<'_>) -> Result<OutputMatrix> {
+    let unsupported = || OnnxError::UnsupportedType {
+        name: name.to_string(),
+        ty: value_type_name(value.dtype()),
+    };
+    let run_err = |e: ort::Error| OnnxError::Run(e.to_string());
+    match value.dtype() {
+        ValueType::Tensor { ty, .. } => {
+            macro_rules! extract {
+                ($t:ty) => {{
+                    let (shape, data) = value.try_extract_tensor::<$t>().map_err(run_err)?;
+                    (
+                        shape.to_vec(),
+                        data.iter().map(|&v| v as f64).collect::<Vec<f64>>(),
+                    )
+                }};
+            }
+            let (shape, data) = match ty {
+                TensorElementType::Float32 => extract!(f32),
+                TensorElementType::Float64 => extract!(f64),
+                TensorElementType::Int64 => extract!(i64),
+                TensorElementType::Int32 => extract!(i32),
+                TensorElementType::Bool => {
+                    let (shape, data) = value.try_extract_tensor::<bool>().map_err(run_err)?;
+                    (
+                        shape.to_vec(),
+                        data.iter().map(|&v| f64::from(u8::from(v))).collect(),
+                    )
+                }
+                _ => return Err(unsupported()),
+            };
+            tensor_matrix(name, &shape, data)
+        }
+        ValueType::Sequence(inner) if matches!(**inner, ValueType::Map { .. }) => {
+            let maps = value
+                .try_extract_sequence::<ort::value::DynMapValueType>()
+                .map_err(run_err)?;
+            sequence_of_maps(name, &maps).ok_or_else(unsupported)?
+        }
+        _ => Err(unsupported()),
+    }
+}
+
+/// A `ZipMap` output: one map per row; columns are the keys, sorted.
+fn sequence_of_maps(name: &str, maps: &[DynMap]) -> Option<Result<OutputMatrix>> {
+    let mut rows: Vec<Vec<(String, f64)>> = Vec::with_capacity(maps.len());
+    for map in maps {
+        let ValueType::Map { key, value } = map.dtype() else {
+            return None;
+        };
+        let row: Vec<(String, f64)> = match (key, value) {
+            (TensorElementType::Int64, TensorElementType::Float32) => {
+                let mut kv = map.try_extract_key_values::<i64, f32>().ok()?;
+                kv.sort_by_key(|(k, _)| *k);
+                kv.into_iter()
+                    .map(|(k, v)| (k.to_string(), f64::from(v)))
+                    .collect()
+            }
+            (TensorElementType::String, TensorElementType::Float32) => {
+                let mut kv = map.try_extract_key_values::<String, f32>().ok()?;
+                kv.sort_by(|a, b| a.0.cmp(&b.0));
+                kv.into_iter().map(|(k, v)| (k, f64::from(v))).collect()
+            }
+            _ => return None,
+        };
+        rows.push(row);
+    }
+    let labels: Vec<String> = rows
+        .first()
+        .map(|r| r.iter().map(|(k, _)| k.clone()).collect())
+        .unwrap_or_default();
+    let mut data = Vec::with_capacity(rows.len() * labels.len());
+    for row in &rows {
+        if row.len() != labels.len() || row.iter().zip(&labels).any(|((k, _), l)| k != l) {
+            return Some(Err(OnnxError::WrongShape {
+                input: name.to_string(),
+                message: "maps of the output sequence have different keys".into(),
+            }));
+        }
+        data.extend(row.iter().map(|(_, v)| *v));
+    }
+    Some(Ok(OutputMatrix {
+        name: name.to_string(),
+        rows: rows.len(),
+        cols: labels.len(),
+        data,
+        column_labels: labels,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_mlmodel_onnx_data() {
+        let text = "artifact_path: m\nflavors:\n  onnx:\n    code: null\n    data: model.onnx\n  python_function:\n    data: other.onnx\n";
+        assert_eq!(mlmodel_onnx_file(text).as_deref(), Some("model.onnx"));
+        let pyfunc_only = "flavors:\n  python_function:\n    data: other.onnx\n";
+        assert_eq!(mlmodel_onnx_file(pyfunc_only), None);
+        let quoted = "flavors:\n  onnx:\n    data: 'm.onnx'\n";
+        assert_eq!(mlmodel_onnx_file(quoted).as_deref(), Some("m.onnx"));
+    }
+
+    #[test]
+    fn explicit_missing_library_is_named() {
+        let err = find_runtime_library_in(Some(Path::new("/nowhere/libonnxruntime.so.1")), &[])
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("/nowhere/libonnxruntime.so.1"),
+            "{err}"
+        );
+    }
+}
