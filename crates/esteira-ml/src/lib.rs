@@ -3,7 +3,10 @@
 //! No IO here except the example binaries.
 
 pub mod backtest;
+pub mod dataset;
 pub mod forecast;
 pub mod gate;
 pub mod metrics;
+pub mod model;
 pub mod onnx;
+pub mod series;

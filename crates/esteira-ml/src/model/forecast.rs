@@ -1,0 +1,607 @@
+//! The many-series forecast model: one fitted forecaster per series of a long table, trained in
+//! parallel, saved as one JSON document, predicting any horizon without refitting.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, Date32Array, Float64Array, Int64Array, StringArray, TimestampSecondArray, UInt32Array,
+};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{ColumnSpec, ModelError, Result, Signature};
+use crate::dataset::{Table, table_from_columns};
+use crate::forecast::{Forecast, ForecastError, Method, seasonality_test};
+use crate::metrics;
+use crate::series::{Calendar, LongFormat, Series, SeriesSet, TimeKind, epoch_days, format_time};
+
+/// Column names of forecast tables besides the id and time columns.
+pub const STEP_COLUMN: &str = "step";
+pub const FORECAST_COLUMN: &str = "forecast";
+pub const INTERVAL_COLUMNS: [&str; 4] = ["lo_95", "lo_80", "hi_80", "hi_95"];
+
+/// What to train.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForecastConfig {
+    pub format: LongFormat,
+    /// Method name as [`Method::name`] prints it (case-insensitive on input).
+    pub method: String,
+    /// Default horizon of predictions.
+    pub horizon: usize,
+    /// Seasonal periods to use; `None` tests the calendar's customary periods per series.
+    pub seasons: Option<Vec<usize>>,
+}
+
+/// One series of a [`ForecastModel`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesModel {
+    pub id_parts: Vec<String>,
+    pub id: String,
+    /// Time of the last training value.
+    pub last_time: i64,
+    /// Training values (after gap filling).
+    pub n_obs: usize,
+    /// Values filled in gaps.
+    pub filled: usize,
+    /// Seasonal period used (1 = none).
+    pub season: usize,
+    /// In-sample seasonal-naive MAE, the MASE scale; `None` when undefined (constant series).
+    pub mase_scale: Option<f64>,
+    /// Why a simpler setting than requested was used, if it was.
+    pub fallback: Option<String>,
+    fitted: FittedState,
+}
+
+/// The state a method needs to forecast again: the method and the history it conditions on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct FittedState {
+    method: String,
+    history: Vec<f64>,
+}
+
+impl FittedState {
+    fn forecast(&self, h: usize, m: usize) -> std::result::Result<Forecast, ForecastError> {
+        method_by_name(&self.method)
+            .unwrap_or(Method::Naive)
+            .forecast(&self.history, h, m)
+    }
+}
+
+/// A trained many-series forecast model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForecastModel {
+    pub config: ForecastConfig,
+    pub kind: TimeKind,
+    pub calendar: Calendar,
+    pub series: Vec<SeriesModel>,
+}
+
+/// What training did, for the run summary.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainReport {
+    pub series: usize,
+    pub observations: usize,
+    /// `(series, values filled)` for series with gaps.
+    pub gaps_filled: Vec<(String, usize)>,
+    /// `(series, reason)` for series that used a simpler setting.
+    pub fallbacks: Vec<(String, String)>,
+    /// Seasonal period → number of series using it.
+    pub seasons: BTreeMap<usize, usize>,
+}
+
+/// The method called `name` (case-insensitive), or `None`.
+pub fn method_by_name(name: &str) -> Option<Method> {
+    Method::ALL
+        .into_iter()
+        .find(|m| m.name().eq_ignore_ascii_case(name))
+}
+
+fn parse_method(name: &str) -> Result<Method> {
+    method_by_name(name).ok_or_else(|| ModelError::Invalid {
+        field: "method",
+        reason: format!(
+            "unknown method '{name}' (methods: {})",
+            Method::ALL.map(Method::name).join(", ")
+        ),
+    })
+}
+
+impl ForecastModel {
+    /// Fits one forecaster per series of `set`, in parallel.
+    ///
+    /// Season per series: the configured periods, or the calendar's customary ones, keeping the
+    /// shortest that the series is long enough for (three full cycles) and, when not configured,
+    /// that passes the 90 % autocorrelation test; otherwise 1, reported as a fallback when a
+    /// period was configured.
+    ///
+    /// # Errors
+    /// [`ModelError::Invalid`] for an unknown method, a zero horizon or a zero season;
+    /// [`ModelError::Forecast`] naming the series when a fit fails.
+    pub fn train(set: &SeriesSet, config: ForecastConfig) -> Result<(ForecastModel, TrainReport)> {
+        let method = parse_method(&config.method)?;
+        if config.horizon == 0 {
+            return Err(ModelError::Invalid {
+                field: "horizon",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if let Some(seasons) = &config.seasons
+            && seasons.contains(&0)
+        {
+            return Err(ModelError::Invalid {
+                field: "season",
+                reason: "must be at least 1 (1 means non-seasonal)".into(),
+            });
+        }
+        let candidates = config
+            .seasons
+            .clone()
+            .unwrap_or_else(|| set.calendar.candidate_seasons(set.kind));
+        let series = set
+            .series
+            .par_iter()
+            .map(|s| {
+                fit_series(
+                    set,
+                    s,
+                    method,
+                    &candidates,
+                    config.seasons.is_some(),
+                    config.horizon,
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let report = TrainReport {
+            series: series.len(),
+            observations: series.iter().map(|s| s.n_obs).sum(),
+            gaps_filled: series
+                .iter()
+                .filter(|s| s.filled > 0)
+                .map(|s| (s.id.clone(), s.filled))
+                .collect(),
+            fallbacks: series
+                .iter()
+                .filter_map(|s| s.fallback.clone().map(|f| (s.id.clone(), f)))
+                .collect(),
+            seasons: series.iter().fold(BTreeMap::new(), |mut acc, s| {
+                *acc.entry(s.season).or_default() += 1;
+                acc
+            }),
+        };
+        let model = ForecastModel {
+            config,
+            kind: set.kind,
+            calendar: set.calendar,
+            series,
+        };
+        Ok((model, report))
+    }
+
+    /// Forecasts `horizon` steps after each series' last training value, for the series in
+    /// `ids` (all when `None`), in parallel. Columns: the id columns, the time column,
+    /// `step`, `forecast`, and `lo_95`, `lo_80`, `hi_80`, `hi_95` (null for methods without
+    /// intervals).
+    ///
+    /// # Errors
+    /// [`ModelError::UnknownSeries`] for an id the model was not trained on,
+    /// [`ModelError::Invalid`] for a zero horizon, [`ModelError::Forecast`] naming the series.
+    pub fn predict(&self, ids: Option<&[String]>, horizon: usize) -> Result<Table> {
+        if horizon == 0 {
+            return Err(ModelError::Invalid {
+                field: "horizon",
+                reason: "must be at least 1".into(),
+            });
+        }
+        let chosen = self.select(ids)?;
+        let forecasts = chosen
+            .par_iter()
+            .map(|s| self.forecast_series(s, horizon).map(|f| (*s, f)))
+            .collect::<Result<Vec<_>>>()?;
+        self.forecast_table(&forecasts)
+    }
+
+    fn select(&self, ids: Option<&[String]>) -> Result<Vec<&SeriesModel>> {
+        let Some(ids) = ids else {
+            return Ok(self.series.iter().collect());
+        };
+        let index: HashMap<&str, &SeriesModel> =
+            self.series.iter().map(|s| (s.id.as_str(), s)).collect();
+        ids.iter()
+            .map(|id| {
+                index
+                    .get(id.as_str())
+                    .copied()
+                    .ok_or_else(|| ModelError::UnknownSeries { series: id.clone() })
+            })
+            .collect()
+    }
+
+    fn forecast_series(&self, s: &SeriesModel, horizon: usize) -> Result<Forecast> {
+        let f = s
+            .fitted
+            .forecast(horizon, s.season)
+            .map_err(|source| ModelError::Forecast {
+                series: s.id.clone(),
+                source,
+            })?;
+        if f.mean.iter().any(|v| !v.is_finite()) {
+            return Err(ModelError::Forecast {
+                series: s.id.clone(),
+                source: ForecastError::NonFinite {
+                    position: f.mean.iter().position(|v| !v.is_finite()).unwrap_or(0),
+                    value: f64::NAN,
+                },
+            });
+        }
+        Ok(f)
+    }
+
+    fn forecast_table(&self, forecasts: &[(&SeriesModel, Forecast)]) -> Result<Table> {
+        let rows: usize = forecasts.iter().map(|(_, f)| f.len()).sum();
+        let mut ids: Vec<Vec<String>> = vec![Vec::with_capacity(rows); self.config.format.id.len()];
+        let mut times = Vec::with_capacity(rows);
+        let mut steps = Vec::with_capacity(rows);
+        let mut mean = Vec::with_capacity(rows);
+        let mut bounds: [Vec<Option<f64>>; 4] = Default::default();
+        for (s, f) in forecasts {
+            for k in 0..f.len() {
+                for (column, part) in ids.iter_mut().zip(&s.id_parts) {
+                    column.push(part.clone());
+                }
+                times.push(self.calendar.advance(s.last_time, k as i64 + 1));
+                steps.push(k as u32 + 1);
+                mean.push(f.mean[k]);
+                let b = [&f.lower95, &f.lower80, &f.upper80, &f.upper95];
+                for (out, band) in bounds.iter_mut().zip(b) {
+                    out.push(band.as_ref().map(|v| v[k]));
+                }
+            }
+        }
+        let mut columns: Vec<(String, ArrayRef)> = self
+            .config
+            .format
+            .id
+            .iter()
+            .zip(ids)
+            .map(|(name, values)| {
+                (
+                    name.clone(),
+                    Arc::new(StringArray::from(values)) as ArrayRef,
+                )
+            })
+            .collect();
+        columns.push((self.config.format.time.clone(), self.time_array(times)));
+        columns.push((STEP_COLUMN.into(), Arc::new(UInt32Array::from(steps))));
+        columns.push((FORECAST_COLUMN.into(), Arc::new(Float64Array::from(mean))));
+        for (name, values) in INTERVAL_COLUMNS.iter().zip(bounds) {
+            columns.push((name.to_string(), Arc::new(Float64Array::from(values))));
+        }
+        Ok(table_from_columns(columns)?)
+    }
+
+    /// Times as dates when every one is a midnight, as timestamps otherwise, or as integers.
+    fn time_array(&self, times: Vec<i64>) -> ArrayRef {
+        match self.kind {
+            TimeKind::Index => Arc::new(Int64Array::from(times)),
+            TimeKind::Seconds => {
+                let days: Option<Vec<i32>> = times.iter().map(|t| epoch_days(*t)).collect();
+                match days {
+                    Some(d) => Arc::new(Date32Array::from(d)),
+                    None => Arc::new(TimestampSecondArray::from(times)),
+                }
+            }
+        }
+    }
+
+    /// The signature this model is saved with: the id columns (and an optional horizon) in,
+    /// the forecast table out.
+    pub fn signature(&self) -> Signature {
+        let mut inputs: Vec<ColumnSpec> = self
+            .config
+            .format
+            .id
+            .iter()
+            .map(|c| ColumnSpec::required(c, "string"))
+            .collect();
+        inputs.push(ColumnSpec::optional("horizon", "long"));
+        let time_type = if self.kind == TimeKind::Index {
+            "long"
+        } else {
+            "datetime"
+        };
+        let mut outputs: Vec<ColumnSpec> = self
+            .config
+            .format
+            .id
+            .iter()
+            .map(|c| ColumnSpec::required(c, "string"))
+            .collect();
+        outputs.push(ColumnSpec::required(&self.config.format.time, time_type));
+        outputs.push(ColumnSpec::required(STEP_COLUMN, "long"));
+        outputs.push(ColumnSpec::required(FORECAST_COLUMN, "double"));
+        outputs.extend(
+            INTERVAL_COLUMNS
+                .iter()
+                .map(|c| ColumnSpec::optional(c, "double")),
+        );
+        Signature { inputs, outputs }
+    }
+
+    /// An input example: the first few series ids with the default horizon.
+    pub fn input_example(&self) -> Value {
+        let mut columns: Vec<Value> = self.config.format.id.iter().map(|c| json!(c)).collect();
+        columns.push(json!("horizon"));
+        let data: Vec<Value> = self
+            .series
+            .iter()
+            .take(3)
+            .map(|s| {
+                let mut row: Vec<Value> = s.id_parts.iter().map(|p| json!(p)).collect();
+                row.push(json!(self.config.horizon));
+                Value::Array(row)
+            })
+            .collect();
+        json!({"columns": columns, "data": data})
+    }
+
+    /// Scores the model's forecasts against the actual values in `actuals` (series read with
+    /// the model's long format), joined on series and time: overall and per-series metrics,
+    /// and per-step MAE. Actual values at or before a series' last training time are ignored.
+    ///
+    /// # Errors
+    /// [`ModelError::UnknownSeries`] for a series of `actuals` the model does not know,
+    /// [`ModelError::Invalid`] when no actual value falls after the training data or a time
+    /// is off the model's calendar, [`ModelError::Forecast`] naming the series.
+    pub fn evaluate(&self, actuals: &SeriesSet) -> Result<Evaluation> {
+        let index: HashMap<&str, &SeriesModel> =
+            self.series.iter().map(|s| (s.id.as_str(), s)).collect();
+        let mut rows = Vec::new();
+        for a in &actuals.series {
+            let s = index
+                .get(a.id.as_str())
+                .ok_or_else(|| ModelError::UnknownSeries {
+                    series: a.id.clone(),
+                })?;
+            rows.extend(self.joined_rows(s, a, actuals)?);
+        }
+        if rows.is_empty() {
+            return Err(ModelError::Invalid {
+                field: "actuals",
+                reason: "no value falls after the training data of its series".into(),
+            });
+        }
+        Ok(Evaluation::of(&rows, &index))
+    }
+
+    fn joined_rows(
+        &self,
+        s: &SeriesModel,
+        a: &Series,
+        actuals: &SeriesSet,
+    ) -> Result<Vec<ScoredPoint>> {
+        let first = steps_between(self.calendar, s.last_time, a.start).ok_or_else(|| {
+            ModelError::Invalid {
+                field: "actuals",
+                reason: format!(
+                    "series '{}': time {} is not on the model's {} calendar",
+                    a.id,
+                    format_time(actuals.kind, a.start),
+                    self.calendar.name(self.kind)
+                ),
+            }
+        })?;
+        let points: Vec<(i64, f64)> = a
+            .values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (first + i as i64, *v))
+            .filter(|(step, _)| *step >= 1)
+            .collect();
+        let Some(max_step) = points.iter().map(|p| p.0).max() else {
+            return Ok(Vec::new());
+        };
+        let f = self.forecast_series(s, max_step as usize)?;
+        Ok(points
+            .into_iter()
+            .map(|(step, actual)| {
+                let k = step as usize - 1;
+                ScoredPoint {
+                    series: s.id.clone(),
+                    step: step as u32,
+                    actual,
+                    forecast: f.mean[k],
+                    lo80: f.lower80.as_ref().map(|v| v[k]),
+                    hi80: f.upper80.as_ref().map(|v| v[k]),
+                    lo95: f.lower95.as_ref().map(|v| v[k]),
+                    hi95: f.upper95.as_ref().map(|v| v[k]),
+                }
+            })
+            .collect())
+    }
+}
+
+/// Steps from `from` to `to` on `calendar`, or `None` when `to` is off the grid.
+fn steps_between(calendar: Calendar, from: i64, to: i64) -> Option<i64> {
+    match calendar {
+        Calendar::Fixed(s) => ((to - from) % s == 0).then_some((to - from) / s),
+        Calendar::Months(_) => (-1..=100_000).find(|k| calendar.advance(from, *k) == to),
+    }
+}
+
+struct ScoredPoint {
+    series: String,
+    step: u32,
+    actual: f64,
+    forecast: f64,
+    lo80: Option<f64>,
+    hi80: Option<f64>,
+    lo95: Option<f64>,
+    hi95: Option<f64>,
+}
+
+/// Forecast accuracy of a model on actual values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// Scored points.
+    pub points: usize,
+    /// Metric → value over every point: `mae`, `rmse`, `smape`, `mase` (per-series stored
+    /// scales, mean over points), `wape`, `bias`, `coverage80`, `coverage95`, `pinball10`,
+    /// `pinball90` (from the 80 % bounds). Undefined metrics are absent.
+    pub overall: BTreeMap<String, f64>,
+    /// Series → metric → value (`mae`, `smape`, `mase`).
+    pub per_series: BTreeMap<String, BTreeMap<String, f64>>,
+    /// Horizon step → MAE over the series.
+    pub per_step_mae: BTreeMap<u32, f64>,
+}
+
+impl Evaluation {
+    fn of(rows: &[ScoredPoint], models: &HashMap<&str, &SeriesModel>) -> Evaluation {
+        let actual: Vec<f64> = rows.iter().map(|r| r.actual).collect();
+        let forecast: Vec<f64> = rows.iter().map(|r| r.forecast).collect();
+        let mut overall = BTreeMap::new();
+        let mut put = |name: &str, v: std::result::Result<f64, metrics::MetricError>| {
+            if let Ok(v) = v
+                && v.is_finite()
+            {
+                overall.insert(name.to_string(), v);
+            }
+        };
+        put("mae", metrics::mae(&actual, &forecast));
+        put("rmse", metrics::rmse(&actual, &forecast));
+        put("smape", metrics::smape(&actual, &forecast));
+        put("wape", metrics::wape(&actual, &forecast));
+        put("bias", metrics::bias(&actual, &forecast));
+        let scaled: Option<Vec<f64>> = rows
+            .iter()
+            .map(|r| {
+                let scale = models.get(r.series.as_str())?.mase_scale?;
+                Some((r.actual - r.forecast).abs() / scale)
+            })
+            .collect();
+        if let Some(scaled) = scaled {
+            put("mase", Ok(scaled.iter().sum::<f64>() / scaled.len() as f64));
+        }
+        let band = |lo: fn(&ScoredPoint) -> Option<f64>, hi: fn(&ScoredPoint) -> Option<f64>| {
+            let l: Option<Vec<f64>> = rows.iter().map(lo).collect();
+            let h: Option<Vec<f64>> = rows.iter().map(hi).collect();
+            l.zip(h)
+        };
+        if let Some((l, h)) = band(|r| r.lo80, |r| r.hi80) {
+            put("coverage80", metrics::interval_coverage(&actual, &l, &h));
+            put("pinball10", metrics::pinball(&actual, &l, 0.1));
+            put("pinball90", metrics::pinball(&actual, &h, 0.9));
+        }
+        if let Some((l, h)) = band(|r| r.lo95, |r| r.hi95) {
+            put("coverage95", metrics::interval_coverage(&actual, &l, &h));
+        }
+        Evaluation {
+            points: rows.len(),
+            overall,
+            per_series: per_series(rows, models),
+            per_step_mae: per_step(rows),
+        }
+    }
+}
+
+fn per_series(
+    rows: &[ScoredPoint],
+    models: &HashMap<&str, &SeriesModel>,
+) -> BTreeMap<String, BTreeMap<String, f64>> {
+    let mut groups: BTreeMap<&str, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
+    for r in rows {
+        let g = groups.entry(&r.series).or_default();
+        g.0.push(r.actual);
+        g.1.push(r.forecast);
+    }
+    groups
+        .into_iter()
+        .map(|(id, (a, f))| {
+            let mut m = BTreeMap::new();
+            if let Ok(v) = metrics::mae(&a, &f) {
+                m.insert("mae".to_string(), v);
+                if let Some(scale) = models.get(id).and_then(|s| s.mase_scale) {
+                    m.insert("mase".to_string(), v / scale);
+                }
+            }
+            if let Ok(v) = metrics::smape(&a, &f) {
+                m.insert("smape".to_string(), v);
+            }
+            (id.to_string(), m)
+        })
+        .collect()
+}
+
+fn per_step(rows: &[ScoredPoint]) -> BTreeMap<u32, f64> {
+    let mut groups: BTreeMap<u32, (f64, usize)> = BTreeMap::new();
+    for r in rows {
+        let g = groups.entry(r.step).or_default();
+        g.0 += (r.actual - r.forecast).abs();
+        g.1 += 1;
+    }
+    groups
+        .into_iter()
+        .map(|(k, (s, n))| (k, s / n as f64))
+        .collect()
+}
+
+fn fit_series(
+    set: &SeriesSet,
+    s: &Series,
+    method: Method,
+    candidates: &[usize],
+    configured: bool,
+    horizon: usize,
+) -> Result<SeriesModel> {
+    let x = &s.values;
+    let usable: Vec<usize> = candidates
+        .iter()
+        .copied()
+        .filter(|&m| m > 1 && x.len() >= 3 * m)
+        .filter(|&m| configured || seasonality_test(x, m))
+        .collect();
+    let season = usable.first().copied().unwrap_or(1);
+    let fallback = (configured && season == 1 && candidates.iter().any(|&m| m > 1)).then(|| {
+        format!(
+            "too short for season {} ({} values, {} needed): fitted without seasonality",
+            candidates
+                .iter()
+                .copied()
+                .filter(|&m| m > 1)
+                .min()
+                .unwrap_or(1),
+            x.len(),
+            3 * candidates
+                .iter()
+                .copied()
+                .filter(|&m| m > 1)
+                .min()
+                .unwrap_or(1)
+        )
+    });
+    let fitted = FittedState {
+        method: method.name().to_string(),
+        history: x.clone(),
+    };
+    fitted
+        .forecast(horizon, season)
+        .map_err(|source| ModelError::Forecast {
+            series: s.id.clone(),
+            source,
+        })?;
+    Ok(SeriesModel {
+        id_parts: s.id_parts.clone(),
+        id: s.id.clone(),
+        last_time: set.last_time(s),
+        n_obs: x.len(),
+        filled: s.filled,
+        season,
+        mase_scale: metrics::mase_scale(x, season)
+            .ok()
+            .filter(|v| *v > 0.0 && v.is_finite()),
+        fallback,
+        fitted,
+    })
+}
