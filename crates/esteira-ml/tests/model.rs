@@ -247,7 +247,7 @@ fn a_saved_forecast_model_loads_and_predicts_the_same() -> anyhow::Result<()> {
         &write(dir.path(), "s.csv", &daily_csv(60)),
         &["store", "item"],
     )?;
-    let (model, report) = ForecastModel::train(&set, config("theta", 14, None))?;
+    let (model, report) = ForecastModel::train(&set, config("theta", 14, None), &|| ())?;
     assert_eq!(report.series, 4);
     assert_eq!(report.observations, 240);
     let before = model.predict(None, 14)?;
@@ -295,7 +295,7 @@ fn forecast_table_has_dates_steps_and_intervals() -> anyhow::Result<()> {
         &write(dir.path(), "s.csv", &daily_csv(30)),
         &["store", "item"],
     )?;
-    let (model, _) = ForecastModel::train(&set, config("naive", 3, None))?;
+    let (model, _) = ForecastModel::train(&set, config("naive", 3, None), &|| ())?;
     let table = model.predict(Some(&["1/2".to_string()]), 3)?;
     let out = dir.path().join("f.csv");
     table.write(&out)?;
@@ -306,8 +306,16 @@ fn forecast_table_has_dates_steps_and_intervals() -> anyhow::Result<()> {
         "store,item,date,step,forecast,lo_95,lo_80,hi_80,hi_95"
     );
     // Last value of 1/2 is 12 + 29 = 41 on 2024-01-30; naive repeats it.
-    assert!(lines[1].starts_with("1,2,2024-01-31,1,41.0,"), "{}", lines[1]);
-    assert!(lines[3].starts_with("1,2,2024-02-02,3,41.0,"), "{}", lines[3]);
+    assert!(
+        lines[1].starts_with("1,2,2024-01-31,1,41.0,"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[3].starts_with("1,2,2024-02-02,3,41.0,"),
+        "{}",
+        lines[3]
+    );
     let unknown = model.predict(Some(&["9/9".to_string()]), 3);
     assert!(matches!(unknown, Err(ModelError::UnknownSeries { ref series }) if series == "9/9"));
     assert!(matches!(
@@ -342,7 +350,7 @@ fn short_series_fall_back_and_edge_series_forecast_finite_values() -> anyhow::Re
     for method in [
         "naive", "snaive", "naive2", "ses", "holt", "damped", "theta",
     ] {
-        let (model, report) = ForecastModel::train(&set, config(method, 7, Some(vec![7])))?;
+        let (model, report) = ForecastModel::train(&set, config(method, 7, Some(vec![7])), &|| ())?;
         let fallen: Vec<&str> = report.fallbacks.iter().map(|f| f.0.as_str()).collect();
         assert_eq!(
             fallen,
@@ -361,7 +369,7 @@ fn short_series_fall_back_and_edge_series_forecast_finite_values() -> anyhow::Re
             "{method}: {forecasts:?}"
         );
     }
-    let bad = ForecastModel::train(&set, config("prophet", 7, None));
+    let bad = ForecastModel::train(&set, config("prophet", 7, None), &|| ());
     assert!(matches!(
         bad,
         Err(ModelError::Invalid {
@@ -369,7 +377,7 @@ fn short_series_fall_back_and_edge_series_forecast_finite_values() -> anyhow::Re
             ..
         })
     ));
-    let zero = ForecastModel::train(&set, config("naive", 7, Some(vec![0])));
+    let zero = ForecastModel::train(&set, config("naive", 7, Some(vec![0])), &|| ());
     assert!(matches!(
         zero,
         Err(ModelError::Invalid {
@@ -388,7 +396,7 @@ fn evaluation_joins_actuals_by_series_and_time() -> anyhow::Result<()> {
         &["store", "item"],
     )?;
     let all = Table::read(&write(dir.path(), "all.csv", &daily_csv(33)))?;
-    let (model, _) = ForecastModel::train(&train, config("naive", 3, None))?;
+    let (model, _) = ForecastModel::train(&train, config("naive", 3, None), &|| ())?;
     let actuals = SeriesSet::from_table(&all, &format(&["store", "item"]))?;
     let eval = model.evaluate(&actuals)?;
     // Naive repeats the value of day 29; the actuals grow by 1 a day: errors 1, 2, 3.
@@ -426,7 +434,7 @@ fn newer_formats_and_non_models_are_refused() -> anyhow::Result<()> {
         &write(dir.path(), "s.csv", &daily_csv(10)),
         &["store", "item"],
     )?;
-    let (model, _) = ForecastModel::train(&set, config("naive", 2, None))?;
+    let (model, _) = ForecastModel::train(&set, config("naive", 2, None), &|| ())?;
     let mut manifest = model::new_manifest(
         ModelKind::Forecast,
         model.signature(),

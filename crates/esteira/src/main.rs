@@ -2,7 +2,9 @@
 
 mod backend;
 mod config;
+mod ml;
 mod output;
+mod tracker;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -41,6 +43,16 @@ enum Command {
     /// The model registry.
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Trains a model on a CSV or Parquet file, saves it, and logs a run when a tracking
+    /// store is given.
+    Train(ml::TrainArgs),
+    /// Writes a model's predictions (forecasts) to a CSV or Parquet file.
+    Predict(ml::PredictArgs),
+    /// Scores a model on actual values, against a baseline, through the promotion gate
+    /// (exit code 2 when the gate refuses the candidate).
+    Evaluate(ml::EvaluateArgs),
+    /// Rolling-origin backtest of forecasting methods on a CSV or Parquet file.
+    Backtest(ml::BacktestArgs),
 }
 
 #[derive(Args, Default)]
@@ -298,6 +310,16 @@ async fn run(cli: Cli) -> Result<()> {
     let config = load_config(cli.config.as_ref())?;
     match cli.command {
         Command::Server(args) => run_server(config, args).await,
+        Command::Train(args) => ml::train(&config, args).await,
+        Command::Predict(args) => ml::predict(&config, args).await,
+        Command::Evaluate(args) => {
+            if ml::evaluate(&config, args).await? {
+                Ok(())
+            } else {
+                Err(GateRefused.into())
+            }
+        }
+        Command::Backtest(args) => ml::backtest(args),
         Command::Experiments(ExperimentsCommand::List { target, view }) => {
             let view = match view.as_str() {
                 "active" => ViewType::ActiveOnly,
@@ -384,12 +406,25 @@ fn main() -> std::process::ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) if e.is::<GateRefused>() => std::process::ExitCode::from(ml::GATE_FAILED_EXIT),
         Err(e) => {
             eprintln!("error: {}", error_chain(&e));
             std::process::ExitCode::FAILURE
         }
     }
 }
+
+/// `esteira evaluate` ran, and the promotion gate refused the candidate.
+#[derive(Debug)]
+struct GateRefused;
+
+impl std::fmt::Display for GateRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the promotion gate refused the candidate")
+    }
+}
+
+impl std::error::Error for GateRefused {}
 
 /// An error and its causes on one line, like `{:#}`, but without a cause whose text its
 /// parent already shows (errors that both print and expose their source).

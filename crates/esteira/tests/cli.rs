@@ -11,6 +11,7 @@
 //! - `config`: configuration layers.
 //! - `replicas`: two servers on one PostgreSQL database and one artifact store.
 //! - `store_errors`: a store that cannot be opened fails at once with its cause.
+//! - `train`: `esteira train`, `predict`, `evaluate` (the promotion gate) and `backtest`.
 //! - `zero_setup`: `esteira server` with no flags.
 //!
 //! `ESTEIRA_TEST_SEED` replays the random kill timing of a failed crash test.
@@ -33,5 +34,7 @@ mod replicas;
 mod store_errors;
 #[path = "cli/support.rs"]
 mod support;
+#[path = "cli/train.rs"]
+mod train;
 #[path = "cli/zero_setup.rs"]
 mod zero_setup;

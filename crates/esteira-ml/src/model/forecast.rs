@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{ColumnSpec, ModelError, Result, Signature};
+use crate::backtest::{BacktestMany, BacktestSpec, Summary, backtest_many};
 use crate::dataset::{Table, table_from_columns};
 use crate::forecast::{Forecast, ForecastError, Method, seasonality_test};
 use crate::metrics;
@@ -120,7 +121,11 @@ impl ForecastModel {
     /// # Errors
     /// [`ModelError::Invalid`] for an unknown method, a zero horizon or a zero season;
     /// [`ModelError::Forecast`] naming the series when a fit fails.
-    pub fn train(set: &SeriesSet, config: ForecastConfig) -> Result<(ForecastModel, TrainReport)> {
+    pub fn train(
+        set: &SeriesSet,
+        config: ForecastConfig,
+        progress: &(dyn Fn() + Sync),
+    ) -> Result<(ForecastModel, TrainReport)> {
         let method = parse_method(&config.method)?;
         if config.horizon == 0 {
             return Err(ModelError::Invalid {
@@ -144,14 +149,10 @@ impl ForecastModel {
             .series
             .par_iter()
             .map(|s| {
-                fit_series(
-                    set,
-                    s,
-                    method,
-                    &candidates,
-                    config.seasons.is_some(),
-                    config.horizon,
-                )
+                let configured = config.seasons.is_some();
+                let fitted = fit_series(set, s, method, &candidates, configured, config.horizon);
+                progress();
+                fitted
             })
             .collect::<Result<Vec<_>>>()?;
         let report = TrainReport {
@@ -556,31 +557,7 @@ fn fit_series(
     horizon: usize,
 ) -> Result<SeriesModel> {
     let x = &s.values;
-    let usable: Vec<usize> = candidates
-        .iter()
-        .copied()
-        .filter(|&m| m > 1 && x.len() >= 3 * m)
-        .filter(|&m| configured || seasonality_test(x, m))
-        .collect();
-    let season = usable.first().copied().unwrap_or(1);
-    let fallback = (configured && season == 1 && candidates.iter().any(|&m| m > 1)).then(|| {
-        format!(
-            "too short for season {} ({} values, {} needed): fitted without seasonality",
-            candidates
-                .iter()
-                .copied()
-                .filter(|&m| m > 1)
-                .min()
-                .unwrap_or(1),
-            x.len(),
-            3 * candidates
-                .iter()
-                .copied()
-                .filter(|&m| m > 1)
-                .min()
-                .unwrap_or(1)
-        )
-    });
+    let (season, fallback) = choose_season(x, candidates, configured);
     let fitted = FittedState {
         method: method.name().to_string(),
         history: x.clone(),
@@ -604,4 +581,78 @@ fn fit_series(
         fallback,
         fitted,
     })
+}
+
+/// The season for series `x`: the shortest candidate period the series holds three cycles of
+/// (and, when the periods were not configured, that passes the 90 % autocorrelation test), or
+/// 1. When configured periods could not be used, the reason is returned.
+fn choose_season(x: &[f64], candidates: &[usize], configured: bool) -> (usize, Option<String>) {
+    let season = candidates
+        .iter()
+        .copied()
+        .filter(|&m| m > 1 && x.len() >= 3 * m)
+        .find(|&m| configured || seasonality_test(x, m))
+        .unwrap_or(1);
+    let shortest = candidates.iter().copied().filter(|&m| m > 1).min();
+    let fallback = match shortest {
+        Some(m) if configured && season == 1 => Some(format!(
+            "too short for season {m} ({} values, {} needed): fitted without seasonality",
+            x.len(),
+            3 * m
+        )),
+        _ => None,
+    };
+    (season, fallback)
+}
+
+/// Rolling-origin backtest of `config` on every series of `set`: `windows` windows of
+/// `config.horizon` steps, one horizon apart, each series with the season training would
+/// choose for it. Series too short for the windows are skipped and listed.
+///
+/// # Errors
+/// [`ModelError::Invalid`] for an unknown method or zero windows or horizon;
+/// [`ModelError::Backtest`] naming the series when a window fails.
+pub fn backtest(set: &SeriesSet, config: &ForecastConfig, windows: usize) -> Result<BacktestMany> {
+    let method = parse_method(&config.method)?;
+    let candidates = config
+        .seasons
+        .clone()
+        .unwrap_or_else(|| set.calendar.candidate_seasons(set.kind));
+    let per_series = set
+        .series
+        .par_iter()
+        .map(|s| {
+            let (season, _) = choose_season(&s.values, &candidates, config.seasons.is_some());
+            let spec = BacktestSpec {
+                horizon: config.horizon,
+                windows,
+                step: config.horizon,
+                season,
+            };
+            let named = [(s.id.clone(), s.values.clone())];
+            backtest_many(&named, method, spec)
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let mut merged = BacktestMany {
+        series: Vec::new(),
+        skipped: Vec::new(),
+        pooled: BTreeMap::new(),
+    };
+    let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for one in per_series {
+        for s in &one.series {
+            for w in &s.backtest.windows {
+                for (k, v) in &w.metrics {
+                    values.entry(k.clone()).or_default().push(*v);
+                }
+            }
+        }
+        merged.series.extend(one.series);
+        merged.skipped.extend(one.skipped);
+    }
+    merged.pooled = values
+        .into_iter()
+        .filter_map(|(k, v)| Summary::of(&v).map(|s| (k, s)))
+        .collect();
+    Ok(merged)
 }

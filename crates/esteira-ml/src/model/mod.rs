@@ -23,12 +23,13 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::backtest::BacktestError;
 use crate::dataset::DatasetError;
 use crate::forecast::ForecastError;
 use crate::onnx::{OnnxError, OnnxModel};
 use crate::series::SeriesError;
 
-pub use forecast::{ForecastConfig, ForecastModel, SeriesModel, TrainReport};
+pub use forecast::{ForecastConfig, ForecastModel, SeriesModel, TrainReport, backtest};
 
 /// The format version this Esteira writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -81,6 +82,8 @@ pub enum ModelError {
     },
     #[error(transparent)]
     Onnx(#[from] OnnxError),
+    #[error(transparent)]
+    Backtest(#[from] BacktestError),
 }
 
 /// Result of model operations.

@@ -1,0 +1,837 @@
+//! `esteira train`, `predict`, `evaluate` and `backtest`: the model library from the command
+//! line, with runs logged to a tracking store when one is given.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use comfy_table::{Table as TextTable, presets::UTF8_FULL_CONDENSED};
+use esteira_ml::backtest::{BacktestMany, Summary};
+use esteira_ml::dataset::Table;
+use esteira_ml::gate::{self, MetricThreshold, Verdict};
+use esteira_ml::model::{self, ForecastConfig, ForecastModel, LoadedModel, ModelKind};
+use esteira_ml::series::{LongFormat, SeriesSet};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::config::Config;
+use crate::tracker::{RunHandle, Tracker};
+
+/// Where runs are logged: a server, or a store opened directly. Without either (and without
+/// an `http(s)` `MLFLOW_TRACKING_URI`), nothing is logged.
+#[derive(Args, Debug, Clone, Default)]
+pub struct TrackingArgs {
+    /// Tracking server URL. Env `ESTEIRA_SERVER`.
+    #[arg(long, env = "ESTEIRA_SERVER", conflicts_with = "store")]
+    pub server: Option<String>,
+    /// Bearer token for the server. Env `ESTEIRA_TOKEN`, or `MLFLOW_TRACKING_TOKEN`.
+    #[arg(long, env = "ESTEIRA_TOKEN")]
+    pub token: Option<String>,
+    /// Log into this metadata store directly (sqlite://PATH or postgres://...).
+    #[arg(long)]
+    pub store: Option<String>,
+    /// Artifact store for `--store` [default: the configuration's artifact store].
+    #[arg(long, requires = "store")]
+    pub artifacts: Option<String>,
+    /// Experiment the run is logged in (created when missing).
+    #[arg(long, default_value = "Default")]
+    pub experiment: String,
+    /// Name of the run [default: the command and the data file].
+    #[arg(long)]
+    pub run_name: Option<String>,
+}
+
+impl TrackingArgs {
+    async fn connect(&self, config: &Config) -> Result<Option<Tracker>> {
+        let token = self
+            .token
+            .clone()
+            .or_else(|| std::env::var("MLFLOW_TRACKING_TOKEN").ok());
+        if let Some(server) = &self.server {
+            return Ok(Some(Tracker::http(server, token)));
+        }
+        if let Some(store) = &self.store {
+            let artifacts = match &self.artifacts {
+                Some(a) => a.clone(),
+                None => config.server.resolve()?.artifacts,
+            };
+            return Ok(Some(Tracker::in_process(store, &artifacts).await?));
+        }
+        match std::env::var("MLFLOW_TRACKING_URI") {
+            Ok(uri) if uri.starts_with("http://") || uri.starts_with("https://") => {
+                Ok(Some(Tracker::http(&uri, token)))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// What kind of model to train.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Many series in long format: one forecaster per series.
+    Forecast,
+}
+
+/// The long-format columns of a dataset.
+#[derive(Args, Debug, Clone)]
+pub struct ColumnArgs {
+    /// Column(s) identifying a series; repeat the flag or separate with commas.
+    #[arg(long = "id", required = true, value_delimiter = ',')]
+    pub id: Vec<String>,
+    /// The time column (dates, timestamps or integer periods).
+    #[arg(long)]
+    pub time: String,
+    /// The numeric target column.
+    #[arg(long)]
+    pub target: String,
+}
+
+impl ColumnArgs {
+    fn format(&self) -> LongFormat {
+        LongFormat {
+            id: self.id.clone(),
+            time: self.time.clone(),
+            target: self.target.clone(),
+        }
+    }
+}
+
+/// `esteira train`.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Training data: a CSV or Parquet file in long format.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Kind of model.
+    #[arg(long, value_enum, default_value = "forecast")]
+    pub kind: Kind,
+    #[command(flatten)]
+    pub columns: ColumnArgs,
+    /// Forecast horizon (steps).
+    #[arg(long)]
+    pub horizon: usize,
+    /// Forecasting method: naive, snaive, naive2, ses, holt, damped, theta.
+    #[arg(long, default_value = "theta")]
+    pub method: String,
+    /// Seasonal period(s) to use; repeat or separate with commas [default: detected per
+    /// series among the calendar's customary periods].
+    #[arg(long, value_delimiter = ',')]
+    pub season: Vec<usize>,
+    /// Rolling-origin backtest windows run before the final fit (0 skips the backtest).
+    #[arg(long, default_value_t = 3)]
+    pub backtest_windows: usize,
+    /// Directory the model is written to (must not exist) [default: esteira-models/<run>].
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Register the model under this name (needs a tracking store).
+    #[arg(long)]
+    pub register: Option<String>,
+    #[command(flatten)]
+    pub tracking: TrackingArgs,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `esteira predict`.
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    /// The model: a directory, a .onnx file, runs:/RUN_ID/PATH or models:/NAME@ALIAS.
+    #[arg(long)]
+    pub model: String,
+    /// Input rows (CSV or Parquet). Forecast models: the series ids to forecast (all when
+    /// omitted). ONNX models: the feature columns.
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// Output file (CSV or Parquet, by extension).
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Forecast horizon [default: the horizon the model was trained for].
+    #[arg(long)]
+    pub horizon: Option<usize>,
+    #[command(flatten)]
+    pub tracking: TrackingArgs,
+}
+
+/// `esteira evaluate`.
+#[derive(Args, Debug)]
+pub struct EvaluateArgs {
+    /// The candidate model: a directory, runs:/RUN_ID/PATH or models:/NAME@ALIAS.
+    #[arg(long)]
+    pub model: String,
+    /// Actual values (CSV or Parquet, the model's long format) after the training data.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// The model to compare with (normally models:/NAME@champion).
+    #[arg(long)]
+    pub baseline: Option<String>,
+    /// Promotion gate: a TOML file of `[metrics.NAME]` tables with `greater_is_better`,
+    /// `threshold`, `min_absolute_change`, `min_relative_change` (MLflow's MetricThreshold).
+    #[arg(long)]
+    pub gate: Option<PathBuf>,
+    /// Where the gate's verdict (the blessing) is written as JSON.
+    #[arg(long)]
+    pub blessing: Option<PathBuf>,
+    #[command(flatten)]
+    pub tracking: TrackingArgs,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `esteira backtest`.
+#[derive(Args, Debug)]
+pub struct BacktestArgs {
+    /// Data: a CSV or Parquet file in long format.
+    #[arg(long)]
+    pub data: PathBuf,
+    #[command(flatten)]
+    pub columns: ColumnArgs,
+    /// Steps forecast per window.
+    #[arg(long)]
+    pub horizon: usize,
+    /// Number of windows.
+    #[arg(long, default_value_t = 3)]
+    pub windows: usize,
+    /// Method(s) to compare; repeat or separate with commas.
+    #[arg(long, value_delimiter = ',', default_value = "naive2,ses,theta")]
+    pub method: Vec<String>,
+    /// Seasonal period(s) [default: detected per series].
+    #[arg(long, value_delimiter = ',')]
+    pub season: Vec<usize>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The exit code of `evaluate` when the gate refuses the candidate.
+pub const GATE_FAILED_EXIT: u8 = 2;
+
+fn read_series(path: &Path, columns: &ColumnArgs) -> Result<SeriesSet> {
+    let table = Table::read(path)?;
+    Ok(SeriesSet::from_table(&table, &columns.format())?)
+}
+
+fn progress_bar(len: usize, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64);
+    if let Ok(style) = ProgressStyle::with_template(&format!(
+        "{what} {{bar:40}} {{pos}}/{{len}} series ({{elapsed}}, eta {{eta}})"
+    )) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn seasons(flag: &[usize]) -> Option<Vec<usize>> {
+    (!flag.is_empty()).then(|| flag.to_vec())
+}
+
+fn summary_cell(s: Option<&Summary>) -> String {
+    s.map_or_else(|| "-".into(), |s| format!("{:.4} ± {:.4}", s.mean, s.std))
+}
+
+/// Trains, saves and (with a tracking store) logs and registers a model.
+pub async fn train(config: &Config, args: TrainArgs) -> Result<()> {
+    let started = Instant::now();
+    let set = read_series(&args.data, &args.columns)?;
+    let forecast_config = ForecastConfig {
+        format: args.columns.format(),
+        method: args.method.clone(),
+        horizon: args.horizon,
+        seasons: seasons(&args.season),
+    };
+    let tracker = args.tracking.connect(config).await?;
+    if args.register.is_some() && tracker.is_none() {
+        bail!("--register needs a tracking store: pass --server URL or --store URL");
+    }
+    let run_name = args
+        .tracking
+        .run_name
+        .clone()
+        .unwrap_or_else(|| format!("train {} {}", args.method, file_name(&args.data)));
+    let run = match &tracker {
+        Some(t) => Some(
+            t.start_run(
+                &args.tracking.experiment,
+                &run_name,
+                &[
+                    ("mlflow.source.name", "esteira train".to_string()),
+                    ("mlflow.source.type", "LOCAL".to_string()),
+                    ("esteira.kind", "forecast".to_string()),
+                ],
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    let outcome = train_and_save(&args, &set, forecast_config, run.as_ref(), started).await;
+    let (Some(t), Some(run)) = (&tracker, &run) else {
+        return outcome.map(|summary| print_train_summary(&summary, args.json));
+    };
+    let summary = match outcome {
+        Ok(summary) => summary,
+        Err(e) => {
+            t.finish(run, "FAILED").await.ok();
+            return Err(e);
+        }
+    };
+    let logged = log_training(t, run, &args, &summary).await;
+    t.finish(run, if logged.is_ok() { "FINISHED" } else { "FAILED" })
+        .await?;
+    let version = logged?;
+    let mut summary = summary;
+    summary.run = Some((t.location.clone(), run.run_id.clone()));
+    summary.version = version;
+    print_train_summary(&summary, args.json);
+    Ok(())
+}
+
+struct TrainSummary {
+    data: PathBuf,
+    method: String,
+    report: model::TrainReport,
+    backtest: Option<BacktestMany>,
+    output: PathBuf,
+    seconds: f64,
+    run: Option<(String, String)>,
+    version: Option<(String, String)>,
+}
+
+async fn train_and_save(
+    args: &TrainArgs,
+    set: &SeriesSet,
+    forecast_config: ForecastConfig,
+    run: Option<&RunHandle>,
+    started: Instant,
+) -> Result<TrainSummary> {
+    let backtest = if args.backtest_windows > 0 {
+        Some(model::backtest(
+            set,
+            &forecast_config,
+            args.backtest_windows,
+        )?)
+    } else {
+        None
+    };
+    let bar = progress_bar(set.series.len(), "training");
+    let (fitted, report) = ForecastModel::train(set, forecast_config, &|| bar.inc(1))?;
+    bar.finish_and_clear();
+    let output = match &args.output {
+        Some(dir) => dir.clone(),
+        None => PathBuf::from("esteira-models").join(match run {
+            Some(r) => r.run_id.clone(),
+            None => chrono::Utc::now()
+                .format("forecast-%Y%m%d-%H%M%S")
+                .to_string(),
+        }),
+    };
+    let training = json!({
+        "data": args.data.display().to_string(),
+        "report": report,
+        "backtest": backtest.as_ref().map(|b| json!({"windows": args.backtest_windows, "pooled": b.pooled, "skipped": b.skipped})),
+    });
+    let manifest = model::new_manifest(
+        ModelKind::Forecast,
+        fitted.signature(),
+        fitted.input_example(),
+        training,
+    );
+    model::save(&output, &manifest, &fitted)?;
+    Ok(TrainSummary {
+        data: args.data.clone(),
+        method: args.method.clone(),
+        report,
+        backtest,
+        output,
+        seconds: started.elapsed().as_secs_f64(),
+        run: None,
+        version: None,
+    })
+}
+
+async fn log_training(
+    t: &Tracker,
+    run: &RunHandle,
+    args: &TrainArgs,
+    summary: &TrainSummary,
+) -> Result<Option<(String, String)>> {
+    let params = vec![
+        ("kind".to_string(), "forecast".to_string()),
+        ("method".to_string(), args.method.clone()),
+        ("horizon".to_string(), args.horizon.to_string()),
+        ("id".to_string(), args.columns.id.join(",")),
+        ("time".to_string(), args.columns.time.clone()),
+        ("target".to_string(), args.columns.target.clone()),
+        (
+            "season".to_string(),
+            if args.season.is_empty() {
+                "auto".to_string()
+            } else {
+                args.season
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            },
+        ),
+        (
+            "backtest_windows".to_string(),
+            args.backtest_windows.to_string(),
+        ),
+        ("data".to_string(), args.data.display().to_string()),
+    ];
+    let mut metrics = vec![
+        ("series".to_string(), summary.report.series as f64),
+        (
+            "observations".to_string(),
+            summary.report.observations as f64,
+        ),
+        (
+            "series_with_gaps".to_string(),
+            summary.report.gaps_filled.len() as f64,
+        ),
+        (
+            "series_fallback".to_string(),
+            summary.report.fallbacks.len() as f64,
+        ),
+        ("training_seconds".to_string(), summary.seconds),
+    ];
+    if let Some(b) = &summary.backtest {
+        for (name, s) in &b.pooled {
+            metrics.push((format!("backtest_{name}_mean"), s.mean));
+            metrics.push((format!("backtest_{name}_std"), s.std));
+        }
+    }
+    t.log(run, &params, &metrics).await?;
+    t.upload_dir(run, &summary.output, "model").await?;
+    match &args.register {
+        Some(name) => Ok(Some((name.clone(), t.register(run, "model", name).await?))),
+        None => Ok(None),
+    }
+}
+
+fn print_train_summary(s: &TrainSummary, as_json: bool) {
+    let pooled = s.backtest.as_ref().map(|b| &b.pooled);
+    if as_json {
+        let value = json!({
+            "model": s.output.display().to_string(),
+            "method": s.method,
+            "report": s.report,
+            "backtest": pooled,
+            "seconds": s.seconds,
+            "run_id": s.run.as_ref().map(|r| &r.1),
+            "registered": s.version.as_ref().map(|(n, v)| json!({"name": n, "version": v})),
+        });
+        println!("{value:#}");
+        return;
+    }
+    let mut t = TextTable::new();
+    t.load_preset(UTF8_FULL_CONDENSED).set_header(["", "value"]);
+    let seasons: Vec<String> = s
+        .report
+        .seasons
+        .iter()
+        .map(|(m, n)| format!("{m}: {n}"))
+        .collect();
+    let rows = [
+        ("data", s.data.display().to_string()),
+        ("method", s.method.clone()),
+        ("series", s.report.series.to_string()),
+        ("observations", s.report.observations.to_string()),
+        ("seasons (period: series)", seasons.join(", ")),
+        (
+            "series with gaps filled",
+            s.report.gaps_filled.len().to_string(),
+        ),
+        (
+            "series that fell back",
+            s.report.fallbacks.len().to_string(),
+        ),
+        (
+            "backtest sMAPE",
+            summary_cell(pooled.and_then(|p| p.get("smape"))),
+        ),
+        (
+            "backtest MASE",
+            summary_cell(pooled.and_then(|p| p.get("mase"))),
+        ),
+        (
+            "backtest coverage 95%",
+            summary_cell(pooled.and_then(|p| p.get("coverage95"))),
+        ),
+        ("seconds", format!("{:.2}", s.seconds)),
+        ("model", s.output.display().to_string()),
+    ];
+    for (k, v) in rows {
+        t.add_row([k.to_string(), v]);
+    }
+    if let Some((location, run_id)) = &s.run {
+        t.add_row(["run".to_string(), format!("{run_id} ({location})")]);
+    }
+    if let Some((name, version)) = &s.version {
+        t.add_row([
+            "registered".to_string(),
+            format!("{name} version {version}"),
+        ]);
+    }
+    println!("{t}");
+    for (series, reason) in s.report.fallbacks.iter().take(10) {
+        println!("fallback: series '{series}': {reason}");
+    }
+    if s.report.fallbacks.len() > 10 {
+        println!(
+            "fallback: ... and {} more series",
+            s.report.fallbacks.len() - 10
+        );
+    }
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().map_or_else(
+        || p.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+/// A model from a path or a tracking URI, and the temporary directory holding a download.
+async fn open_model(
+    config: &Config,
+    tracking: &TrackingArgs,
+    uri: &str,
+) -> Result<(LoadedModel, Option<tempfile::TempDir>)> {
+    if uri.starts_with("runs:/") || uri.starts_with("models:/") {
+        let Some(t) = tracking.connect(config).await? else {
+            bail!("{uri} needs a tracking store: pass --server URL or --store URL");
+        };
+        let tmp = tempfile::tempdir()?;
+        let dir = t.download(uri, &tmp.path().join("model")).await?;
+        return Ok((model::load(&dir)?, Some(tmp)));
+    }
+    Ok((model::load(Path::new(uri))?, None))
+}
+
+/// Writes predictions of a model to a file.
+pub async fn predict(config: &Config, args: PredictArgs) -> Result<()> {
+    let (loaded, _download) = open_model(config, &args.tracking, &args.model).await?;
+    let table = match loaded {
+        LoadedModel::Forecast(m, _) => {
+            let ids = match &args.input {
+                Some(path) => Some(series_ids(&Table::read(path)?, &m.config.format.id)?),
+                None => None,
+            };
+            let horizon = args.horizon.unwrap_or(m.config.horizon);
+            m.predict(ids.as_deref(), horizon)?
+        }
+        LoadedModel::Onnx(m) => {
+            let Some(path) = &args.input else {
+                bail!("--input is required for ONNX models (the feature columns)");
+            };
+            onnx_predict(&m, &Table::read(path)?)?
+        }
+    };
+    table.write(&args.output)?;
+    println!(
+        "{} rows written to {}",
+        table.num_rows(),
+        args.output.display()
+    );
+    Ok(())
+}
+
+fn series_ids(table: &Table, id_columns: &[String]) -> Result<Vec<String>> {
+    let columns = id_columns
+        .iter()
+        .map(|c| table.string_column(c))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut ids = Vec::with_capacity(table.num_rows());
+    let mut seen = std::collections::HashSet::new();
+    for row in 0..table.num_rows() {
+        let mut parts = Vec::with_capacity(columns.len());
+        for (name, column) in id_columns.iter().zip(&columns) {
+            match &column[row] {
+                Some(v) => parts.push(v.clone()),
+                None => bail!("column '{name}' is null at row {row}"),
+            }
+        }
+        let id = parts.join("/");
+        if seen.insert(id.clone()) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
+fn onnx_predict(model: &esteira_ml::onnx::OnnxModel, table: &Table) -> Result<Table> {
+    use arrow::array::{ArrayRef, Float64Array};
+    let names = table.column_names();
+    let columns = names
+        .iter()
+        .map(|n| {
+            let values = table.f64_column(n)?;
+            let values = values
+                .into_iter()
+                .enumerate()
+                .map(|(row, v)| v.with_context(|| format!("column '{n}' is null at row {row}")))
+                .collect::<Result<Vec<f64>>>()?;
+            Ok((n.clone(), values))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let outputs = model.predict(&columns, table.num_rows())?;
+    let mut out: Vec<(String, ArrayRef)> = Vec::new();
+    for matrix in &outputs.0 {
+        for col in 0..matrix.cols {
+            let name = if matrix.cols == 1 {
+                matrix.name.clone()
+            } else {
+                format!("{}_{col}", matrix.name)
+            };
+            let values: Vec<f64> = (0..matrix.rows).map(|r| matrix.get(r, col)).collect();
+            out.push((name, std::sync::Arc::new(Float64Array::from(values))));
+        }
+    }
+    Ok(esteira_ml::dataset::table_from_columns(out)?)
+}
+
+/// The `[metrics]` tables of a gate file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GateFile {
+    metrics: BTreeMap<String, GateRule>,
+}
+
+/// One `[metrics.NAME]` table: MLflow's `MetricThreshold` fields.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GateRule {
+    greater_is_better: bool,
+    threshold: Option<f64>,
+    min_absolute_change: Option<f64>,
+    min_relative_change: Option<f64>,
+}
+
+impl From<GateRule> for MetricThreshold {
+    fn from(r: GateRule) -> Self {
+        MetricThreshold {
+            threshold: r.threshold,
+            min_absolute_change: r.min_absolute_change,
+            min_relative_change: r.min_relative_change,
+            greater_is_better: r.greater_is_better,
+        }
+    }
+}
+
+/// Scores a model (and a baseline) on actual values, and applies the promotion gate.
+/// Returns whether the gate passed (true when there is no gate).
+pub async fn evaluate(config: &Config, args: EvaluateArgs) -> Result<bool> {
+    let thresholds = match &args.gate {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read gate file {}", path.display()))?;
+            let gate: GateFile = toml::from_str(&text)
+                .with_context(|| format!("invalid gate file {}", path.display()))?;
+            let thresholds: BTreeMap<String, MetricThreshold> = gate
+                .metrics
+                .into_iter()
+                .map(|(name, rule)| (name, rule.into()))
+                .collect();
+            for (name, t) in &thresholds {
+                t.validate(name)?;
+            }
+            Some(thresholds)
+        }
+        None => None,
+    };
+    let candidate = score(config, &args.tracking, &args.model, &args.data).await?;
+    let baseline = match &args.baseline {
+        Some(uri) => Some(score(config, &args.tracking, uri, &args.data).await?),
+        None => None,
+    };
+    let verdict = match &thresholds {
+        Some(t) => Some(gate::evaluate(
+            t,
+            &candidate.overall,
+            baseline.as_ref().map(|b| &b.overall),
+        )?),
+        None => None,
+    };
+    if let (Some(path), Some(v)) = (&args.blessing, &verdict) {
+        std::fs::write(path, serde_json::to_vec_pretty(v)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(t) = args.tracking.connect(config).await? {
+        log_evaluation(&t, &args, &candidate, verdict.as_ref()).await?;
+    }
+    print_evaluation(&candidate, baseline.as_ref(), verdict.as_ref(), args.json);
+    Ok(verdict.is_none_or(|v| v.passed))
+}
+
+async fn score(
+    config: &Config,
+    tracking: &TrackingArgs,
+    uri: &str,
+    data: &Path,
+) -> Result<model::forecast::Evaluation> {
+    let (loaded, _download) = open_model(config, tracking, uri).await?;
+    let LoadedModel::Forecast(m, _) = loaded else {
+        bail!("{uri}: evaluate scores forecast models; this is an ONNX model");
+    };
+    let table = Table::read(data)?;
+    let actuals = SeriesSet::from_table(&table, &m.config.format)?;
+    Ok(m.evaluate(&actuals)?)
+}
+
+async fn log_evaluation(
+    t: &Tracker,
+    args: &EvaluateArgs,
+    candidate: &model::forecast::Evaluation,
+    verdict: Option<&Verdict>,
+) -> Result<()> {
+    let name = args
+        .tracking
+        .run_name
+        .clone()
+        .unwrap_or_else(|| format!("evaluate {}", args.model));
+    let run = t
+        .start_run(
+            &args.tracking.experiment,
+            &name,
+            &[("mlflow.source.name", "esteira evaluate".to_string())],
+        )
+        .await?;
+    let mut params = vec![
+        ("model".to_string(), args.model.clone()),
+        ("data".to_string(), args.data.display().to_string()),
+    ];
+    if let Some(b) = &args.baseline {
+        params.push(("baseline".to_string(), b.clone()));
+    }
+    let mut metrics: Vec<(String, f64)> = candidate
+        .overall
+        .iter()
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    if let Some(v) = verdict {
+        metrics.push(("gate_passed".to_string(), if v.passed { 1.0 } else { 0.0 }));
+        let dir = tempfile::tempdir()?;
+        std::fs::write(
+            dir.path().join("blessing.json"),
+            serde_json::to_vec_pretty(v)?,
+        )?;
+        t.upload_dir(&run, dir.path(), "gate").await?;
+    }
+    t.log(&run, &params, &metrics).await?;
+    t.finish(&run, "FINISHED").await
+}
+
+fn print_evaluation(
+    candidate: &model::forecast::Evaluation,
+    baseline: Option<&model::forecast::Evaluation>,
+    verdict: Option<&Verdict>,
+    as_json: bool,
+) {
+    if as_json {
+        println!(
+            "{:#}",
+            json!({"candidate": candidate, "baseline": baseline, "verdict": verdict})
+        );
+        return;
+    }
+    let mut t = TextTable::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_header(["metric", "candidate", "baseline"]);
+    for (name, value) in &candidate.overall {
+        let b = baseline
+            .and_then(|b| b.overall.get(name))
+            .map_or_else(|| "-".to_string(), |v| format!("{v:.4}"));
+        t.add_row([name.clone(), format!("{value:.4}"), b]);
+    }
+    println!("{} points scored", candidate.points);
+    println!("{t}");
+    if let Some(v) = verdict {
+        let mut g = TextTable::new();
+        g.load_preset(UTF8_FULL_CONDENSED).set_header([
+            "metric",
+            "candidate",
+            "baseline",
+            "rule",
+            "result",
+        ]);
+        for m in &v.metrics {
+            let fmt =
+                |x: Option<f64>| x.map_or_else(|| "missing".to_string(), |v| format!("{v:.4}"));
+            for r in &m.rules {
+                g.add_row([
+                    m.metric.clone(),
+                    fmt(m.candidate),
+                    fmt(m.baseline),
+                    r.detail.clone(),
+                    if r.passed { "pass" } else { "FAIL" }.to_string(),
+                ]);
+            }
+        }
+        println!("{g}");
+        println!(
+            "gate: {}",
+            if v.passed {
+                "passed (blessed)"
+            } else {
+                "failed (not blessed)"
+            }
+        );
+    }
+}
+
+/// Rolling-origin backtest of one or more methods; prints pooled metrics per method.
+pub fn backtest(args: BacktestArgs) -> Result<()> {
+    let set = read_series(&args.data, &args.columns)?;
+    let mut results = BTreeMap::new();
+    for method in &args.method {
+        let config = ForecastConfig {
+            format: args.columns.format(),
+            method: method.clone(),
+            horizon: args.horizon,
+            seasons: seasons(&args.season),
+        };
+        results.insert(
+            method.clone(),
+            model::backtest(&set, &config, args.windows)?,
+        );
+    }
+    if args.json {
+        println!("{:#}", json!(results));
+        return Ok(());
+    }
+    let mut t = TextTable::new();
+    t.load_preset(UTF8_FULL_CONDENSED).set_header([
+        "method",
+        "series",
+        "skipped",
+        "sMAPE",
+        "MASE",
+        "RMSE",
+        "coverage 95%",
+    ]);
+    for (method, r) in &results {
+        t.add_row([
+            method.clone(),
+            r.series.len().to_string(),
+            r.skipped.len().to_string(),
+            summary_cell(r.pooled.get("smape")),
+            summary_cell(r.pooled.get("mase")),
+            summary_cell(r.pooled.get("rmse")),
+            summary_cell(r.pooled.get("coverage95")),
+        ]);
+    }
+    println!(
+        "{} series, {} windows of {} steps (mean ± std over windows)",
+        set.series.len(),
+        args.windows,
+        args.horizon
+    );
+    println!("{t}");
+    Ok(())
+}

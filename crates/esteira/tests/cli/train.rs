@@ -1,0 +1,357 @@
+//! `esteira train`, `predict`, `evaluate` and `backtest` on files, logging into a store opened
+//! directly (the same REST code path as a server), and their bad input.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::support::cli;
+
+/// Series a, b, c: level 50 + 10·i, weekly pattern, slow trend, deterministic noise;
+/// `days` days from 2024-01-01.
+fn sales_csv(days: usize) -> String {
+    let mut text = String::from("store_item,date,units\n");
+    let start = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("date");
+    for (i, id) in ["a", "b", "c"].iter().enumerate() {
+        for d in 0..days {
+            let weekly = [0.0, 3.0, 5.0, 2.0, -1.0, -4.0, -5.0][d % 7];
+            let noise = ((d * 7919 + i * 104_729) % 11) as f64 / 5.0 - 1.0;
+            let v = 50.0 + 10.0 * i as f64 + 0.05 * d as f64 + weekly + noise;
+            let date = start + chrono::Days::new(d as u64);
+            text.push_str(&format!("{id},{date},{v:.3}\n"));
+        }
+    }
+    text
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write");
+    path.display().to_string()
+}
+
+const COLUMNS: [&str; 6] = ["--id", "store_item", "--time", "date", "--target", "units"];
+
+#[tokio::test]
+async fn train_registers_predict_and_evaluate_gate_through_the_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let train = write(d, "train.csv", &sales_csv(140));
+    let all = write(d, "all.csv", &sales_csv(154));
+    let store = format!("sqlite://{}", d.join("db/esteira.db").display());
+    let artifacts = d.join("artifacts").display().to_string();
+    let tracking = [
+        "--store",
+        &store,
+        "--artifacts",
+        &artifacts,
+        "--experiment",
+        "demand",
+    ];
+
+    let mut args = vec![
+        "train",
+        "--data",
+        &train,
+        "--horizon",
+        "14",
+        "--register",
+        "demand",
+        "--json",
+    ];
+    args.extend(COLUMNS);
+    args.extend(tracking);
+    let theta = cli(&args, &[], d).await.json();
+    assert_eq!(theta["report"]["series"], 3);
+    assert_eq!(theta["report"]["seasons"]["7"], 3, "{theta}");
+    assert_eq!(theta["registered"]["version"], "1");
+    assert!(
+        theta["backtest"]["smape"]["mean"]
+            .as_f64()
+            .is_some_and(|v| v > 0.0 && v < 10.0),
+        "{theta}"
+    );
+    let model_dir = d.join(theta["model"].as_str().expect("model dir"));
+    assert!(model_dir.join("MLmodel").is_file());
+
+    let run_id = theta["run_id"].as_str().expect("run id");
+    let run = cli(
+        &["runs", "show", run_id, "--store", &store, "--json"],
+        &[],
+        d,
+    )
+    .await
+    .json();
+    let params: Vec<(&str, &str)> = run["data"]["params"]
+        .as_array()
+        .expect("params")
+        .iter()
+        .map(|p| {
+            (
+                p["key"].as_str().unwrap_or(""),
+                p["value"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert!(
+        params.contains(&("method", "theta")) && params.contains(&("horizon", "14")),
+        "{params:?}"
+    );
+    let metric = |run: &Value, key: &str| {
+        run["data"]["metrics"]
+            .as_array()
+            .expect("metrics")
+            .iter()
+            .find(|m| m["key"] == key)
+            .map(|m| m["value"].clone())
+    };
+    assert_eq!(metric(&run, "series"), Some(3.0.into()));
+    assert!(metric(&run, "backtest_smape_mean").is_some());
+    assert_eq!(run["info"]["status"], "FINISHED");
+
+    let preds = d.join("preds.csv").display().to_string();
+    let mut predict = vec!["predict", "--model", "models:/demand/1", "--output", &preds];
+    predict.extend(["--store", &store, "--artifacts", &artifacts]);
+    cli(&predict, &[], d).await.ok();
+    let text = std::fs::read_to_string(&preds).expect("predictions");
+    assert_eq!(text.lines().count(), 1 + 3 * 14);
+    assert!(
+        text.starts_with("store_item,date,step,forecast,lo_95,lo_80,hi_80,hi_95\na,2024-05-20,1,"),
+        "{text}"
+    );
+
+    cli(
+        &[
+            "models", "alias", "set", "demand", "champion", "1", "--store", &store,
+        ],
+        &[],
+        d,
+    )
+    .await
+    .ok();
+    let mut naive = vec![
+        "train",
+        "--data",
+        &train,
+        "--horizon",
+        "14",
+        "--method",
+        "naive",
+        "--register",
+        "demand",
+        "--json",
+    ];
+    naive.extend(COLUMNS);
+    naive.extend(tracking);
+    assert_eq!(
+        cli(&naive, &[], d).await.json()["registered"]["version"],
+        "2"
+    );
+
+    let gate = write(
+        d,
+        "gate.toml",
+        "[metrics.mase]\ngreater_is_better = false\nmin_relative_change = 0.05\n",
+    );
+    let blessing = d.join("blessing.json").display().to_string();
+    let evaluate = |candidate: &'static str, baseline: &'static str| {
+        let mut a = vec![
+            "evaluate",
+            "--model",
+            candidate,
+            "--baseline",
+            baseline,
+            "--data",
+            &all,
+        ];
+        a.extend(["--gate", &gate, "--blessing", &blessing]);
+        a.extend(tracking);
+        a.iter().map(|s| s.to_string()).collect::<Vec<String>>()
+    };
+    let refused = evaluate("models:/demand/2", "models:/demand@champion");
+    let refused: Vec<&str> = refused.iter().map(String::as_str).collect();
+    let out = cli(&refused, &[], d).await;
+    assert_eq!(out.code, Some(2), "{out:#?}");
+    assert!(out.stdout.contains("gate: failed"), "{out:#?}");
+    let verdict: Value =
+        serde_json::from_str(&std::fs::read_to_string(&blessing).expect("blessing")).expect("json");
+    assert_eq!(verdict["passed"], false);
+    assert_eq!(verdict["metrics"][0]["metric"], "mase");
+    let (c, b) = (
+        verdict["metrics"][0]["candidate"].as_f64(),
+        verdict["metrics"][0]["baseline"].as_f64(),
+    );
+    assert!(c > b, "naive must score worse than theta: {verdict}");
+
+    let blessed = evaluate("models:/demand/1", "models:/demand/2");
+    let blessed: Vec<&str> = blessed.iter().map(String::as_str).collect();
+    let out = cli(&blessed, &[], d).await;
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    let verdict: Value =
+        serde_json::from_str(&std::fs::read_to_string(&blessing).expect("blessing")).expect("json");
+    assert_eq!(verdict["passed"], true);
+}
+
+#[tokio::test]
+async fn backtest_compares_methods() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let data = write(d, "s.csv", &sales_csv(120));
+    let mut args = vec![
+        "backtest",
+        "--data",
+        &data,
+        "--horizon",
+        "7",
+        "--windows",
+        "4",
+        "--method",
+        "naive,snaive",
+        "--json",
+    ];
+    args.extend(COLUMNS);
+    let out = cli(&args, &[], d).await.json();
+    for method in ["naive", "snaive"] {
+        assert_eq!(out[method]["series"].as_array().map(Vec::len), Some(3));
+        assert_eq!(out[method]["pooled"]["mae"]["n"], 12, "{out}");
+    }
+    let naive = out["naive"]["pooled"]["mase"]["mean"]
+        .as_f64()
+        .expect("mase");
+    let snaive = out["snaive"]["pooled"]["mase"]["mean"]
+        .as_f64()
+        .expect("mase");
+    assert!(
+        snaive < naive,
+        "a weekly pattern favours the seasonal naive: {out}"
+    );
+}
+
+#[tokio::test]
+async fn bad_training_input_fails_with_the_column_or_series() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let good = write(d, "s.csv", &sales_csv(30));
+    let train_with = |data: String, target: &'static str, extra: Vec<&'static str>| {
+        let mut a: Vec<String> = ["train", "--data", &data, "--horizon", "7"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        a.extend(
+            ["--id", "store_item", "--time", "date", "--target", target]
+                .iter()
+                .map(|s| s.to_string()),
+        );
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let train = |data: String, extra: Vec<&'static str>| train_with(data, "units", extra);
+    let run = |args: Vec<String>| async move {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        cli(&refs, &[], d).await
+    };
+    run(train_with(good.clone(), "sold", vec![]))
+        .await
+        .fails_with(&["unknown column 'sold'", "store_item, date, units"]);
+    run(train_with(good.clone(), "store_item", vec![]))
+        .await
+        .fails_with(&["column 'store_item'", "expected a number"]);
+    let dup = write(
+        d,
+        "dup.csv",
+        "store_item,date,units\na,2024-01-01,1\na,2024-01-02,2\na,2024-01-02,3\n",
+    );
+    run(train(dup, vec![]))
+        .await
+        .fails_with(&["series 'a'", "2024-01-02", "more than once"]);
+    let nan = write(
+        d,
+        "nan.csv",
+        "store_item,date,units\na,2024-01-01,1\nb,2024-01-01,1\nb,2024-01-02,NaN\n",
+    );
+    run(train(nan, vec![]))
+        .await
+        .fails_with(&["series 'b'", "NaN", "2024-01-02"]);
+    let empty = write(d, "empty.csv", "store_item,date,units\n");
+    run(train(empty, vec![])).await.fails_with(&["no rows"]);
+    run(train(good.clone(), vec!["--method", "prophet"]))
+        .await
+        .fails_with(&["unknown method 'prophet'"]);
+    run(train(good.clone(), vec!["--season", "0"]))
+        .await
+        .fails_with(&["season", "at least 1"]);
+    run(train(good.clone(), vec!["--register", "demand"]))
+        .await
+        .fails_with(&["--register needs a tracking store"]);
+    run(train(good.clone(), vec!["--output", "m"])).await.ok();
+    run(train(good.clone(), vec!["--output", "m"]))
+        .await
+        .fails_with(&["already exists"]);
+    let zero: Vec<String> = [
+        "train",
+        "--data",
+        &good,
+        "--horizon",
+        "0",
+        "--id",
+        "store_item",
+        "--time",
+        "date",
+        "--target",
+        "units",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    run(zero).await.fails_with(&["horizon", "at least 1"]);
+
+    let out = d.join("f.csv").display().to_string();
+    cli(&["predict", "--model", &good, "--output", &out], &[], d)
+        .await
+        .fails_with(&["is not a model"]);
+    cli(
+        &[
+            "predict",
+            "--model",
+            "models:/demand@champion",
+            "--output",
+            &out,
+        ],
+        &[],
+        d,
+    )
+    .await
+    .fails_with(&["needs a tracking store"]);
+    let ids = write(d, "ids.csv", "store_item\nzz\n");
+    cli(
+        &["predict", "--model", "m", "--input", &ids, "--output", &out],
+        &[],
+        d,
+    )
+    .await
+    .fails_with(&["unknown series 'zz'"]);
+    let gate = write(
+        d,
+        "gate.toml",
+        "[metrics.mase]\ngreater_is_better = false\nmin_relative = 0.1\n",
+    );
+    cli(
+        &["evaluate", "--model", "m", "--data", &good, "--gate", &gate],
+        &[],
+        d,
+    )
+    .await
+    .fails_with(&["invalid gate file", "min_relative"]);
+    let gate = write(
+        d,
+        "gate2.toml",
+        "[metrics.mase]\ngreater_is_better = false\nmin_relative_change = 7\n",
+    );
+    cli(
+        &["evaluate", "--model", "m", "--data", &good, "--gate", &gate],
+        &[],
+        d,
+    )
+    .await
+    .fails_with(&["mase", "min_relative_change"]);
+}
