@@ -8,14 +8,26 @@
 //! seasonally adjusted by classical multiplicative decomposition when the 90% autocorrelation
 //! test at lag `m` says it is seasonal (see [`seasonality_test`]), the method forecasts the
 //! adjusted series, and the forecasts are re-seasonalised with the last cycle of indices.
+//!
+//! Beyond the M4 benchmarks: [`Method::Mstl`] (MSTL decomposition over several periods, see
+//! [`mstl()`] and [`stl()`]) and [`Method::Auto`] (the automatic ensemble of [`ensemble`]).
+//! [`fit`] / [`fit_many`] return a [`FittedSeries`] that can be stored and forecast later.
 
 mod decompose;
+pub mod ensemble;
 mod ets;
+mod fitted;
 pub mod m4;
+mod mstl;
 mod optim;
+mod stl;
 
 pub use decompose::{SeasonalAdjustment, acf, seasonal_adjust, seasonality_test};
+pub use ensemble::{Component, ComponentScore, EnsembleRule, Selection, Weighting, fit_auto};
 pub use ets::{EtsFit, Optimizer, Trend, fit_ets, fit_ets_with};
+pub use fitted::{FittedSeries, MSTL_DEFAULT, NonSeasonal, fit, fit_many, fit_mstl};
+pub use mstl::{MSTL_ITERATIONS, Mstl, mstl};
+pub use stl::{Stl, StlParams, stl};
 
 /// Standard normal quantile for a two-sided 80% interval.
 pub const Z80: f64 = 1.281_551_565_544_600_4;
@@ -33,6 +45,33 @@ pub enum ForecastError {
     ZeroHorizon,
     #[error("seasonal period m must be at least 1 (use 1 for non-seasonal series)")]
     ZeroSeason,
+    /// A decomposition parameter is outside its domain.
+    #[error("parameter `{parameter}` {reason}")]
+    InvalidParameter {
+        parameter: &'static str,
+        reason: String,
+    },
+    /// The history is too short for the named procedure.
+    #[error("history of {len} points is too short for {what}: needs at least {needed}")]
+    TooShort {
+        len: usize,
+        needed: usize,
+        what: &'static str,
+    },
+    /// The fitted model produced a NaN or infinite forecast (e.g. values so large that the
+    /// fit overflows).
+    #[error("{model} produced a non-finite forecast ({value}) at step {step}")]
+    NonFiniteForecast {
+        model: String,
+        step: usize,
+        value: f64,
+    },
+    /// An error of one series among many ([`fit_many`]).
+    #[error("series `{series}`: {source}")]
+    Series {
+        series: String,
+        source: Box<ForecastError>,
+    },
 }
 
 /// Point forecasts and optional prediction intervals, each of length `h`.
@@ -99,7 +138,7 @@ impl Forecast {
 }
 
 /// The forecasting methods of this module.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Method {
     Naive,
     SeasonalNaive,
@@ -108,11 +147,16 @@ pub enum Method {
     Holt,
     Damped,
     Theta,
+    /// MSTL over every given period, the seasonally adjusted series forecast by
+    /// [`MSTL_DEFAULT`] (see [`fit_mstl`]).
+    Mstl,
+    /// The automatic ensemble with [`EnsembleRule::default`] (see [`fit_auto`]).
+    Auto,
 }
 
 impl Method {
-    /// Every method, in the order of the M4 benchmark table.
-    pub const ALL: [Method; 7] = [
+    /// The M4 competition's statistical benchmarks, in the order of its results table.
+    pub const BENCHMARKS: [Method; 7] = [
         Method::Naive,
         Method::SeasonalNaive,
         Method::Naive2,
@@ -120,6 +164,19 @@ impl Method {
         Method::Holt,
         Method::Damped,
         Method::Theta,
+    ];
+
+    /// Every method: the benchmarks, then MSTL and the automatic ensemble.
+    pub const ALL: [Method; 9] = [
+        Method::Naive,
+        Method::SeasonalNaive,
+        Method::Naive2,
+        Method::Ses,
+        Method::Holt,
+        Method::Damped,
+        Method::Theta,
+        Method::Mstl,
+        Method::Auto,
     ];
 
     /// Name as printed in the M4 results (`Naive`, `sNaive`, `Naive2`, `SES`, ...).
@@ -132,14 +189,19 @@ impl Method {
             Method::Holt => "Holt",
             Method::Damped => "Damped",
             Method::Theta => "Theta",
+            Method::Mstl => "MSTL",
+            Method::Auto => "Auto",
         }
     }
 
     /// Forecasts `h` steps after `history` with seasonal period `m`.
     /// `m` is validated (must be at least 1) even by the methods that ignore it.
+    /// [`Method::Mstl`] and [`Method::Auto`] run `fit(self, history, h, &[m])` and forecast
+    /// `h` steps from it.
     pub fn forecast(self, history: &[f64], h: usize, m: usize) -> Result<Forecast, ForecastError> {
         validate(history, h, m)?;
         match self {
+            Method::Mstl | Method::Auto => Ok(fit(self, history, h, &[m])?.forecast(h)),
             Method::Naive => naive(history, h),
             Method::SeasonalNaive => seasonal_naive(history, h, m),
             Method::Naive2 => naive2(history, h, m),
@@ -157,13 +219,19 @@ impl std::fmt::Display for Method {
     }
 }
 
-fn validate(history: &[f64], h: usize, m: usize) -> Result<(), ForecastError> {
+/// Rejects an empty history or one holding NaN or an infinity.
+fn validate_values(history: &[f64]) -> Result<(), ForecastError> {
     if history.is_empty() {
         return Err(ForecastError::EmptyHistory);
     }
     if let Some((position, &value)) = history.iter().enumerate().find(|(_, v)| !v.is_finite()) {
         return Err(ForecastError::NonFinite { position, value });
     }
+    Ok(())
+}
+
+fn validate(history: &[f64], h: usize, m: usize) -> Result<(), ForecastError> {
+    validate_values(history)?;
     if h == 0 {
         return Err(ForecastError::ZeroHorizon);
     }
