@@ -1,6 +1,7 @@
 //! Esteira's models: forecasting methods over many series, forecast and tabular metrics, and
 //! the promotion gate that decides whether a candidate may replace the model in production.
-//! No IO here except the example binaries.
+//! IO is limited to reading and writing datasets ([`dataset`]) and model directories
+//! ([`model`]); the example binaries are benchmarks.
 
 pub mod backtest;
 pub mod dataset;
@@ -10,3 +11,4 @@ pub mod metrics;
 pub mod model;
 pub mod onnx;
 pub mod series;
+pub mod tabular;
