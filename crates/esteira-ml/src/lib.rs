@@ -7,3 +7,4 @@ pub mod forecast;
 pub mod gate;
 pub mod metrics;
 pub mod onnx;
+pub mod tune;
