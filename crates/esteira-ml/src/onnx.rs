@@ -28,10 +28,15 @@
 //!   or duplicate columns are errors), shaped `[rows, 1]` for a rank-2 input or `[rows]` for rank 1;
 //!   each column must be strings for a `tensor(string)` input and numbers otherwise.
 //!
-//! Numbers are cast to the element type the model declares (`float` → `f32`, `double` → `f64`,
-//! integer types by rounding toward zero, `bool` as `!= 0`). A string column given to a numeric input
-//! (or the reverse) is an [`OnnxError::ColumnType`] naming the input and the column: strings are
-//! never parsed as numbers, nor numbers formatted as strings.
+//! Numbers are converted to the element type the model declares: `float` → `f32` (rounded to
+//! nearest; a finite value beyond the `f32` range is an error), `double` → `f64`, `int64` / `int32`
+//! (integral values in range only), `bool` (0 or 1 only); any other value is an
+//! [`OnnxError::BadValue`] naming the input, column and row, as is a string with a NUL byte. NaN
+//! and infinities pass unchanged into `float` / `double` inputs: NaN is how ONNX tree ensembles
+//! (e.g. from scikit-learn's `HistGradientBoosting*`) take missing values, so whether it is valid is
+//! the model's business, and a model may then give NaN outputs. A string column given to a numeric
+//! input (or the reverse) is an [`OnnxError::ColumnType`] naming the input and the column: strings
+//! are never parsed as numbers, nor numbers formatted as strings.
 //!
 //! Outputs come back as [`OutputMatrix`]es in the model's output order: `tensor(string)` outputs (the
 //! labels of a classifier trained on string labels) as [`Column::Str`], numeric tensors as
@@ -102,6 +107,19 @@ pub enum OnnxError {
         /// The model input (or column) concerned.
         input: String,
         /// What was expected and what was given.
+        message: String,
+    },
+    /// A value the input's element type cannot hold: a number beyond `float` range, a non-integer
+    /// for an integer input, not 0 or 1 for a `bool` input, a string with a NUL byte.
+    #[error("bad value for input '{input}': column '{column}' row {row}: {message}")]
+    BadValue {
+        /// The model input.
+        input: String,
+        /// The column.
+        column: String,
+        /// The row (from 0).
+        row: usize,
+        /// The value and why it does not fit.
         message: String,
     },
     /// A tensor element type (or value type) this module cannot convert.
@@ -549,6 +567,7 @@ impl OnnxModel {
     /// input's declared shape; [`OnnxError::ColumnType`] if a string column is given to a numeric
     /// input or a numeric column to a string input; [`OnnxError::MissingColumn`],
     /// [`OnnxError::ExtraColumn`], [`OnnxError::DuplicateColumn`] for a model with several inputs;
+    /// [`OnnxError::BadValue`] for a value the input's element type cannot hold;
     /// [`OnnxError::UnsupportedType`] for an input or output type this module cannot convert;
     /// [`OnnxError::Run`] if ONNX Runtime fails.
     pub fn predict(&self, columns: &[(String, Column)], rows: usize) -> Result<Outputs> {
@@ -582,6 +601,9 @@ impl OnnxModel {
         }
         let mut feeds: Vec<(String, DynValue)> = Vec::with_capacity(self.inputs.len());
         if let [input] = self.inputs.as_slice() {
+            for (name, values) in columns {
+                check_values(input, name, *values)?;
+            }
             feeds.push((input.name.clone(), matrix_tensor(input, columns, rows)?));
         } else {
             for (i, (name, _)) in columns.iter().enumerate() {
@@ -609,6 +631,7 @@ impl OnnxModel {
                         });
                     }
                 };
+                check_values(input, name, *values)?;
                 feeds.push((
                     input.name.clone(),
                     make_tensor(input, name, shape, *values)?,
@@ -710,6 +733,60 @@ fn mixed_columns(
     }
 }
 
+/// Checks that every value of `column` fits the element type of `input` (see [`OnnxError::BadValue`]);
+/// a column of the wrong kind is left to [`make_tensor`], which reports it.
+fn check_values(input: &InputInfo, column: &str, values: ColumnRef<'_>) -> Result<()> {
+    let bad = |row: usize, message: String| OnnxError::BadValue {
+        input: input.name.clone(),
+        column: column.to_string(),
+        row,
+        message,
+    };
+    // Integers representable in i64: [-2^63, 2^63).
+    const I64_END: f64 = 9_223_372_036_854_775_808.0;
+    match (input.element_type.as_str(), values) {
+        ("float", ColumnRef::F64(data)) => {
+            if let Some(row) = data
+                .iter()
+                .position(|v| v.is_finite() && v.abs() > f64::from(f32::MAX))
+            {
+                return Err(bad(
+                    row,
+                    format!("{:?} is beyond the range of float32", data[row]),
+                ));
+            }
+        }
+        ("int64" | "int32", ColumnRef::F64(data)) => {
+            let (low, end) = if input.element_type == "int64" {
+                (-I64_END, I64_END)
+            } else {
+                (f64::from(i32::MIN), f64::from(i32::MAX) + 1.0)
+            };
+            if let Some(row) = data
+                .iter()
+                .position(|v| v.fract() != 0.0 || !(low..end).contains(v))
+            {
+                return Err(bad(
+                    row,
+                    format!("{:?} is not an {} integer", data[row], input.element_type),
+                ));
+            }
+        }
+        ("bool", ColumnRef::F64(data)) => {
+            if let Some(row) = data.iter().position(|&v| v != 0.0 && v != 1.0) {
+                return Err(bad(row, format!("{:?} is not 0 or 1", data[row])));
+            }
+        }
+        ("string", ColumnRef::Str(data)) => {
+            if let Some(row) = data.iter().position(|v| v.contains('\0')) {
+                return Err(bad(row, format!("{:?} contains a NUL byte", data[row])));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 fn make_tensor(
     input: &InputInfo,
     column: &str,
@@ -739,6 +816,7 @@ fn make_tensor(
         ("double", ColumnRef::F64(data)) => Tensor::from_array((shape, data.to_vec()))
             .map_err(run_err)?
             .into_dyn(),
+        // Integral and in range (check_values), so `as` is exact.
         ("int64", ColumnRef::F64(data)) => {
             Tensor::from_array((shape, data.iter().map(|&v| v as i64).collect::<Vec<_>>()))
                 .map_err(run_err)?
@@ -750,7 +828,7 @@ fn make_tensor(
                 .into_dyn()
         }
         ("bool", ColumnRef::F64(data)) => {
-            Tensor::from_array((shape, data.iter().map(|&v| v != 0.0).collect::<Vec<_>>()))
+            Tensor::from_array((shape, data.iter().map(|&v| v == 1.0).collect::<Vec<_>>()))
                 .map_err(run_err)?
                 .into_dyn()
         }

@@ -593,3 +593,56 @@ fn string_columns_are_checked_for_length_and_duplicates() {
         "{err}"
     );
 }
+
+#[test]
+fn values_the_input_type_cannot_hold_are_errors_naming_input_column_and_row() {
+    if !runtime_available(
+        "values_the_input_type_cannot_hold_are_errors_naming_input_column_and_row",
+    ) {
+        return;
+    }
+    let check = |err: OnnxError, input: &str, column: &str, row: usize, what: &str| {
+        assert!(
+            matches!(&err, OnnxError::BadValue { input: i, column: c, row: r, message }
+                if i == input && c == column && *r == row && message.contains(what)),
+            "{err:?}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&format!("'{input}'")) && msg.contains(&format!("'{column}' row {row}")),
+            "{msg}"
+        );
+    };
+
+    // float32 overflow in the single-input matrix path: the column and row are named.
+    let model = OnnxModel::load(fixtures().join("linear.onnx")).unwrap();
+    let input = model.inputs()[0].name.clone();
+    let (mut columns, rows) = input_columns();
+    columns[3].1[5] = 1e300;
+    let err = model.predict_f64(&columns, rows).unwrap_err();
+    check(err, &input, "x3", 5, "1e300 is beyond the range of float32");
+
+    // int64 input: fractions, NaN and out-of-range values.
+    let model = OnnxModel::load(fixtures().join("two_inputs.onnx")).unwrap();
+    for (bad, what) in [
+        (1.5, "1.5 is not an int64 integer"),
+        (f64::NAN, "NaN is not an int64 integer"),
+        (1e19, "1e19 is not an int64 integer"),
+    ] {
+        let columns = vec![
+            ("a".to_string(), vec![0.5, 0.25, -1.0]),
+            ("b".to_string(), vec![1.0, bad, 3.0]),
+        ];
+        let err = model.predict_f64(&columns, 3).unwrap_err();
+        check(err, "b", "b", 1, what);
+    }
+
+    // A NUL byte cannot cross into ONNX Runtime's C strings.
+    let model = OnnxModel::load(fixtures().join("mixed_inputs.onnx")).unwrap();
+    let (mut columns, rows) = mixed_columns();
+    if let Column::Str(city) = &mut columns[3].1 {
+        city[7] = "Por\0to".to_string();
+    }
+    let err = model.predict(&columns, rows).unwrap_err();
+    check(err, "city", "city", 7, "contains a NUL byte");
+}
