@@ -12,3 +12,4 @@ pub mod model;
 pub mod onnx;
 pub mod series;
 pub mod tabular;
+pub mod tune;

@@ -19,17 +19,31 @@
 //!
 //! # Prediction (MLflow's ONNX rules)
 //!
-//! [`OnnxModel::predict`] takes named `f64` columns of equal length:
+//! [`OnnxModel::predict`] takes named [`Column`]s of equal length, numbers ([`Column::F64`]) or
+//! strings ([`Column::Str`]); [`OnnxModel::predict_f64`] is the same for numeric columns only.
 //! - a model with a single input takes the whole matrix: the columns in the given order form a
-//!   `[rows, columns]` tensor (names are not checked, the count is if the model declares it);
-//! - a model with several inputs gets each input from the column of the same name (missing or extra
-//!   columns are errors), shaped `[rows, 1]` for a rank-2 input or `[rows]` for rank 1.
+//!   `[rows, columns]` tensor (names are not checked, the count is if the model declares it); the
+//!   columns must all be strings for a `tensor(string)` input and all numbers otherwise;
+//! - a model with several inputs gets each input from the column of the same name (missing, extra
+//!   or duplicate columns are errors), shaped `[rows, 1]` for a rank-2 input or `[rows]` for rank 1;
+//!   each column must be strings for a `tensor(string)` input and numbers otherwise.
 //!
-//! Values are cast to the element type the model declares (`float` → `f32`, `double` → `f64`, integer
-//! types by rounding toward zero, `bool` as `!= 0`). Outputs come back as `f64` matrices in the model's
-//! output order: integer tensors (labels) are converted, and a sequence of maps (a scikit-learn `ZipMap`)
-//! becomes one column per key, sorted by key. Export scikit-learn classifiers with
-//! `options={'zipmap': False}` to get plain probability tensors.
+//! Numbers are converted to the element type the model declares: `float` → `f32` (rounded to
+//! nearest; a finite value beyond the `f32` range is an error), `double` → `f64`, `int64` / `int32`
+//! (integral values in range only), `bool` (0 or 1 only); any other value is an
+//! [`OnnxError::BadValue`] naming the input, column and row, as is a string with a NUL byte. NaN
+//! and infinities pass unchanged into `float` / `double` inputs: NaN is how ONNX tree ensembles
+//! (e.g. from scikit-learn's `HistGradientBoosting*`) take missing values, so whether it is valid is
+//! the model's business, and a model may then give NaN outputs. A string column given to a numeric
+//! input (or the reverse) is an [`OnnxError::ColumnType`] naming the input and the column: strings
+//! are never parsed as numbers, nor numbers formatted as strings.
+//!
+//! Outputs come back as [`OutputMatrix`]es in the model's output order: `tensor(string)` outputs (the
+//! labels of a classifier trained on string labels) as [`Column::Str`], numeric tensors as
+//! [`Column::F64`] (integer labels converted), and a sequence of maps (scikit-learn's default
+//! `ZipMap` probabilities, `seq(map(int64|string, float|double))`) as one numeric column per key,
+//! sorted by key (numerically for `int64` keys: scikit-learn's `classes_` order), with the keys in
+//! [`OutputMatrix::column_labels`].
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
@@ -70,12 +84,42 @@ pub enum OnnxError {
     /// A column that no model input takes.
     #[error("extra input column '{0}': the model has no input of that name")]
     ExtraColumn(String),
+    /// Two columns of the same name for a model with several inputs.
+    #[error("duplicate input column '{0}'")]
+    DuplicateColumn(String),
+    /// A string column for a numeric input, or a numeric column for a string input.
+    #[error(
+        "wrong column type for input '{input}': column '{column}' is {given}, expected {expected}"
+    )]
+    ColumnType {
+        /// The model input.
+        input: String,
+        /// The column given for it.
+        column: String,
+        /// What the column holds: `numeric` or `string`.
+        given: &'static str,
+        /// What the input takes.
+        expected: String,
+    },
     /// The data does not fit the shape the model declares.
     #[error("wrong shape for input '{input}': {message}")]
     WrongShape {
         /// The model input (or column) concerned.
         input: String,
         /// What was expected and what was given.
+        message: String,
+    },
+    /// A value the input's element type cannot hold: a number beyond `float` range, a non-integer
+    /// for an integer input, not 0 or 1 for a `bool` input, a string with a NUL byte.
+    #[error("bad value for input '{input}': column '{column}' row {row}: {message}")]
+    BadValue {
+        /// The model input.
+        input: String,
+        /// The column.
+        column: String,
+        /// The row (from 0).
+        row: usize,
+        /// The value and why it does not fit.
         message: String,
     },
     /// A tensor element type (or value type) this module cannot convert.
@@ -223,7 +267,95 @@ pub struct InputInfo {
     pub shape: Vec<i64>,
 }
 
-/// One named output as a row-major `f64` matrix.
+/// A column of values: numbers or strings. Model inputs take columns; outputs come back as them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Column {
+    /// Numbers (cast to the tensor's element type on input; converted to `f64` on output).
+    F64(Vec<f64>),
+    /// Strings, for `tensor(string)` inputs and outputs.
+    Str(Vec<String>),
+}
+
+impl Column {
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            Column::F64(v) => v.len(),
+            Column::Str(v) => v.len(),
+        }
+    }
+
+    /// True when the column has no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The numbers, or `None` for a string column.
+    pub fn as_f64(&self) -> Option<&[f64]> {
+        match self {
+            Column::F64(v) => Some(v),
+            Column::Str(_) => None,
+        }
+    }
+
+    /// The strings, or `None` for a numeric column.
+    pub fn as_str(&self) -> Option<&[String]> {
+        match self {
+            Column::F64(_) => None,
+            Column::Str(v) => Some(v),
+        }
+    }
+
+    fn view(&self) -> ColumnRef<'_> {
+        match self {
+            Column::F64(v) => ColumnRef::F64(v),
+            Column::Str(v) => ColumnRef::Str(v),
+        }
+    }
+}
+
+impl From<Vec<f64>> for Column {
+    fn from(values: Vec<f64>) -> Self {
+        Column::F64(values)
+    }
+}
+
+impl From<Vec<String>> for Column {
+    fn from(values: Vec<String>) -> Self {
+        Column::Str(values)
+    }
+}
+
+impl From<Vec<&str>> for Column {
+    fn from(values: Vec<&str>) -> Self {
+        Column::Str(values.into_iter().map(str::to_string).collect())
+    }
+}
+
+/// A borrowed column, so that [`OnnxModel::predict_f64`] does not copy its input.
+#[derive(Clone, Copy)]
+enum ColumnRef<'a> {
+    F64(&'a [f64]),
+    Str(&'a [String]),
+}
+
+impl ColumnRef<'_> {
+    fn len(self) -> usize {
+        match self {
+            ColumnRef::F64(v) => v.len(),
+            ColumnRef::Str(v) => v.len(),
+        }
+    }
+
+    fn kind(self) -> &'static str {
+        match self {
+            ColumnRef::F64(_) => "numeric",
+            ColumnRef::Str(_) => "string",
+        }
+    }
+}
+
+/// One named output as a row-major matrix of numbers or strings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutputMatrix {
     /// The output name.
@@ -232,21 +364,34 @@ pub struct OutputMatrix {
     pub rows: usize,
     /// Number of columns (1 for a 1-D output).
     pub cols: usize,
-    /// Row-major values, `rows * cols` long.
-    pub data: Vec<f64>,
+    /// Row-major values, `rows * cols` long: [`Column::Str`] for a `tensor(string)` output (e.g. the
+    /// labels of a classifier trained on string labels), [`Column::F64`] otherwise.
+    pub data: Column,
     /// Column labels when the output was a sequence of maps (the map keys); empty otherwise.
     pub column_labels: Vec<String>,
 }
 
 impl OutputMatrix {
-    /// The value at `row`, `col`.
-    pub fn get(&self, row: usize, col: usize) -> f64 {
-        self.data[row * self.cols + col]
+    /// The number at `row`, `col`; `None` if out of range or the output holds strings.
+    pub fn get(&self, row: usize, col: usize) -> Option<f64> {
+        let index = self.index(row, col)?;
+        self.data.as_f64().map(|v| v[index])
     }
 
-    /// Row `row` as a slice.
-    pub fn row(&self, row: usize) -> &[f64] {
-        &self.data[row * self.cols..(row + 1) * self.cols]
+    /// The string at `row`, `col`; `None` if out of range or the output holds numbers.
+    pub fn get_str(&self, row: usize, col: usize) -> Option<&str> {
+        let index = self.index(row, col)?;
+        self.data.as_str().map(|v| v[index].as_str())
+    }
+
+    /// The number in column `label` (a map key of a `ZipMap` output) at `row`.
+    pub fn get_labelled(&self, row: usize, label: &str) -> Option<f64> {
+        let col = self.column_labels.iter().position(|l| l == label)?;
+        self.get(row, col)
+    }
+
+    fn index(&self, row: usize, col: usize) -> Option<usize> {
+        (row < self.rows && col < self.cols).then_some(row * self.cols + col)
     }
 }
 
@@ -414,59 +559,65 @@ impl OnnxModel {
             .collect()
     }
 
-    /// Predicts `rows` rows from named `f64` columns (see the module documentation for the rules).
-    pub fn predict(&self, columns: &[(String, Vec<f64>)], rows: usize) -> Result<Outputs> {
+    /// Predicts `rows` rows from named columns of numbers or strings (see the module documentation
+    /// for how columns are matched to inputs).
+    ///
+    /// # Errors
+    /// [`OnnxError::WrongShape`] if a column does not have `rows` values or the columns do not fit the
+    /// input's declared shape; [`OnnxError::ColumnType`] if a string column is given to a numeric
+    /// input or a numeric column to a string input; [`OnnxError::MissingColumn`],
+    /// [`OnnxError::ExtraColumn`], [`OnnxError::DuplicateColumn`] for a model with several inputs;
+    /// [`OnnxError::BadValue`] for a value the input's element type cannot hold;
+    /// [`OnnxError::UnsupportedType`] for an input or output type this module cannot convert;
+    /// [`OnnxError::Run`] if ONNX Runtime fails.
+    pub fn predict(&self, columns: &[(String, Column)], rows: usize) -> Result<Outputs> {
+        let views: Vec<(&str, ColumnRef<'_>)> = columns
+            .iter()
+            .map(|(name, column)| (name.as_str(), column.view()))
+            .collect();
+        self.run(&views, rows)
+    }
+
+    /// [`predict`](Self::predict) for numeric columns only, without copying them into [`Column`]s.
+    ///
+    /// # Errors
+    /// As [`predict`](Self::predict); a model with a string input gives [`OnnxError::ColumnType`].
+    pub fn predict_f64(&self, columns: &[(String, Vec<f64>)], rows: usize) -> Result<Outputs> {
+        let views: Vec<(&str, ColumnRef<'_>)> = columns
+            .iter()
+            .map(|(name, values)| (name.as_str(), ColumnRef::F64(values)))
+            .collect();
+        self.run(&views, rows)
+    }
+
+    fn run(&self, columns: &[(&str, ColumnRef<'_>)], rows: usize) -> Result<Outputs> {
         for (name, values) in columns {
             if values.len() != rows {
                 return Err(OnnxError::WrongShape {
-                    input: name.clone(),
+                    input: name.to_string(),
                     message: format!("column has {} values, expected {rows} rows", values.len()),
                 });
             }
         }
         let mut feeds: Vec<(String, DynValue)> = Vec::with_capacity(self.inputs.len());
         if let [input] = self.inputs.as_slice() {
-            let cols = columns.len();
-            if cols == 0 {
-                return Err(OnnxError::WrongShape {
-                    input: input.name.clone(),
-                    message: "no columns given".into(),
-                });
+            for (name, values) in columns {
+                check_values(input, name, *values)?;
             }
-            let shape = match input.shape.as_slice() {
-                [_, expected] if *expected >= 0 && *expected as usize != cols => {
-                    return Err(OnnxError::WrongShape {
-                        input: input.name.clone(),
-                        message: format!("model expects {expected} columns, got {cols}"),
-                    });
-                }
-                [_, _] => vec![rows as i64, cols as i64],
-                [_] if cols == 1 => vec![rows as i64],
-                other => {
-                    return Err(OnnxError::WrongShape {
-                        input: input.name.clone(),
-                        message: format!(
-                            "cannot feed a {rows}x{cols} matrix to an input of shape {other:?}"
-                        ),
-                    });
-                }
-            };
-            let mut data = Vec::with_capacity(rows * cols);
-            for r in 0..rows {
-                data.extend(columns.iter().map(|(_, v)| v[r]));
-            }
-            feeds.push((input.name.clone(), make_tensor(input, shape, &data)?));
+            feeds.push((input.name.clone(), matrix_tensor(input, columns, rows)?));
         } else {
-            if let Some((extra, _)) = columns
-                .iter()
-                .find(|(name, _)| !self.inputs.iter().any(|i| &i.name == name))
-            {
-                return Err(OnnxError::ExtraColumn(extra.clone()));
+            for (i, (name, _)) in columns.iter().enumerate() {
+                if !self.inputs.iter().any(|input| input.name == *name) {
+                    return Err(OnnxError::ExtraColumn(name.to_string()));
+                }
+                if columns[..i].iter().any(|(earlier, _)| earlier == name) {
+                    return Err(OnnxError::DuplicateColumn(name.to_string()));
+                }
             }
             for input in &self.inputs {
-                let (_, values) = columns
+                let (name, values) = columns
                     .iter()
-                    .find(|(name, _)| name == &input.name)
+                    .find(|(name, _)| *name == input.name)
                     .ok_or_else(|| OnnxError::MissingColumn(input.name.clone()))?;
                 let shape = match input.shape.as_slice() {
                     [_] => vec![rows as i64],
@@ -480,7 +631,11 @@ impl OnnxModel {
                         });
                     }
                 };
-                feeds.push((input.name.clone(), make_tensor(input, shape, values)?));
+                check_values(input, name, *values)?;
+                feeds.push((
+                    input.name.clone(),
+                    make_tensor(input, name, shape, *values)?,
+                ));
             }
         }
 
@@ -496,25 +651,188 @@ impl OnnxModel {
     }
 }
 
-fn make_tensor(input: &InputInfo, shape: Vec<i64>, data: &[f64]) -> Result<DynValue> {
-    let run_err = |e: ort::Error| OnnxError::Run(e.to_string());
-    let value = match input.element_type.as_str() {
-        "float" => Tensor::from_array((shape, data.iter().map(|&v| v as f32).collect::<Vec<_>>()))
-            .map_err(run_err)?
-            .into_dyn(),
-        "double" => Tensor::from_array((shape, data.to_vec()))
-            .map_err(run_err)?
-            .into_dyn(),
-        "int64" => Tensor::from_array((shape, data.iter().map(|&v| v as i64).collect::<Vec<_>>()))
-            .map_err(run_err)?
-            .into_dyn(),
-        "int32" => Tensor::from_array((shape, data.iter().map(|&v| v as i32).collect::<Vec<_>>()))
-            .map_err(run_err)?
-            .into_dyn(),
-        "bool" => Tensor::from_array((shape, data.iter().map(|&v| v != 0.0).collect::<Vec<_>>()))
-            .map_err(run_err)?
-            .into_dyn(),
+/// The tensor for a model's single input: the columns side by side, `[rows, columns]` (or `[rows]`
+/// for a rank-1 input fed one column).
+fn matrix_tensor(
+    input: &InputInfo,
+    columns: &[(&str, ColumnRef<'_>)],
+    rows: usize,
+) -> Result<DynValue> {
+    let cols = columns.len();
+    let Some(&(first_name, first)) = columns.first() else {
+        return Err(OnnxError::WrongShape {
+            input: input.name.clone(),
+            message: "no columns given".into(),
+        });
+    };
+    let shape = match input.shape.as_slice() {
+        [_, expected] if *expected >= 0 && *expected as usize != cols => {
+            return Err(OnnxError::WrongShape {
+                input: input.name.clone(),
+                message: format!("model expects {expected} columns, got {cols}"),
+            });
+        }
+        [_, _] => vec![rows as i64, cols as i64],
+        [_] if cols == 1 => vec![rows as i64],
         other => {
+            return Err(OnnxError::WrongShape {
+                input: input.name.clone(),
+                message: format!(
+                    "cannot feed a {rows}x{cols} matrix to an input of shape {other:?}"
+                ),
+            });
+        }
+    };
+    if cols == 1 {
+        return make_tensor(input, first_name, shape, first);
+    }
+    match first {
+        ColumnRef::F64(_) => {
+            let mut numbers: Vec<&[f64]> = Vec::with_capacity(cols);
+            for &(name, column) in columns {
+                match column {
+                    ColumnRef::F64(v) => numbers.push(v),
+                    ColumnRef::Str(_) => return Err(mixed_columns(input, name, column, first)),
+                }
+            }
+            let mut data = Vec::with_capacity(rows * cols);
+            for r in 0..rows {
+                data.extend(numbers.iter().map(|v| v[r]));
+            }
+            make_tensor(input, first_name, shape, ColumnRef::F64(&data))
+        }
+        ColumnRef::Str(_) => {
+            let mut strings: Vec<&[String]> = Vec::with_capacity(cols);
+            for &(name, column) in columns {
+                match column {
+                    ColumnRef::Str(v) => strings.push(v),
+                    ColumnRef::F64(_) => return Err(mixed_columns(input, name, column, first)),
+                }
+            }
+            let mut data = Vec::with_capacity(rows * cols);
+            for r in 0..rows {
+                data.extend(strings.iter().map(|v| v[r].clone()));
+            }
+            make_tensor(input, first_name, shape, ColumnRef::Str(&data))
+        }
+    }
+}
+
+/// A single tensor input cannot hold numeric and string columns together.
+fn mixed_columns(
+    input: &InputInfo,
+    column: &str,
+    given: ColumnRef<'_>,
+    first: ColumnRef<'_>,
+) -> OnnxError {
+    OnnxError::ColumnType {
+        input: input.name.clone(),
+        column: column.to_string(),
+        given: given.kind(),
+        expected: format!("{} (like the first column)", first.kind()),
+    }
+}
+
+/// Checks that every value of `column` fits the element type of `input` (see [`OnnxError::BadValue`]);
+/// a column of the wrong kind is left to [`make_tensor`], which reports it.
+fn check_values(input: &InputInfo, column: &str, values: ColumnRef<'_>) -> Result<()> {
+    let bad = |row: usize, message: String| OnnxError::BadValue {
+        input: input.name.clone(),
+        column: column.to_string(),
+        row,
+        message,
+    };
+    // Integers representable in i64: [-2^63, 2^63).
+    const I64_END: f64 = 9_223_372_036_854_775_808.0;
+    match (input.element_type.as_str(), values) {
+        ("float", ColumnRef::F64(data)) => {
+            if let Some(row) = data
+                .iter()
+                .position(|v| v.is_finite() && v.abs() > f64::from(f32::MAX))
+            {
+                return Err(bad(
+                    row,
+                    format!("{:?} is beyond the range of float32", data[row]),
+                ));
+            }
+        }
+        ("int64" | "int32", ColumnRef::F64(data)) => {
+            let (low, end) = if input.element_type == "int64" {
+                (-I64_END, I64_END)
+            } else {
+                (f64::from(i32::MIN), f64::from(i32::MAX) + 1.0)
+            };
+            if let Some(row) = data
+                .iter()
+                .position(|v| v.fract() != 0.0 || !(low..end).contains(v))
+            {
+                return Err(bad(
+                    row,
+                    format!("{:?} is not an {} integer", data[row], input.element_type),
+                ));
+            }
+        }
+        ("bool", ColumnRef::F64(data)) => {
+            if let Some(row) = data.iter().position(|&v| v != 0.0 && v != 1.0) {
+                return Err(bad(row, format!("{:?} is not 0 or 1", data[row])));
+            }
+        }
+        ("string", ColumnRef::Str(data)) => {
+            if let Some(row) = data.iter().position(|v| v.contains('\0')) {
+                return Err(bad(row, format!("{:?} contains a NUL byte", data[row])));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn make_tensor(
+    input: &InputInfo,
+    column: &str,
+    shape: Vec<i64>,
+    values: ColumnRef<'_>,
+) -> Result<DynValue> {
+    let run_err = |e: ort::Error| OnnxError::Run(e.to_string());
+    let wrong_type = |expected: &str| OnnxError::ColumnType {
+        input: input.name.clone(),
+        column: column.to_string(),
+        given: values.kind(),
+        expected: format!("{expected} (tensor({}))", input.element_type),
+    };
+    let value = match (input.element_type.as_str(), values) {
+        ("string", ColumnRef::Str(data)) => Tensor::from_string_array((shape, data))
+            .map_err(run_err)?
+            .into_dyn(),
+        ("string", ColumnRef::F64(_)) => return Err(wrong_type("string")),
+        ("float" | "double" | "int64" | "int32" | "bool", ColumnRef::Str(_)) => {
+            return Err(wrong_type("numeric"));
+        }
+        ("float", ColumnRef::F64(data)) => {
+            Tensor::from_array((shape, data.iter().map(|&v| v as f32).collect::<Vec<_>>()))
+                .map_err(run_err)?
+                .into_dyn()
+        }
+        ("double", ColumnRef::F64(data)) => Tensor::from_array((shape, data.to_vec()))
+            .map_err(run_err)?
+            .into_dyn(),
+        // Integral and in range (check_values), so `as` is exact.
+        ("int64", ColumnRef::F64(data)) => {
+            Tensor::from_array((shape, data.iter().map(|&v| v as i64).collect::<Vec<_>>()))
+                .map_err(run_err)?
+                .into_dyn()
+        }
+        ("int32", ColumnRef::F64(data)) => {
+            Tensor::from_array((shape, data.iter().map(|&v| v as i32).collect::<Vec<_>>()))
+                .map_err(run_err)?
+                .into_dyn()
+        }
+        ("bool", ColumnRef::F64(data)) => {
+            Tensor::from_array((shape, data.iter().map(|&v| v == 1.0).collect::<Vec<_>>()))
+                .map_err(run_err)?
+                .into_dyn()
+        }
+        (other, _) => {
             return Err(OnnxError::UnsupportedType {
                 name: input.name.clone(),
                 ty: format!("tensor({other})"),
@@ -524,28 +842,20 @@ fn make_tensor(input: &InputInfo, shape: Vec<i64>, data: &[f64]) -> Result<DynVa
     Ok(value)
 }
 
-fn tensor_matrix(name: &str, shape: &[i64], data: Vec<f64>) -> Result<OutputMatrix> {
+/// `(rows, cols)` of an output tensor: the first dimension is the rows, the rest are flattened.
+fn output_dims(name: &str, shape: &[i64], len: usize) -> Result<(usize, usize)> {
     let (rows, cols) = match shape {
         [] => (1, 1),
         [n] => (*n as usize, 1),
         [n, rest @ ..] => (*n as usize, rest.iter().product::<i64>() as usize),
     };
-    if rows * cols != data.len() {
+    if rows * cols != len {
         return Err(OnnxError::WrongShape {
             input: name.to_string(),
-            message: format!(
-                "output shape {shape:?} does not match {} values",
-                data.len()
-            ),
+            message: format!("output shape {shape:?} does not match {len} values"),
         });
     }
-    Ok(OutputMatrix {
-        name: name.to_string(),
-        rows,
-        cols,
-        data,
-        column_labels: Vec::new(),
-    })
+    Ok((rows, cols))
 }
 
 fn to_matrix(name: &str, value: &ort::value::DynValueRef<'_>) -> Result<OutputMatrix> {
@@ -561,7 +871,7 @@ fn to_matrix(name: &str, value: &ort::value::DynValueRef<'_>) -> Result<OutputMa
                     let (shape, data) = value.try_extract_tensor::<$t>().map_err(run_err)?;
                     (
                         shape.to_vec(),
-                        data.iter().map(|&v| v as f64).collect::<Vec<f64>>(),
+                        Column::F64(data.iter().map(|&v| v as f64).collect()),
                     )
                 }};
             }
@@ -574,44 +884,76 @@ fn to_matrix(name: &str, value: &ort::value::DynValueRef<'_>) -> Result<OutputMa
                     let (shape, data) = value.try_extract_tensor::<bool>().map_err(run_err)?;
                     (
                         shape.to_vec(),
-                        data.iter().map(|&v| f64::from(u8::from(v))).collect(),
+                        Column::F64(data.iter().map(|&v| f64::from(u8::from(v))).collect()),
                     )
+                }
+                TensorElementType::String => {
+                    let (shape, data) = value.try_extract_strings().map_err(run_err)?;
+                    (shape.to_vec(), Column::Str(data))
                 }
                 _ => return Err(unsupported()),
             };
-            tensor_matrix(name, &shape, data)
+            let (rows, cols) = output_dims(name, &shape, data.len())?;
+            Ok(OutputMatrix {
+                name: name.to_string(),
+                rows,
+                cols,
+                data,
+                column_labels: Vec::new(),
+            })
         }
         ValueType::Sequence(inner) if matches!(**inner, ValueType::Map { .. }) => {
             let maps = value
                 .try_extract_sequence::<ort::value::DynMapValueType>()
                 .map_err(run_err)?;
-            sequence_of_maps(name, &maps).ok_or_else(unsupported)?
+            sequence_of_maps(name, &maps)
         }
         _ => Err(unsupported()),
     }
 }
 
-/// A `ZipMap` output: one map per row; columns are the keys, sorted.
-fn sequence_of_maps(name: &str, maps: &[DynMap]) -> Option<Result<OutputMatrix>> {
+/// A `ZipMap` output (one map per row, `int64` or `string` keys to `float` or `double` values):
+/// columns are the keys, sorted (numerically for `int64` keys), which is scikit-learn's `classes_`
+/// order.
+fn sequence_of_maps(name: &str, maps: &[DynMap]) -> Result<OutputMatrix> {
+    let run_err = |e: ort::Error| OnnxError::Run(e.to_string());
     let mut rows: Vec<Vec<(String, f64)>> = Vec::with_capacity(maps.len());
     for map in maps {
         let ValueType::Map { key, value } = map.dtype() else {
-            return None;
+            return Err(OnnxError::UnsupportedType {
+                name: name.to_string(),
+                ty: format!("seq({})", value_type_name(map.dtype())),
+            });
         };
-        let row: Vec<(String, f64)> = match (key, value) {
-            (TensorElementType::Int64, TensorElementType::Float32) => {
-                let mut kv = map.try_extract_key_values::<i64, f32>().ok()?;
+        macro_rules! numeric_keys {
+            ($v:ty) => {{
+                let mut kv = map.try_extract_key_values::<i64, $v>().map_err(run_err)?;
                 kv.sort_by_key(|(k, _)| *k);
                 kv.into_iter()
                     .map(|(k, v)| (k.to_string(), f64::from(v)))
                     .collect()
-            }
-            (TensorElementType::String, TensorElementType::Float32) => {
-                let mut kv = map.try_extract_key_values::<String, f32>().ok()?;
+            }};
+        }
+        macro_rules! string_keys {
+            ($v:ty) => {{
+                let mut kv = map
+                    .try_extract_key_values::<String, $v>()
+                    .map_err(run_err)?;
                 kv.sort_by(|a, b| a.0.cmp(&b.0));
                 kv.into_iter().map(|(k, v)| (k, f64::from(v))).collect()
+            }};
+        }
+        let row: Vec<(String, f64)> = match (key, value) {
+            (TensorElementType::Int64, TensorElementType::Float32) => numeric_keys!(f32),
+            (TensorElementType::Int64, TensorElementType::Float64) => numeric_keys!(f64),
+            (TensorElementType::String, TensorElementType::Float32) => string_keys!(f32),
+            (TensorElementType::String, TensorElementType::Float64) => string_keys!(f64),
+            _ => {
+                return Err(OnnxError::UnsupportedType {
+                    name: name.to_string(),
+                    ty: format!("seq({})", value_type_name(map.dtype())),
+                });
             }
-            _ => return None,
         };
         rows.push(row);
     }
@@ -622,20 +964,20 @@ fn sequence_of_maps(name: &str, maps: &[DynMap]) -> Option<Result<OutputMatrix>>
     let mut data = Vec::with_capacity(rows.len() * labels.len());
     for row in &rows {
         if row.len() != labels.len() || row.iter().zip(&labels).any(|((k, _), l)| k != l) {
-            return Some(Err(OnnxError::WrongShape {
+            return Err(OnnxError::WrongShape {
                 input: name.to_string(),
                 message: "maps of the output sequence have different keys".into(),
-            }));
+            });
         }
         data.extend(row.iter().map(|(_, v)| *v));
     }
-    Some(Ok(OutputMatrix {
+    Ok(OutputMatrix {
         name: name.to_string(),
         rows: rows.len(),
         cols: labels.len(),
-        data,
+        data: Column::F64(data),
         column_labels: labels,
-    }))
+    })
 }
 
 #[cfg(test)]
