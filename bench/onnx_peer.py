@@ -1,5 +1,6 @@
 """Python peer of bench/onnx.sh: times onnxruntime (Python API) and scikit-learn's `predict` on the
 GradientBoostingRegressor fixture, on the same rows Esteira uses, and prints the figures as JSON.
+onnxruntime is timed twice: with its default intra-op threads and with one.
 
 The scikit-learn model is retrained exactly as `crates/esteira-ml/tests/fixtures/onnx/generate.py`
 trains it (same seed and data) and checked against the fixture's expected predictions, so it is the
@@ -82,12 +83,17 @@ def main():
     model = train_gbr()
     np.testing.assert_allclose(model.predict(base.astype(np.float64)), expected, rtol=1e-12, atol=0)
     sess = ort.InferenceSession(str(fixtures / "gbr.onnx"), providers=["CPUExecutionProvider"])
+    one = ort.SessionOptions()
+    one.intra_op_num_threads = 1
+    sess1 = ort.InferenceSession(str(fixtures / "gbr.onnx"), one, providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
-    np.testing.assert_allclose(sess.run(None, {name: base})[0].ravel(), expected, rtol=1e-5, atol=1e-6)
+    for s in (sess, sess1):
+        np.testing.assert_allclose(s.run(None, {name: base})[0].ravel(), expected, rtol=1e-5, atol=1e-6)
 
     result = {
         "versions": {"onnxruntime": ort.__version__, "sklearn": sklearn.__version__, "numpy": np.__version__},
         "onnxruntime": measure(lambda x: sess.run(None, {name: x}), base),
+        "onnxruntime_1thread": measure(lambda x: sess1.run(None, {name: x}), base),
         # scikit-learn on float64 rows, as MLflow's sklearn flavour hands a DataFrame of doubles.
         "sklearn": measure(lambda x: model.predict(x), base.astype(np.float64)),
     }

@@ -6,17 +6,20 @@
 //! and prints JSON) and then Esteira, with the same protocol: batch-1 latency over 2000 calls after
 //! 20 warm-up calls (p50, p99), and rows/s at batches 1, 100, 1000, 10000 (repeat for at least 1 s
 //! and 5 calls). The rows are the fixture's 1000 test rows, repeated for larger batches. The table
-//! shows the median of the rounds and Esteira's speed-up (>1: Esteira faster).
+//! shows the median of the rounds and Esteira's speed-up (>1: Esteira faster), once with ONNX
+//! Runtime's default intra-op threads on both sides and once with one thread on both sides
+//! (scikit-learn's figures are the same in both tables).
 //!
 //! Usage: `cargo run --release -p esteira-ml --example onnx_bench -- [--python PY] [--rounds N]`
 //! (default `.venv/bin/python` of the workspace, 3 rounds).
 
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use esteira_ml::onnx::{Column, OnnxModel};
+use esteira_ml::onnx::{Column, OnnxModel, SessionOptions};
 use serde_json::Value;
 
 const BATCHES: [usize; 4] = [1, 100, 1000, 10000];
@@ -132,6 +135,43 @@ fn median_figures(rounds: &[Figures]) -> Figures {
     }
 }
 
+fn print_table(title: &str, e: &Figures, o: &Figures, s: &Figures) {
+    println!();
+    println!("{title}");
+    println!();
+    println!(
+        "| {:<28} | {:>12} | {:>16} | {:>12} | {:>14} | {:>14} |",
+        "metric", "Esteira", "onnxruntime (py)", "scikit-learn", "vs onnxrt (x)", "vs sklearn (x)"
+    );
+    println!(
+        "|{}|{}|{}|{}|{}|{}|",
+        "-".repeat(30),
+        "-".repeat(14),
+        "-".repeat(18),
+        "-".repeat(14),
+        "-".repeat(16),
+        "-".repeat(16)
+    );
+    let latency_row = |name: &str, e: f64, o: f64, s: f64| {
+        println!(
+            "| {name:<28} | {e:>12.1} | {o:>16.1} | {s:>12.1} | {:>14.2} | {:>14.2} |",
+            o / e,
+            s / e
+        );
+    };
+    latency_row("latency p50, batch 1 (us)", e.p50_us, o.p50_us, s.p50_us);
+    latency_row("latency p99, batch 1 (us)", e.p99_us, o.p99_us, s.p99_us);
+    for (i, batch) in BATCHES.iter().enumerate() {
+        let (er, or, sr) = (e.rows_per_s[i], o.rows_per_s[i], s.rows_per_s[i]);
+        println!(
+            "| {:<28} | {er:>12.0} | {or:>16.0} | {sr:>12.0} | {:>14.2} | {:>14.2} |",
+            format!("rows/s, batch {batch}"),
+            er / or,
+            er / sr
+        );
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let mut python = workspace().join(".venv/bin/python");
     let mut rounds = 3usize;
@@ -191,8 +231,16 @@ fn main() -> anyhow::Result<()> {
         bail!("Esteira's predictions differ from scikit-learn's (max relative error {max_rel:e})");
     }
 
+    let one_thread = OnnxModel::load_with(
+        fixtures().join("gbr.onnx"),
+        SessionOptions {
+            intra_op_threads: Some(NonZeroUsize::MIN),
+        },
+    )?;
     let mut ours = Vec::new();
+    let mut ours_1 = Vec::new();
     let mut ort_py = Vec::new();
+    let mut ort_py_1 = Vec::new();
     let mut sklearn = Vec::new();
     let mut versions = String::new();
     for round in 1..=rounds {
@@ -211,23 +259,21 @@ fn main() -> anyhow::Result<()> {
         }
         let json: Value = serde_json::from_slice(&output.stdout).context("peer output")?;
         ort_py.push(peer_figures(&json, "onnxruntime")?);
+        ort_py_1.push(peer_figures(&json, "onnxruntime_1thread")?);
         sklearn.push(peer_figures(&json, "sklearn")?);
         versions = json["versions"].to_string();
         eprintln!("round {round}/{rounds}: Esteira ...");
         ours.push(esteira(&model, &rows)?);
+        ours_1.push(esteira(&one_thread, &rows)?);
     }
-    let (e, o, s) = (
-        median_figures(&ours),
-        median_figures(&ort_py),
-        median_figures(&sklearn),
-    );
+    let sklearn = median_figures(&sklearn);
 
     println!(
         "GradientBoostingRegressor (100 trees, depth 3, 10 features) via ONNX; median of {rounds} rounds"
     );
     println!(
         "Esteira: OnnxModel::predict (release, ort, {}); Python: {versions}",
-        { esteira_ml::onnx::init_runtime()?.display() }
+        esteira_ml::onnx::init_runtime()?.display()
     );
     if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
         println!(
@@ -240,38 +286,18 @@ fn main() -> anyhow::Result<()> {
         );
     }
     println!("max relative difference Esteira vs scikit-learn on 1000 rows: {max_rel:.1e}");
-    println!();
-    println!(
-        "| {:<28} | {:>12} | {:>16} | {:>12} | {:>14} | {:>14} |",
-        "metric", "Esteira", "onnxruntime (py)", "scikit-learn", "vs onnxrt (x)", "vs sklearn (x)"
+    print_table(
+        "ONNX Runtime's default intra-op threads (Esteira and onnxruntime alike)",
+        &median_figures(&ours),
+        &median_figures(&ort_py),
+        &sklearn,
     );
-    println!(
-        "|{}|{}|{}|{}|{}|{}|",
-        "-".repeat(30),
-        "-".repeat(14),
-        "-".repeat(18),
-        "-".repeat(14),
-        "-".repeat(16),
-        "-".repeat(16)
+    print_table(
+        "1 intra-op thread (Esteira and onnxruntime alike)",
+        &median_figures(&ours_1),
+        &median_figures(&ort_py_1),
+        &sklearn,
     );
-    let latency_row = |name: &str, e: f64, o: f64, s: f64| {
-        println!(
-            "| {name:<28} | {e:>12.1} | {o:>16.1} | {s:>12.1} | {:>14.2} | {:>14.2} |",
-            o / e,
-            s / e
-        );
-    };
-    latency_row("latency p50, batch 1 (us)", e.p50_us, o.p50_us, s.p50_us);
-    latency_row("latency p99, batch 1 (us)", e.p99_us, o.p99_us, s.p99_us);
-    for (i, batch) in BATCHES.iter().enumerate() {
-        let (er, or, sr) = (e.rows_per_s[i], o.rows_per_s[i], s.rows_per_s[i]);
-        println!(
-            "| {:<28} | {er:>12.0} | {or:>16.0} | {sr:>12.0} | {:>14.2} | {:>14.2} |",
-            format!("rows/s, batch {batch}"),
-            er / or,
-            er / sr
-        );
-    }
     println!();
     println!(
         "speed-up columns: how many times faster Esteira is (latency: theirs/ours; rows/s: ours/theirs)."

@@ -45,6 +45,7 @@
 //! sorted by key (numerically for `int64` keys: scikit-learn's `classes_` order), with the keys in
 //! [`OutputMatrix::column_labels`].
 
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
@@ -486,10 +487,33 @@ fn mlmodel_onnx_file(text: &str) -> Option<String> {
     None
 }
 
+/// Settings of the ONNX Runtime session behind an [`OnnxModel`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionOptions {
+    /// Threads used inside an operator (e.g. across the rows of a tree ensemble); ONNX Runtime's
+    /// default (one per physical core) when `None`.
+    pub intra_op_threads: Option<NonZeroUsize>,
+}
+
 impl OnnxModel {
     /// Loads a `.onnx` file, or an MLflow model directory whose `MLmodel` names the file under
-    /// `flavors: onnx: data:`. Initialises ONNX Runtime on first use ([`init_runtime`]).
+    /// `flavors: onnx: data:`, with ONNX Runtime's default session settings. Initialises ONNX
+    /// Runtime on first use ([`init_runtime`]).
+    ///
+    /// # Errors
+    /// [`OnnxError::ModelLoad`] naming the path if it is missing, is a directory without a usable
+    /// `MLmodel`, or is not a model ONNX Runtime accepts; [`OnnxError::LibraryNotFound`] /
+    /// [`OnnxError::LibraryLoad`] if ONNX Runtime cannot be loaded; [`OnnxError::UnsupportedType`]
+    /// for an input that is not a tensor.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        Self::load_with(path, SessionOptions::default())
+    }
+
+    /// [`load`](Self::load) with explicit session settings.
+    ///
+    /// # Errors
+    /// As [`load`](Self::load).
+    pub fn load_with(path: impl AsRef<Path>, options: SessionOptions) -> Result<Self> {
         let path = path.as_ref();
         let model_err = |message: String| OnnxError::ModelLoad {
             path: path.to_path_buf(),
@@ -514,8 +538,14 @@ impl OnnxModel {
         }
         init_runtime()?;
         let (_, env) = RUNTIME.get().expect("initialised by init_runtime");
-        let session = Session::builder(env)
-            .and_then(|mut b| b.commit_from_file(&file))
+        let mut builder = Session::builder(env).map_err(|e| model_err(e.to_string()))?;
+        if let Some(threads) = options.intra_op_threads {
+            builder = builder
+                .with_intra_threads(threads.get())
+                .map_err(|e| model_err(format!("intra-op threads {threads}: {e}")))?;
+        }
+        let session = builder
+            .commit_from_file(&file)
             .map_err(|e| model_err(e.to_string()))?;
         let inputs = session
             .inputs()

@@ -5,10 +5,11 @@
 //! skip loudly, or fail under `CI=true` / `ESTEIRA_REQUIRE_SERVICES=1`.
 
 use std::io::Write;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 
 use esteira_ml::onnx::{
-    Column, OnnxError, OnnxModel, Outputs, find_runtime_library, init_runtime_from,
+    Column, OnnxError, OnnxModel, Outputs, SessionOptions, find_runtime_library, init_runtime_from,
 };
 use serde_json::Value;
 
@@ -107,6 +108,18 @@ fn linear_regression_matches_sklearn() {
 #[test]
 fn gradient_boosting_matches_sklearn() {
     regressor("gbr");
+}
+
+#[test]
+fn one_intra_op_thread_gives_the_same_predictions() {
+    if !runtime_available("one_intra_op_thread_gives_the_same_predictions") {
+        return;
+    }
+    let options = SessionOptions {
+        intra_op_threads: Some(NonZeroUsize::new(1).unwrap()),
+    };
+    let model = OnnxModel::load_with(fixtures().join("gbr.onnx"), options).unwrap();
+    check_regressor(&model, "gbr");
 }
 
 #[test]

@@ -682,8 +682,8 @@ fn each_bad_space_is_an_error_naming_the_parameter() {
         (r#"{"a": 3}"#, "invalid type"),
     ];
     for (json, reason) in cases {
-        // A valid parameter beside the bad one: the error names the bad one.
-        let with_good = json.replacen('{', r#"{"good": {"float": [0, 1]}, "#, 1);
+        // A valid parameter validated before the bad one ("B" sorts before "a"): the error names "a".
+        let with_good = json.replacen('{', r#"{"B": {"float": [0, 1]}, "#, 1);
         let err = space_error(&with_good);
         match &err {
             TuneError::InvalidParam { param, reason: r } => {
