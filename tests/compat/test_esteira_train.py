@@ -35,7 +35,7 @@ def trained(tracking_uri, tmp_path_factory):
     binary = os.environ.get("ESTEIRA_BIN") or str(ROOT / "target" / "debug" / "esteira")
     out = subprocess.run(
         [binary, "train", "--data", str(data), "--id", "store_item", "--time", "date", "--target", "units",
-         "--horizon", "14", "--method", "theta", "--server", tracking_uri, "--experiment", unique_name("train"),
+         "--horizon", "14", "--method", "auto", "--server", tracking_uri, "--experiment", unique_name("train"),
          "--register", name, "--json"],
         cwd=work, capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stderr
@@ -45,7 +45,7 @@ def trained(tracking_uri, tmp_path_factory):
 def test_the_training_run_has_params_and_backtest_metrics(client, trained):
     run = client.get_run(trained["summary"]["run_id"])
     assert run.info.status == "FINISHED"
-    assert run.data.params["method"] == "theta"
+    assert run.data.params["method"] == "auto"
     assert run.data.params["horizon"] == "14"
     assert run.data.metrics["series"] == 2
     assert 0 < run.data.metrics["backtest_smape_mean"] < 20

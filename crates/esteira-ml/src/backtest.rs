@@ -48,7 +48,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::forecast::{ForecastError, Method};
+use crate::forecast::{Forecast, ForecastError, Method};
 use crate::metrics::{self, MetricError};
 
 /// Key of the symmetric MAPE (percent) in a window's metrics.
@@ -255,7 +255,26 @@ pub fn backtest_series(
 ) -> Result<Backtest, BacktestError> {
     spec.validate()?;
     check_series(UNNAMED_SERIES, series, &spec)?;
-    run(UNNAMED_SERIES, series, method, &spec)
+    run(
+        UNNAMED_SERIES,
+        series,
+        &|train, h| method.forecast(train, h, spec.season),
+        &spec,
+    )
+}
+
+/// Backtests one named series with any forecaster: `forecaster(train, h)` returns the
+/// forecast of `h` steps after `train`. Same windows, metrics and errors as
+/// [`backtest_series`], with errors naming `name`.
+pub fn backtest_with(
+    name: &str,
+    series: &[f64],
+    spec: BacktestSpec,
+    forecaster: &(dyn Fn(&[f64], usize) -> Result<Forecast, ForecastError> + Sync),
+) -> Result<Backtest, BacktestError> {
+    spec.validate()?;
+    check_series(name, series, &spec)?;
+    run(name, series, forecaster, &spec)
 }
 
 /// Backtests every `(name, values)` series with the same method and spec.
@@ -285,7 +304,12 @@ pub fn backtest_many(
             }
             Err(e) => return Err(e),
         }
-        let backtest = run(name, values, method, &spec)?;
+        let backtest = run(
+            name,
+            values,
+            &|train, h| method.forecast(train, h, spec.season),
+            &spec,
+        )?;
         for w in &backtest.windows {
             for (k, v) in &w.metrics {
                 pooled_values.entry(k.clone()).or_default().push(*v);
@@ -334,7 +358,7 @@ fn summarise(values: BTreeMap<String, Vec<f64>>) -> BTreeMap<String, Summary> {
 fn run(
     name: &str,
     series: &[f64],
-    method: Method,
+    forecaster: &(dyn Fn(&[f64], usize) -> Result<Forecast, ForecastError> + Sync),
     spec: &BacktestSpec,
 ) -> Result<Backtest, BacktestError> {
     let n = series.len();
@@ -345,7 +369,7 @@ fn run(
         let train_len = n - spec.horizon - k * spec.step;
         let train = &series[..train_len];
         let actual = &series[train_len..train_len + spec.horizon];
-        let metrics = score_window(name, k, train, actual, method, spec)?;
+        let metrics = score_window(name, k, train, actual, forecaster, spec)?;
         for (key, v) in &metrics {
             values.entry(key.clone()).or_default().push(*v);
         }
@@ -367,16 +391,14 @@ fn score_window(
     window: usize,
     train: &[f64],
     actual: &[f64],
-    method: Method,
+    forecaster: &(dyn Fn(&[f64], usize) -> Result<Forecast, ForecastError> + Sync),
     spec: &BacktestSpec,
 ) -> Result<BTreeMap<String, f64>, BacktestError> {
-    let fc = method
-        .forecast(train, spec.horizon, spec.season)
-        .map_err(|source| BacktestError::Forecast {
-            series: name.to_string(),
-            window,
-            source,
-        })?;
+    let fc = forecaster(train, spec.horizon).map_err(|source| BacktestError::Forecast {
+        series: name.to_string(),
+        window,
+        source,
+    })?;
     let f = &fc.mean;
     let mut out = BTreeMap::new();
     // Stores a metric; an undefined metric is left out, any other failure is an error.

@@ -1,8 +1,8 @@
 //! STL / MSTL against statsmodels, fitted forecasters, the automatic ensemble and fit_many.
 
 use esteira_ml::forecast::{
-    Component, EnsembleRule, FittedSeries, ForecastError, Method, NonSeasonal, StlParams, Weighting,
-    fit, fit_auto, fit_many, fit_mstl, m4, mstl, stl,
+    Component, EnsembleRule, FittedSeries, ForecastError, Method, NonSeasonal, StlParams,
+    Weighting, fit, fit_auto, fit_many, fit_mstl, m4, mstl, stl,
 };
 use serde_json::Value;
 
@@ -54,9 +54,27 @@ fn stl_matches_statsmodels() {
         };
         let got = stl(&x, &params).unwrap();
         assert_close(name, "trend", &got.trend, &floats(&case["trend"]), scale);
-        assert_close(name, "seasonal", &got.seasonal, &floats(&case["seasonal"][0]), scale);
-        assert_close(name, "remainder", &got.remainder, &floats(&case["remainder"]), scale);
-        assert_close(name, "weights", &got.weights, &floats(&case["weights"]), 1.0);
+        assert_close(
+            name,
+            "seasonal",
+            &got.seasonal,
+            &floats(&case["seasonal"][0]),
+            scale,
+        );
+        assert_close(
+            name,
+            "remainder",
+            &got.remainder,
+            &floats(&case["remainder"]),
+            scale,
+        );
+        assert_close(
+            name,
+            "weights",
+            &got.weights,
+            &floats(&case["weights"]),
+            1.0,
+        );
         checked += 1;
     }
     assert_eq!(checked, 4);
@@ -73,7 +91,10 @@ fn mstl_matches_statsmodels() {
         let name = case["name"].as_str().unwrap();
         let x = floats(&case["x"]);
         let scale = x.iter().fold(1.0_f64, |a, v| a.max(v.abs()));
-        let periods: Vec<usize> = floats(&case["periods"]).iter().map(|p| *p as usize).collect();
+        let periods: Vec<usize> = floats(&case["periods"])
+            .iter()
+            .map(|p| *p as usize)
+            .collect();
         let kept: Vec<usize> = floats(&case["kept"]).iter().map(|p| *p as usize).collect();
         let got = mstl(&x, &periods, case["robust"].as_bool().unwrap()).unwrap();
         assert_eq!(got.periods, kept, "{name}");
@@ -83,8 +104,20 @@ fn mstl_matches_statsmodels() {
         for (i, (g, w)) in got.seasonal.iter().zip(want_seasonal).enumerate() {
             assert_close(name, &format!("seasonal[{i}]"), g, &floats(w), scale);
         }
-        assert_close(name, "remainder", &got.remainder, &floats(&case["remainder"]), scale);
-        assert_close(name, "weights", &got.weights, &floats(&case["weights"]), 1.0);
+        assert_close(
+            name,
+            "remainder",
+            &got.remainder,
+            &floats(&case["remainder"]),
+            scale,
+        );
+        assert_close(
+            name,
+            "weights",
+            &got.weights,
+            &floats(&case["weights"]),
+            1.0,
+        );
         checked += 1;
     }
     assert_eq!(checked, 4);

@@ -707,7 +707,9 @@ fn invalid_model_files_are_errors() -> Result<()> {
 
     let mut v = serde_json::to_value(&m)?;
     v["algorithm"] = json!("linear");
-    let err = serde_json::from_value::<TabularModel>(v).err().context("kind mismatch accepted")?;
+    let err = serde_json::from_value::<TabularModel>(v)
+        .err()
+        .context("kind mismatch accepted")?;
     ensure!(err.to_string().contains("does not match"), "{err}");
 
     let mut v = serde_json::to_value(&m)?;

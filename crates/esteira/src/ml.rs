@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -114,8 +115,9 @@ pub struct TrainArgs {
     /// Forecast horizon (steps).
     #[arg(long)]
     pub horizon: usize,
-    /// Forecasting method: naive, snaive, naive2, ses, holt, damped, theta.
-    #[arg(long, default_value = "theta")]
+    /// Forecasting method: auto (the per-series ensemble), naive, snaive, naive2, ses, holt,
+    /// damped, theta or mstl.
+    #[arg(long, default_value = "auto")]
     pub method: String,
     /// Seasonal period(s) to use; repeat or separate with commas [default: detected per
     /// series among the calendar's customary periods].
@@ -566,34 +568,55 @@ fn series_ids(table: &Table, id_columns: &[String]) -> Result<Vec<String>> {
 }
 
 fn onnx_predict(model: &esteira_ml::onnx::OnnxModel, table: &Table) -> Result<Table> {
-    use arrow::array::{ArrayRef, Float64Array};
+    use arrow::array::{ArrayRef, Float64Array, StringArray};
+    use esteira_ml::onnx::Column;
     let names = table.column_names();
     let columns = names
         .iter()
         .map(|n| {
-            let values = table.f64_column(n)?;
-            let values = values
-                .into_iter()
-                .enumerate()
-                .map(|(row, v)| v.with_context(|| format!("column '{n}' is null at row {row}")))
-                .collect::<Result<Vec<f64>>>()?;
-            Ok((n.clone(), values))
+            let numeric = table.column(n)?.data_type().is_numeric();
+            let column = if numeric {
+                let values = table.f64_column(n)?;
+                Column::F64(non_null(n, values)?)
+            } else {
+                Column::Str(non_null(n, table.string_column(n)?)?)
+            };
+            Ok((n.clone(), column))
         })
         .collect::<Result<Vec<_>>>()?;
     let outputs = model.predict(&columns, table.num_rows())?;
     let mut out: Vec<(String, ArrayRef)> = Vec::new();
     for matrix in &outputs.0 {
         for col in 0..matrix.cols {
-            let name = if matrix.cols == 1 {
-                matrix.name.clone()
-            } else {
-                format!("{}_{col}", matrix.name)
+            let name = match (matrix.cols, matrix.column_labels.get(col)) {
+                (1, _) => matrix.name.clone(),
+                (_, Some(label)) => format!("{}_{label}", matrix.name),
+                (_, None) => format!("{}_{col}", matrix.name),
             };
-            let values: Vec<f64> = (0..matrix.rows).map(|r| matrix.get(r, col)).collect();
-            out.push((name, std::sync::Arc::new(Float64Array::from(values))));
+            let array: ArrayRef = match &matrix.data {
+                Column::F64(_) => Arc::new(Float64Array::from(
+                    (0..matrix.rows)
+                        .map(|r| matrix.get(r, col))
+                        .collect::<Vec<_>>(),
+                )),
+                Column::Str(_) => Arc::new(StringArray::from(
+                    (0..matrix.rows)
+                        .map(|r| matrix.get_str(r, col))
+                        .collect::<Vec<_>>(),
+                )),
+            };
+            out.push((name, array));
         }
     }
     Ok(esteira_ml::dataset::table_from_columns(out)?)
+}
+
+fn non_null<T>(column: &str, values: Vec<Option<T>>) -> Result<Vec<T>> {
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(row, v)| v.with_context(|| format!("column '{column}' is null at row {row}")))
+        .collect()
 }
 
 /// The `[metrics]` tables of a gate file.

@@ -129,7 +129,14 @@ pub(crate) fn stl_unchecked(x: &[f64], params: &StlParams) -> Stl {
     let mut seasonal = vec![0.0; n];
     let mut weights: Option<Vec<f64>> = None;
     for pass in 0..=outer {
-        inner_loop(x, &spans, inner, weights.as_deref(), &mut seasonal, &mut trend);
+        inner_loop(
+            x,
+            &spans,
+            inner,
+            weights.as_deref(),
+            &mut seasonal,
+            &mut trend,
+        );
         if pass < outer {
             weights = Some(robustness_weights(x, &trend, &seasonal));
         }
@@ -266,8 +273,16 @@ fn cycle_subseries(x: &[f64], np: usize, span: usize, rw: Option<&[f64]>) -> Vec
         let first = loess_at(&sub, span, 0.0, 1, span.min(k), sub_rw.as_deref(), &mut w)
             .unwrap_or(smooth[0]);
         let left = if k > span { k - span + 1 } else { 1 };
-        let last = loess_at(&sub, span, (k + 1) as f64, left, k, sub_rw.as_deref(), &mut w)
-            .unwrap_or(smooth[k - 1]);
+        let last = loess_at(
+            &sub,
+            span,
+            (k + 1) as f64,
+            left,
+            k,
+            sub_rw.as_deref(),
+            &mut w,
+        )
+        .unwrap_or(smooth[k - 1]);
         out[j] = first;
         for (m, v) in smooth.iter().enumerate() {
             out[(m + 1) * np + j] = *v;

@@ -12,9 +12,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{ColumnSpec, ModelError, Result, Signature};
-use crate::backtest::{BacktestMany, BacktestSpec, Summary, backtest_many};
+use crate::backtest::{
+    BacktestError, BacktestMany, BacktestSpec, SeriesBacktest, Summary, backtest_with,
+};
 use crate::dataset::{Table, table_from_columns};
-use crate::forecast::{Forecast, ForecastError, Method, seasonality_test};
+use crate::forecast::{FittedSeries, Forecast, ForecastError, Method, fit, seasonality_test};
 use crate::metrics;
 use crate::series::{Calendar, LongFormat, Series, SeriesSet, TimeKind, epoch_days, format_time};
 
@@ -47,28 +49,16 @@ pub struct SeriesModel {
     pub n_obs: usize,
     /// Values filled in gaps.
     pub filled: usize,
-    /// Seasonal period used (1 = none).
-    pub season: usize,
-    /// In-sample seasonal-naive MAE, the MASE scale; `None` when undefined (constant series).
+    /// Seasonal periods used, shortest first (empty: none).
+    pub seasons: Vec<usize>,
+    /// What was fitted, e.g. `Theta` or `Ensemble(MSTL(7)+Theta 0.6, sNaive 0.4)`.
+    pub model: String,
+    /// In-sample seasonal-naive MAE (shortest season), the MASE scale; `None` when undefined
+    /// (a constant series).
     pub mase_scale: Option<f64>,
     /// Why a simpler setting than requested was used, if it was.
     pub fallback: Option<String>,
-    fitted: FittedState,
-}
-
-/// The state a method needs to forecast again: the method and the history it conditions on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct FittedState {
-    method: String,
-    history: Vec<f64>,
-}
-
-impl FittedState {
-    fn forecast(&self, h: usize, m: usize) -> std::result::Result<Forecast, ForecastError> {
-        method_by_name(&self.method)
-            .unwrap_or(Method::Naive)
-            .forecast(&self.history, h, m)
-    }
+    fitted: FittedSeries,
 }
 
 /// A trained many-series forecast model.
@@ -89,8 +79,10 @@ pub struct TrainReport {
     pub gaps_filled: Vec<(String, usize)>,
     /// `(series, reason)` for series that used a simpler setting.
     pub fallbacks: Vec<(String, String)>,
-    /// Seasonal period → number of series using it.
-    pub seasons: BTreeMap<usize, usize>,
+    /// Seasonal periods (`"7"`, `"24,168"`, `"none"`) → number of series using them.
+    pub seasons: BTreeMap<String, usize>,
+    /// Fitted model name → number of series.
+    pub models: BTreeMap<String, usize>,
 }
 
 /// The method called `name` (case-insensitive), or `None`.
@@ -168,7 +160,11 @@ impl ForecastModel {
                 .filter_map(|s| s.fallback.clone().map(|f| (s.id.clone(), f)))
                 .collect(),
             seasons: series.iter().fold(BTreeMap::new(), |mut acc, s| {
-                *acc.entry(s.season).or_default() += 1;
+                *acc.entry(seasons_key(&s.seasons)).or_default() += 1;
+                acc
+            }),
+            models: series.iter().fold(BTreeMap::new(), |mut acc, s| {
+                *acc.entry(s.model.clone()).or_default() += 1;
                 acc
             }),
         };
@@ -221,13 +217,7 @@ impl ForecastModel {
     }
 
     fn forecast_series(&self, s: &SeriesModel, horizon: usize) -> Result<Forecast> {
-        let f = s
-            .fitted
-            .forecast(horizon, s.season)
-            .map_err(|source| ModelError::Forecast {
-                series: s.id.clone(),
-                source,
-            })?;
+        let f = s.fitted.forecast(horizon);
         if f.mean.iter().any(|v| !v.is_finite()) {
             return Err(ModelError::Forecast {
                 series: s.id.clone(),
@@ -557,52 +547,74 @@ fn fit_series(
     horizon: usize,
 ) -> Result<SeriesModel> {
     let x = &s.values;
-    let (season, fallback) = choose_season(x, candidates, configured);
-    let fitted = FittedState {
-        method: method.name().to_string(),
-        history: x.clone(),
-    };
-    fitted
-        .forecast(horizon, season)
-        .map_err(|source| ModelError::Forecast {
-            series: s.id.clone(),
-            source,
-        })?;
+    let (seasons, fallback) = choose_seasons(x, candidates, configured);
+    let fitted = fit(method, x, horizon, &seasons).map_err(|source| ModelError::Forecast {
+        series: s.id.clone(),
+        source,
+    })?;
+    let shortest = seasons.first().copied().unwrap_or(1);
     Ok(SeriesModel {
         id_parts: s.id_parts.clone(),
         id: s.id.clone(),
         last_time: set.last_time(s),
         n_obs: x.len(),
         filled: s.filled,
-        season,
-        mase_scale: metrics::mase_scale(x, season)
+        model: fitted.model_name().to_string(),
+        fallback: fallback.or_else(|| fitted.fallback().map(str::to_string)),
+        seasons,
+        mase_scale: metrics::mase_scale(x, shortest)
             .ok()
             .filter(|v| *v > 0.0 && v.is_finite()),
-        fallback,
         fitted,
     })
 }
 
-/// The season for series `x`: the shortest candidate period the series holds three cycles of
-/// (and, when the periods were not configured, that passes the 90 % autocorrelation test), or
-/// 1. When configured periods could not be used, the reason is returned.
-fn choose_season(x: &[f64], candidates: &[usize], configured: bool) -> (usize, Option<String>) {
-    let season = candidates
+fn seasons_key(seasons: &[usize]) -> String {
+    if seasons.is_empty() {
+        return "none".to_string();
+    }
+    seasons
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The seasons for series `x`: the candidate periods (shortest first) the series holds three
+/// cycles of and, when the periods were not configured, that pass the 90 % autocorrelation
+/// test. When configured periods could not be used, the reason is returned.
+fn choose_seasons(
+    x: &[f64],
+    candidates: &[usize],
+    configured: bool,
+) -> (Vec<usize>, Option<String>) {
+    let mut sorted: Vec<usize> = candidates.iter().copied().filter(|&m| m > 1).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let usable: Vec<usize> = sorted
         .iter()
         .copied()
-        .filter(|&m| m > 1 && x.len() >= 3 * m)
-        .find(|&m| configured || seasonality_test(x, m))
-        .unwrap_or(1);
-    let shortest = candidates.iter().copied().filter(|&m| m > 1).min();
-    let fallback = match shortest {
-        Some(m) if configured && season == 1 => Some(format!(
-            "too short for season {m} ({} values, {} needed): fitted without seasonality",
+        .filter(|&m| x.len() >= 3 * m)
+        .filter(|&m| configured || seasonality_test(x, m))
+        .collect();
+    let dropped: Vec<String> = sorted
+        .iter()
+        .filter(|m| !usable.contains(m))
+        .map(ToString::to_string)
+        .collect();
+    let fallback = (configured && !dropped.is_empty()).then(|| {
+        format!(
+            "too short for season {} ({} values; a season needs three cycles): {}",
+            dropped.join(","),
             x.len(),
-            3 * m
-        )),
-        _ => None,
-    };
-    (season, fallback)
+            if usable.is_empty() {
+                "fitted without seasonality"
+            } else {
+                "fitted with the shorter seasons"
+            }
+        )
+    });
+    (usable, fallback)
 }
 
 /// Rolling-origin backtest of `config` on every series of `set`: `windows` windows of
@@ -622,15 +634,23 @@ pub fn backtest(set: &SeriesSet, config: &ForecastConfig, windows: usize) -> Res
         .series
         .par_iter()
         .map(|s| {
-            let (season, _) = choose_season(&s.values, &candidates, config.seasons.is_some());
+            let (seasons, _) = choose_seasons(&s.values, &candidates, config.seasons.is_some());
             let spec = BacktestSpec {
                 horizon: config.horizon,
                 windows,
                 step: config.horizon,
-                season,
+                season: seasons.first().copied().unwrap_or(1),
             };
-            let named = [(s.id.clone(), s.values.clone())];
-            backtest_many(&named, method, spec)
+            let forecaster =
+                |train: &[f64], h: usize| fit(method, train, h, &seasons).map(|f| f.forecast(h));
+            match backtest_with(&s.id, &s.values, spec, &forecaster) {
+                Ok(b) => Ok(Ok(SeriesBacktest {
+                    name: s.id.clone(),
+                    backtest: b,
+                })),
+                Err(e @ BacktestError::TooShort { .. }) => Ok(Err((s.id.clone(), e.to_string()))),
+                Err(e) => Err(e),
+            }
         })
         .collect::<std::result::Result<Vec<_>, _>>()?;
     let mut merged = BacktestMany {
@@ -640,15 +660,17 @@ pub fn backtest(set: &SeriesSet, config: &ForecastConfig, windows: usize) -> Res
     };
     let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for one in per_series {
-        for s in &one.series {
-            for w in &s.backtest.windows {
-                for (k, v) in &w.metrics {
-                    values.entry(k.clone()).or_default().push(*v);
+        match one {
+            Ok(s) => {
+                for w in &s.backtest.windows {
+                    for (k, v) in &w.metrics {
+                        values.entry(k.clone()).or_default().push(*v);
+                    }
                 }
+                merged.series.push(s);
             }
+            Err(skipped) => merged.skipped.push(skipped),
         }
-        merged.series.extend(one.series);
-        merged.skipped.extend(one.skipped);
     }
     merged.pooled = values
         .into_iter()

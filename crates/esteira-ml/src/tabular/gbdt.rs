@@ -515,12 +515,7 @@ impl Grower<'_> {
 
     /// Grows one tree on gradients `g` and hessians `h`; returns the nodes and, per leaf, the
     /// sample range in `idx` and the leaf value.
-    fn grow(
-        &self,
-        g: &[f32],
-        h: &[f32],
-        idx: &mut [u32],
-    ) -> Grown {
+    fn grow(&self, g: &[f32], h: &[f32], idx: &mut [u32]) -> Grown {
         let n = idx.len();
         for (i, v) in idx.iter_mut().enumerate() {
             *v = i as u32;

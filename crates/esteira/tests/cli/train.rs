@@ -94,7 +94,7 @@ async fn train_registers_predict_and_evaluate_gate_through_the_store() {
         })
         .collect();
     assert!(
-        params.contains(&("method", "theta")) && params.contains(&("horizon", "14")),
+        params.contains(&("method", "auto")) && params.contains(&("horizon", "14")),
         "{params:?}"
     );
     let metric = |run: &Value, key: &str| {
