@@ -263,6 +263,9 @@ pub fn backtest_series(
     )
 }
 
+/// A forecaster for [`backtest_with`]: `forecaster(train, h)` forecasts `h` steps after `train`.
+pub type Forecaster<'a> = dyn Fn(&[f64], usize) -> Result<Forecast, ForecastError> + Sync + 'a;
+
 /// Backtests one named series with any forecaster: `forecaster(train, h)` returns the
 /// forecast of `h` steps after `train`. Same windows, metrics and errors as
 /// [`backtest_series`], with errors naming `name`.
@@ -270,7 +273,7 @@ pub fn backtest_with(
     name: &str,
     series: &[f64],
     spec: BacktestSpec,
-    forecaster: &(dyn Fn(&[f64], usize) -> Result<Forecast, ForecastError> + Sync),
+    forecaster: &Forecaster<'_>,
 ) -> Result<Backtest, BacktestError> {
     spec.validate()?;
     check_series(name, series, &spec)?;
@@ -358,7 +361,7 @@ fn summarise(values: BTreeMap<String, Vec<f64>>) -> BTreeMap<String, Summary> {
 fn run(
     name: &str,
     series: &[f64],
-    forecaster: &(dyn Fn(&[f64], usize) -> Result<Forecast, ForecastError> + Sync),
+    forecaster: &Forecaster<'_>,
     spec: &BacktestSpec,
 ) -> Result<Backtest, BacktestError> {
     let n = series.len();
@@ -391,7 +394,7 @@ fn score_window(
     window: usize,
     train: &[f64],
     actual: &[f64],
-    forecaster: &(dyn Fn(&[f64], usize) -> Result<Forecast, ForecastError> + Sync),
+    forecaster: &Forecaster<'_>,
     spec: &BacktestSpec,
 ) -> Result<BTreeMap<String, f64>, BacktestError> {
     let fc = forecaster(train, spec.horizon).map_err(|source| BacktestError::Forecast {

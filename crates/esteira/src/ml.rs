@@ -4,22 +4,21 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use comfy_table::{Table as TextTable, presets::UTF8_FULL_CONDENSED};
-use esteira_ml::backtest::{BacktestMany, Summary};
+use esteira_ml::backtest::Summary;
 use esteira_ml::dataset::Table;
 use esteira_ml::gate::{self, MetricThreshold, Verdict};
-use esteira_ml::model::{self, ForecastConfig, ForecastModel, LoadedModel, ModelKind};
+use esteira_ml::model::{self, ForecastConfig, LoadedModel};
 use esteira_ml::series::{LongFormat, SeriesSet};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::config::Config;
-use crate::tracker::{RunHandle, Tracker};
+use crate::tracker::Tracker;
 
 /// Where runs are logged: a server, or a store opened directly. Without either (and without
 /// an `http(s)` `MLFLOW_TRACKING_URI`), nothing is logged.
@@ -46,7 +45,7 @@ pub struct TrackingArgs {
 }
 
 impl TrackingArgs {
-    async fn connect(&self, config: &Config) -> Result<Option<Tracker>> {
+    pub async fn connect(&self, config: &Config) -> Result<Option<Tracker>> {
         let token = self
             .token
             .clone()
@@ -70,13 +69,6 @@ impl TrackingArgs {
     }
 }
 
-/// What kind of model to train.
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Many series in long format: one forecaster per series.
-    Forecast,
-}
-
 /// The long-format columns of a dataset.
 #[derive(Args, Debug, Clone)]
 pub struct ColumnArgs {
@@ -92,51 +84,13 @@ pub struct ColumnArgs {
 }
 
 impl ColumnArgs {
-    fn format(&self) -> LongFormat {
+    pub fn format(&self) -> LongFormat {
         LongFormat {
             id: self.id.clone(),
             time: self.time.clone(),
             target: self.target.clone(),
         }
     }
-}
-
-/// `esteira train`.
-#[derive(Args, Debug)]
-pub struct TrainArgs {
-    /// Training data: a CSV or Parquet file in long format.
-    #[arg(long)]
-    pub data: PathBuf,
-    /// Kind of model.
-    #[arg(long, value_enum, default_value = "forecast")]
-    pub kind: Kind,
-    #[command(flatten)]
-    pub columns: ColumnArgs,
-    /// Forecast horizon (steps).
-    #[arg(long)]
-    pub horizon: usize,
-    /// Forecasting method: auto (the per-series ensemble), naive, snaive, naive2, ses, holt,
-    /// damped, theta or mstl.
-    #[arg(long, default_value = "auto")]
-    pub method: String,
-    /// Seasonal period(s) to use; repeat or separate with commas [default: detected per
-    /// series among the calendar's customary periods].
-    #[arg(long, value_delimiter = ',')]
-    pub season: Vec<usize>,
-    /// Rolling-origin backtest windows run before the final fit (0 skips the backtest).
-    #[arg(long, default_value_t = 3)]
-    pub backtest_windows: usize,
-    /// Directory the model is written to (must not exist) [default: esteira-models/<run>].
-    #[arg(long)]
-    pub output: Option<PathBuf>,
-    /// Register the model under this name (needs a tracking store).
-    #[arg(long)]
-    pub register: Option<String>,
-    #[command(flatten)]
-    pub tracking: TrackingArgs,
-    /// Print the summary as JSON.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// `esteira predict`.
@@ -213,12 +167,12 @@ pub struct BacktestArgs {
 /// The exit code of `evaluate` when the gate refuses the candidate.
 pub const GATE_FAILED_EXIT: u8 = 2;
 
-fn read_series(path: &Path, columns: &ColumnArgs) -> Result<SeriesSet> {
+pub fn read_series(path: &Path, columns: &ColumnArgs) -> Result<SeriesSet> {
     let table = Table::read(path)?;
     Ok(SeriesSet::from_table(&table, &columns.format())?)
 }
 
-fn progress_bar(len: usize, what: &str) -> ProgressBar {
+pub fn progress_bar(len: usize, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len as u64);
     if let Ok(style) = ProgressStyle::with_template(&format!(
         "{what} {{bar:40}} {{pos}}/{{len}} series ({{elapsed}}, eta {{eta}})"
@@ -228,271 +182,14 @@ fn progress_bar(len: usize, what: &str) -> ProgressBar {
     bar
 }
 
-fn seasons(flag: &[usize]) -> Option<Vec<usize>> {
+pub fn seasons(flag: &[usize]) -> Option<Vec<usize>> {
     (!flag.is_empty()).then(|| flag.to_vec())
 }
 
-fn summary_cell(s: Option<&Summary>) -> String {
+pub fn summary_cell(s: Option<&Summary>) -> String {
     s.map_or_else(|| "-".into(), |s| format!("{:.4} ± {:.4}", s.mean, s.std))
 }
-
-/// Trains, saves and (with a tracking store) logs and registers a model.
-pub async fn train(config: &Config, args: TrainArgs) -> Result<()> {
-    let started = Instant::now();
-    let set = read_series(&args.data, &args.columns)?;
-    let forecast_config = ForecastConfig {
-        format: args.columns.format(),
-        method: args.method.clone(),
-        horizon: args.horizon,
-        seasons: seasons(&args.season),
-    };
-    let tracker = args.tracking.connect(config).await?;
-    if args.register.is_some() && tracker.is_none() {
-        bail!("--register needs a tracking store: pass --server URL or --store URL");
-    }
-    let run_name = args
-        .tracking
-        .run_name
-        .clone()
-        .unwrap_or_else(|| format!("train {} {}", args.method, file_name(&args.data)));
-    let run = match &tracker {
-        Some(t) => Some(
-            t.start_run(
-                &args.tracking.experiment,
-                &run_name,
-                &[
-                    ("mlflow.source.name", "esteira train".to_string()),
-                    ("mlflow.source.type", "LOCAL".to_string()),
-                    ("esteira.kind", "forecast".to_string()),
-                ],
-            )
-            .await?,
-        ),
-        None => None,
-    };
-    let outcome = train_and_save(&args, &set, forecast_config, run.as_ref(), started).await;
-    let (Some(t), Some(run)) = (&tracker, &run) else {
-        return outcome.map(|summary| print_train_summary(&summary, args.json));
-    };
-    let summary = match outcome {
-        Ok(summary) => summary,
-        Err(e) => {
-            t.finish(run, "FAILED").await.ok();
-            return Err(e);
-        }
-    };
-    let logged = log_training(t, run, &args, &summary).await;
-    t.finish(run, if logged.is_ok() { "FINISHED" } else { "FAILED" })
-        .await?;
-    let version = logged?;
-    let mut summary = summary;
-    summary.run = Some((t.location.clone(), run.run_id.clone()));
-    summary.version = version;
-    print_train_summary(&summary, args.json);
-    Ok(())
-}
-
-struct TrainSummary {
-    data: PathBuf,
-    method: String,
-    report: model::TrainReport,
-    backtest: Option<BacktestMany>,
-    output: PathBuf,
-    seconds: f64,
-    run: Option<(String, String)>,
-    version: Option<(String, String)>,
-}
-
-async fn train_and_save(
-    args: &TrainArgs,
-    set: &SeriesSet,
-    forecast_config: ForecastConfig,
-    run: Option<&RunHandle>,
-    started: Instant,
-) -> Result<TrainSummary> {
-    let backtest = if args.backtest_windows > 0 {
-        Some(model::backtest(
-            set,
-            &forecast_config,
-            args.backtest_windows,
-        )?)
-    } else {
-        None
-    };
-    let bar = progress_bar(set.series.len(), "training");
-    let (fitted, report) = ForecastModel::train(set, forecast_config, &|| bar.inc(1))?;
-    bar.finish_and_clear();
-    let output = match &args.output {
-        Some(dir) => dir.clone(),
-        None => PathBuf::from("esteira-models").join(match run {
-            Some(r) => r.run_id.clone(),
-            None => chrono::Utc::now()
-                .format("forecast-%Y%m%d-%H%M%S")
-                .to_string(),
-        }),
-    };
-    let training = json!({
-        "data": args.data.display().to_string(),
-        "report": report,
-        "backtest": backtest.as_ref().map(|b| json!({"windows": args.backtest_windows, "pooled": b.pooled, "skipped": b.skipped})),
-    });
-    let manifest = model::new_manifest(
-        ModelKind::Forecast,
-        fitted.signature(),
-        fitted.input_example(),
-        training,
-    );
-    model::save(&output, &manifest, &fitted)?;
-    Ok(TrainSummary {
-        data: args.data.clone(),
-        method: args.method.clone(),
-        report,
-        backtest,
-        output,
-        seconds: started.elapsed().as_secs_f64(),
-        run: None,
-        version: None,
-    })
-}
-
-async fn log_training(
-    t: &Tracker,
-    run: &RunHandle,
-    args: &TrainArgs,
-    summary: &TrainSummary,
-) -> Result<Option<(String, String)>> {
-    let params = vec![
-        ("kind".to_string(), "forecast".to_string()),
-        ("method".to_string(), args.method.clone()),
-        ("horizon".to_string(), args.horizon.to_string()),
-        ("id".to_string(), args.columns.id.join(",")),
-        ("time".to_string(), args.columns.time.clone()),
-        ("target".to_string(), args.columns.target.clone()),
-        (
-            "season".to_string(),
-            if args.season.is_empty() {
-                "auto".to_string()
-            } else {
-                args.season
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",")
-            },
-        ),
-        (
-            "backtest_windows".to_string(),
-            args.backtest_windows.to_string(),
-        ),
-        ("data".to_string(), args.data.display().to_string()),
-    ];
-    let mut metrics = vec![
-        ("series".to_string(), summary.report.series as f64),
-        (
-            "observations".to_string(),
-            summary.report.observations as f64,
-        ),
-        (
-            "series_with_gaps".to_string(),
-            summary.report.gaps_filled.len() as f64,
-        ),
-        (
-            "series_fallback".to_string(),
-            summary.report.fallbacks.len() as f64,
-        ),
-        ("training_seconds".to_string(), summary.seconds),
-    ];
-    if let Some(b) = &summary.backtest {
-        for (name, s) in &b.pooled {
-            metrics.push((format!("backtest_{name}_mean"), s.mean));
-            metrics.push((format!("backtest_{name}_std"), s.std));
-        }
-    }
-    t.log(run, &params, &metrics).await?;
-    t.upload_dir(run, &summary.output, "model").await?;
-    match &args.register {
-        Some(name) => Ok(Some((name.clone(), t.register(run, "model", name).await?))),
-        None => Ok(None),
-    }
-}
-
-fn print_train_summary(s: &TrainSummary, as_json: bool) {
-    let pooled = s.backtest.as_ref().map(|b| &b.pooled);
-    if as_json {
-        let value = json!({
-            "model": s.output.display().to_string(),
-            "method": s.method,
-            "report": s.report,
-            "backtest": pooled,
-            "seconds": s.seconds,
-            "run_id": s.run.as_ref().map(|r| &r.1),
-            "registered": s.version.as_ref().map(|(n, v)| json!({"name": n, "version": v})),
-        });
-        println!("{value:#}");
-        return;
-    }
-    let mut t = TextTable::new();
-    t.load_preset(UTF8_FULL_CONDENSED).set_header(["", "value"]);
-    let seasons: Vec<String> = s
-        .report
-        .seasons
-        .iter()
-        .map(|(m, n)| format!("{m}: {n}"))
-        .collect();
-    let rows = [
-        ("data", s.data.display().to_string()),
-        ("method", s.method.clone()),
-        ("series", s.report.series.to_string()),
-        ("observations", s.report.observations.to_string()),
-        ("seasons (period: series)", seasons.join(", ")),
-        (
-            "series with gaps filled",
-            s.report.gaps_filled.len().to_string(),
-        ),
-        (
-            "series that fell back",
-            s.report.fallbacks.len().to_string(),
-        ),
-        (
-            "backtest sMAPE",
-            summary_cell(pooled.and_then(|p| p.get("smape"))),
-        ),
-        (
-            "backtest MASE",
-            summary_cell(pooled.and_then(|p| p.get("mase"))),
-        ),
-        (
-            "backtest coverage 95%",
-            summary_cell(pooled.and_then(|p| p.get("coverage95"))),
-        ),
-        ("seconds", format!("{:.2}", s.seconds)),
-        ("model", s.output.display().to_string()),
-    ];
-    for (k, v) in rows {
-        t.add_row([k.to_string(), v]);
-    }
-    if let Some((location, run_id)) = &s.run {
-        t.add_row(["run".to_string(), format!("{run_id} ({location})")]);
-    }
-    if let Some((name, version)) = &s.version {
-        t.add_row([
-            "registered".to_string(),
-            format!("{name} version {version}"),
-        ]);
-    }
-    println!("{t}");
-    for (series, reason) in s.report.fallbacks.iter().take(10) {
-        println!("fallback: series '{series}': {reason}");
-    }
-    if s.report.fallbacks.len() > 10 {
-        println!(
-            "fallback: ... and {} more series",
-            s.report.fallbacks.len() - 10
-        );
-    }
-}
-
-fn file_name(p: &Path) -> String {
+pub fn file_name(p: &Path) -> String {
     p.file_name().map_or_else(
         || p.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
@@ -527,6 +224,12 @@ pub async fn predict(config: &Config, args: PredictArgs) -> Result<()> {
             };
             let horizon = args.horizon.unwrap_or(m.config.horizon);
             m.predict(ids.as_deref(), horizon)?
+        }
+        LoadedModel::Tabular(m, _) => {
+            let Some(path) = &args.input else {
+                bail!("--input is required for tabular models (the feature columns)");
+            };
+            esteira_ml::model::tabular::predict_table(&m, &Table::read(path)?)?
         }
         LoadedModel::Onnx(m) => {
             let Some(path) = &args.input else {

@@ -261,6 +261,17 @@ impl Tracker {
         Ok(())
     }
 
+    /// Sets a tag on the run.
+    pub async fn set_tag(&self, run: &RunHandle, key: &str, value: &str) -> Result<()> {
+        self.api(
+            Method::POST,
+            "runs/set-tag",
+            json!({"run_id": run.run_id, "key": key, "value": value}),
+        )
+        .await
+        .map(drop)
+    }
+
     /// Ends the run with `status` (`FINISHED` or `FAILED`).
     pub async fn finish(&self, run: &RunHandle, status: &str) -> Result<()> {
         self.api(

@@ -5,7 +5,7 @@
 //! model/
 //!   MLmodel              MLflow's manifest (YAML): flavors, signature, input example info
 //!   esteira.json         Esteira's manifest: format version, kind, signature, training summary
-//!   model.json           the fitted model (kind-specific)
+//!   model.json           the fitted model (kind-specific: forecast or tabular)
 //!   input_example.json   a few input rows, pandas "split" orient
 //! ```
 //!
@@ -16,6 +16,7 @@
 //! `onnx` flavor, and bare `.onnx` files, load as ONNX models.
 
 pub mod forecast;
+pub mod tabular;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ use crate::dataset::DatasetError;
 use crate::forecast::ForecastError;
 use crate::onnx::{OnnxError, OnnxModel};
 use crate::series::SeriesError;
+use crate::tabular::{TabularError, TabularModel};
 
 pub use forecast::{ForecastConfig, ForecastModel, SeriesModel, TrainReport, backtest};
 
@@ -84,6 +86,8 @@ pub enum ModelError {
     Onnx(#[from] OnnxError),
     #[error(transparent)]
     Backtest(#[from] BacktestError),
+    #[error(transparent)]
+    Tabular(#[from] TabularError),
 }
 
 /// Result of model operations.
@@ -95,6 +99,8 @@ pub type Result<T> = std::result::Result<T, ModelError>;
 pub enum ModelKind {
     /// Many-series forecasts ([`ForecastModel`]).
     Forecast,
+    /// Regression or classification on feature columns ([`TabularModel`]).
+    Tabular,
 }
 
 /// One column of a signature, as MLflow's `ColSpec` writes it.
@@ -152,6 +158,7 @@ pub struct Manifest {
 /// A loaded model of any kind.
 pub enum LoadedModel {
     Forecast(Box<ForecastModel>, Manifest),
+    Tabular(Box<TabularModel>, Manifest),
     Onnx(Box<OnnxModel>),
 }
 
@@ -251,6 +258,10 @@ pub fn load(path: &Path) -> Result<LoadedModel> {
             ModelKind::Forecast => {
                 let model: ForecastModel = read_json(&path.join(DATA_FILE))?;
                 Ok(LoadedModel::Forecast(Box::new(model), manifest))
+            }
+            ModelKind::Tabular => {
+                let model: TabularModel = read_json(&path.join(DATA_FILE))?;
+                Ok(LoadedModel::Tabular(Box::new(model), manifest))
             }
         };
     }

@@ -355,3 +355,257 @@ async fn bad_training_input_fails_with_the_column_or_series() {
     .await
     .fails_with(&["mase", "min_relative_change"]);
 }
+
+/// y = 3·x1 − 2·x2 + 10·[city = b] + small deterministic noise; x1, x2 on a grid.
+fn tabular_csv(rows: usize) -> String {
+    let mut text = String::from("x1,x2,city,y,label\n");
+    for i in 0..rows {
+        let (x1, x2) = ((i % 37) as f64, (i % 23) as f64 / 2.0);
+        let city = ["a", "b", "c"][i % 3];
+        let noise = ((i * 7919) % 13) as f64 / 13.0 - 0.5;
+        let y = 3.0 * x1 - 2.0 * x2 + if city == "b" { 10.0 } else { 0.0 } + noise;
+        let label = if y > 40.0 { "high" } else { "low" };
+        text.push_str(&format!("{x1},{x2},{city},{y:.4},{label}\n"));
+    }
+    text
+}
+
+#[tokio::test]
+async fn tabular_training_tunes_with_child_runs_and_predicts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let data = write(d, "t.csv", &tabular_csv(600));
+    let store = format!("sqlite://{}", d.join("db/esteira.db").display());
+    let artifacts = d.join("artifacts").display().to_string();
+    let space = r#"{"alpha": {"float": [0.001, 10.0], "log": true}}"#;
+    let args = [
+        "train",
+        "--data",
+        &data,
+        "--kind",
+        "regression",
+        "--target",
+        "y",
+        "--features",
+        "x1,x2,city",
+        "--algorithm",
+        "ridge",
+        "--tune",
+        space,
+        "--trials",
+        "4",
+        "--store",
+        &store,
+        "--artifacts",
+        &artifacts,
+        "--experiment",
+        "houses",
+        "--output",
+        "ridge",
+        "--json",
+    ];
+    let out = cli(&args, &[], d).await.json();
+    assert!(
+        out["holdout"]["r2"].as_f64().is_some_and(|r2| r2 > 0.99),
+        "{out}"
+    );
+    assert_eq!(out["tuning"]["trials"], 4);
+    let parent = out["run_id"].as_str().expect("run id");
+    let filter = format!("tags.mlflow.parentRunId = '{parent}'");
+    let children = cli(
+        &[
+            "runs",
+            "list",
+            "--experiment",
+            "houses",
+            "--filter",
+            &filter,
+            "--store",
+            &store,
+            "--json",
+        ],
+        &[],
+        d,
+    )
+    .await
+    .json();
+    let children = children.as_array().expect("runs");
+    assert_eq!(children.len(), 4);
+    let best: Vec<&Value> = children
+        .iter()
+        .filter(|r| {
+            r["data"]["tags"].as_array().is_some_and(|t| {
+                t.iter()
+                    .any(|t| t["key"] == "esteira.best_trial" && t["value"] == "true")
+            })
+        })
+        .collect();
+    assert_eq!(best.len(), 1);
+    assert!(children.iter().all(|r| {
+        r["data"]["params"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|p| p["key"] == "alpha"))
+    }));
+
+    let input = write(d, "in.csv", "x1,x2,city\n10,2,b\n0,0,a\n");
+    let preds = d.join("p.csv").display().to_string();
+    cli(
+        &[
+            "predict", "--model", "ridge", "--input", &input, "--output", &preds,
+        ],
+        &[],
+        d,
+    )
+    .await
+    .ok();
+    let text = std::fs::read_to_string(&preds).expect("predictions");
+    let values: Vec<f64> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.parse().expect("number"))
+        .collect();
+    assert_eq!(text.lines().next(), Some("prediction"));
+    assert!(
+        (values[0] - 36.0).abs() < 1.0 && values[1].abs() < 1.0,
+        "{values:?}"
+    );
+
+    let unseen = write(d, "unseen.csv", "x1,x2,city\n1,1,zurich\n");
+    cli(
+        &[
+            "predict", "--model", "ridge", "--input", &unseen, "--output", &preds,
+        ],
+        &[],
+        d,
+    )
+    .await
+    .fails_with(&["city", "zurich"]);
+    let missing = write(d, "missing.csv", "x1,city\n1,a\n");
+    cli(
+        &[
+            "predict", "--model", "ridge", "--input", &missing, "--output", &preds,
+        ],
+        &[],
+        d,
+    )
+    .await
+    .fails_with(&["x2"]);
+
+    let args = [
+        "train",
+        "--data",
+        &data,
+        "--kind",
+        "classification",
+        "--target",
+        "label",
+        "--features",
+        "x1,x2,city",
+        "--output",
+        "gbdt",
+        "--json",
+    ];
+    let out = cli(&args, &[], d).await.json();
+    assert!(
+        out["holdout"]["accuracy"].as_f64().is_some_and(|a| a > 0.9),
+        "{out}"
+    );
+    cli(
+        &[
+            "predict", "--model", "gbdt", "--input", &input, "--output", &preds,
+        ],
+        &[],
+        d,
+    )
+    .await
+    .ok();
+    let text = std::fs::read_to_string(&preds).expect("predictions");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("prediction,proba_high,proba_low"));
+    for line in lines {
+        let cells: Vec<&str> = line.split(',').collect();
+        let sum: f64 = cells[1..]
+            .iter()
+            .map(|c| c.parse::<f64>().expect("proba"))
+            .sum();
+        assert!((sum - 1.0).abs() < 1e-9, "{line}");
+    }
+}
+
+#[tokio::test]
+async fn bad_tabular_flags_and_params_are_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let data = write(d, "t.csv", &tabular_csv(100));
+    let base = [
+        "train",
+        "--data",
+        &data,
+        "--kind",
+        "regression",
+        "--target",
+        "y",
+        "--features",
+        "x1,x2,city",
+    ];
+    let with = |extra: &[&'static str]| {
+        let mut a: Vec<String> = base.iter().map(|s| s.to_string()).collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let run = |args: Vec<String>| async move {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        cli(&refs, &[], d).await
+    };
+    run(with(&["--horizon", "7"]))
+        .await
+        .fails_with(&["--horizon", "forecast only"]);
+    run(with(&["--params", "{max_iter"]))
+        .await
+        .fails_with(&["--params is not valid JSON"]);
+    run(with(&["--params", "[1]"]))
+        .await
+        .fails_with(&["--params must be a JSON object"]);
+    run(with(&["--params", r#"{"max_depth_of_trees": 3}"#]))
+        .await
+        .fails_with(&["max_depth_of_trees"]);
+    run(with(&["--params", r#"{"learning_rate": -1}"#]))
+        .await
+        .fails_with(&["learning_rate"]);
+    run(with(&["--tune", r#"{"alpha": {"float": [5, 1]}}"#]))
+        .await
+        .fails_with(&["alpha"]);
+    run(with(&["--test-fraction", "1.5"]))
+        .await
+        .fails_with(&["test_fraction", "between 0 and 1"]);
+    let nan = write(d, "nan.csv", "x1,y\n1,2\n2,NaN\n3,4\n");
+    let args: Vec<String> = [
+        "train",
+        "--data",
+        &nan,
+        "--kind",
+        "regression",
+        "--target",
+        "y",
+        "--algorithm",
+        "linear",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    run(args).await.fails_with(&["not finite"]);
+    let one_class = write(d, "one.csv", "x1,label\n1,a\n2,a\n3,a\n4,a\n");
+    let args: Vec<String> = [
+        "train",
+        "--data",
+        &one_class,
+        "--kind",
+        "classification",
+        "--target",
+        "label",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    run(args).await.fails_with(&["at least two classes"]);
+}
