@@ -119,7 +119,8 @@ pub struct EvaluateArgs {
     /// The candidate model: a directory, runs:/RUN_ID/PATH or models:/NAME@ALIAS.
     #[arg(long)]
     pub model: String,
-    /// Actual values (CSV or Parquet, the model's long format) after the training data.
+    /// Data with actual values: for forecast models, the long format after the training data;
+    /// for tabular models, the feature columns and the target column.
     #[arg(long)]
     pub data: PathBuf,
     /// The model to compare with (normally models:/NAME@champion).
@@ -395,25 +396,53 @@ pub async fn evaluate(config: &Config, args: EvaluateArgs) -> Result<bool> {
     Ok(verdict.is_none_or(|v| v.passed))
 }
 
-async fn score(
-    config: &Config,
-    tracking: &TrackingArgs,
-    uri: &str,
-    data: &Path,
-) -> Result<model::forecast::Evaluation> {
+/// A model's scores on data: the number of scored points (forecast steps or rows), the
+/// metrics the gate reads, and the detail for JSON output.
+#[derive(serde::Serialize)]
+struct Scores {
+    points: usize,
+    overall: BTreeMap<String, f64>,
+    detail: serde_json::Value,
+}
+
+async fn score(config: &Config, tracking: &TrackingArgs, uri: &str, data: &Path) -> Result<Scores> {
     let (loaded, _download) = open_model(config, tracking, uri).await?;
-    let LoadedModel::Forecast(m, _) = loaded else {
-        bail!("{uri}: evaluate scores forecast models; this is an ONNX model");
-    };
     let table = Table::read(data)?;
-    let actuals = SeriesSet::from_table(&table, &m.config.format)?;
-    Ok(m.evaluate(&actuals)?)
+    match loaded {
+        LoadedModel::Forecast(m, _) => {
+            let actuals = SeriesSet::from_table(&table, &m.config.format)?;
+            let e = m.evaluate(&actuals)?;
+            Ok(Scores {
+                points: e.points,
+                overall: e.overall.clone(),
+                detail: json!(e),
+            })
+        }
+        LoadedModel::Tabular(m, manifest) => {
+            use esteira_ml::model::tabular as tab;
+            let target = manifest.training["target"]
+                .as_str()
+                .with_context(|| format!("{uri}: the model does not record its target column"))?;
+            let names: Vec<String> = m.feature_names().iter().map(|s| s.to_string()).collect();
+            let features = tab::features_from_table(&table, &names, "")?;
+            let truth = tab::target_from_table(&table, target, m.task())?;
+            let overall = tab::score(&m, &features, &truth)?;
+            Ok(Scores {
+                points: table.num_rows(),
+                detail: json!(overall),
+                overall,
+            })
+        }
+        LoadedModel::Onnx(_) => bail!(
+            "{uri}: evaluate scores Esteira forecast and tabular models; this is an ONNX model"
+        ),
+    }
 }
 
 async fn log_evaluation(
     t: &Tracker,
     args: &EvaluateArgs,
-    candidate: &model::forecast::Evaluation,
+    candidate: &Scores,
     verdict: Option<&Verdict>,
 ) -> Result<()> {
     let name = args
@@ -454,15 +483,15 @@ async fn log_evaluation(
 }
 
 fn print_evaluation(
-    candidate: &model::forecast::Evaluation,
-    baseline: Option<&model::forecast::Evaluation>,
+    candidate: &Scores,
+    baseline: Option<&Scores>,
     verdict: Option<&Verdict>,
     as_json: bool,
 ) {
     if as_json {
         println!(
             "{:#}",
-            json!({"candidate": candidate, "baseline": baseline, "verdict": verdict})
+            json!({"candidate": candidate.detail, "baseline": baseline.map(|b| &b.detail), "verdict": verdict})
         );
         return;
     }

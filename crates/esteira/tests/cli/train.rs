@@ -609,3 +609,88 @@ async fn bad_tabular_flags_and_params_are_named() {
     .collect();
     run(args).await.fails_with(&["at least two classes"]);
 }
+
+#[tokio::test]
+async fn tabular_models_pass_or_fail_the_gate_on_new_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let data = write(d, "t.csv", &tabular_csv(400));
+    let fresh = write(d, "fresh.csv", &tabular_csv(150));
+    for (algorithm, output) in [("ridge", "ridge"), ("gbdt", "gbdt")] {
+        let args = [
+            "train",
+            "--data",
+            &data,
+            "--kind",
+            "regression",
+            "--target",
+            "y",
+            "--features",
+            "x1,x2,city",
+            "--algorithm",
+            algorithm,
+            "--output",
+            output,
+        ];
+        cli(&args, &[], d).await.ok();
+    }
+    let gate = write(
+        d,
+        "gate.toml",
+        "[metrics.rmse]\ngreater_is_better = false\nthreshold = 5.0\nmin_absolute_change = 0.01\n",
+    );
+    let out = cli(
+        &[
+            "evaluate",
+            "--model",
+            "ridge",
+            "--baseline",
+            "gbdt",
+            "--data",
+            &fresh,
+            "--gate",
+            &gate,
+            "--json",
+        ],
+        &[],
+        d,
+    )
+    .await;
+    let result: Value = serde_json::from_str(&out.stdout).expect("json");
+    let ridge = result["candidate"]["rmse"].as_f64().expect("rmse");
+    let gbdt = result["baseline"]["rmse"].as_f64().expect("rmse");
+    assert!(
+        ridge < 1.0 && ridge + 0.01 <= gbdt,
+        "a linear truth favours ridge: {result}"
+    );
+    assert_eq!(
+        (out.code, &result["verdict"]["passed"]),
+        (Some(0), &Value::Bool(true)),
+        "{out:#?}"
+    );
+    let out = cli(
+        &[
+            "evaluate",
+            "--model",
+            "gbdt",
+            "--baseline",
+            "ridge",
+            "--data",
+            &fresh,
+            "--gate",
+            &gate,
+        ],
+        &[],
+        d,
+    )
+    .await;
+    assert_eq!(out.code, Some(2), "{out:#?}");
+    let no_target = write(d, "nt.csv", "x1,x2,city\n1,2,a\n");
+    cli(
+        &["evaluate", "--model", "ridge", "--data", &no_target],
+        &[],
+        d,
+    )
+    .await
+    .fails_with(&["unknown column 'y'"]);
+}
