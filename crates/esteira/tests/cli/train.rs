@@ -694,3 +694,62 @@ async fn tabular_models_pass_or_fail_the_gate_on_new_data() {
     .await
     .fails_with(&["unknown column 'y'"]);
 }
+
+#[tokio::test]
+async fn predict_runs_an_onnx_model_with_string_and_float_columns() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../esteira-ml/tests/fixtures/onnx");
+    let read = |name: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(fixtures.join(name)).expect("fixture"))
+            .expect("json")
+    };
+    let (inputs, expected) = (
+        read("mixed_inputs.json"),
+        read("mixed_inputs.expected.json"),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let mut csv = String::from("city,x0,x1,x2\n");
+    for row in 0..100 {
+        let cell = |c: &str| inputs[c][row].to_string();
+        csv.push_str(&format!(
+            "{},{},{},{}\n",
+            inputs["city"][row].as_str().expect("city"),
+            cell("x0"),
+            cell("x1"),
+            cell("x2")
+        ));
+    }
+    let input = write(d, "in.csv", &csv);
+    let output = d.join("out.csv").display().to_string();
+    let model = fixtures.join("mixed_inputs.onnx").display().to_string();
+    cli(
+        &[
+            "predict", "--model", &model, "--input", &input, "--output", &output,
+        ],
+        &[],
+        d,
+    )
+    .await
+    .ok();
+    let text = std::fs::read_to_string(&output).expect("predictions");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("variable"));
+    for (row, line) in lines.enumerate() {
+        let got: f64 = line.parse().expect("number");
+        let want = expected["variable"][row].as_f64().expect("expected");
+        assert!(
+            (got - want).abs() <= 1e-5 * want.abs().max(1.0),
+            "row {row}: {got} vs {want}"
+        );
+    }
+    let bad = write(d, "bad.csv", "city,x0,x1,x2\n1,2,3,4\n");
+    cli(
+        &[
+            "predict", "--model", &model, "--input", &bad, "--output", &output,
+        ],
+        &[],
+        d,
+    )
+    .await
+    .fails_with(&["city"]);
+}
