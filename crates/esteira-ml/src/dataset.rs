@@ -69,14 +69,8 @@ impl Table {
     /// for another extension, [`DatasetError::Malformed`] when it does not parse and
     /// [`DatasetError::Empty`] when it has no rows.
     pub fn read(path: &Path) -> Result<Table> {
-        let file = File::open(path).map_err(|source| DatasetError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let malformed = |e: &dyn std::fmt::Display| DatasetError::Malformed {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        };
+        let file = File::open(path).map_err(io_error(path))?;
+        let malformed = malformed(path);
         let (schema, batches) = match Format::of(path)? {
             Format::Csv => read_csv(file).map_err(|e| malformed(&e))?,
             Format::Parquet => read_parquet(file).map_err(|e| malformed(&e))?,
@@ -97,14 +91,8 @@ impl Table {
     /// when the encoder fails.
     pub fn write(&self, path: &Path) -> Result<()> {
         let format = Format::of(path)?;
-        let file = File::create(path).map_err(|source| DatasetError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let malformed = |e: &dyn std::fmt::Display| DatasetError::Malformed {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        };
+        let file = File::create(path).map_err(io_error(path))?;
+        let malformed = malformed(path);
         match format {
             Format::Csv => {
                 let mut writer = arrow::csv::WriterBuilder::new()
@@ -247,6 +235,20 @@ pub fn table_from_columns(columns: Vec<(String, ArrayRef)>) -> Result<Table> {
             path: PathBuf::new(),
             message: e.to_string(),
         })
+}
+
+fn io_error(path: &Path) -> impl Fn(std::io::Error) -> DatasetError + '_ {
+    move |source| DatasetError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn malformed(path: &Path) -> impl Fn(&dyn std::fmt::Display) -> DatasetError + '_ {
+    move |e| DatasetError::Malformed {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
 }
 
 fn wrong_type(column: &str, expected: &'static str, found: &DataType) -> DatasetError {

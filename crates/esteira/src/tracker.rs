@@ -424,17 +424,9 @@ impl Tracker {
 
 /// The proxy path (`1/abc/artifacts`) of a `mlflow-artifacts:` URI.
 fn proxy_path(uri: &str) -> Result<String> {
-    let rest = uri.strip_prefix("mlflow-artifacts:").ok_or_else(|| {
-        anyhow!("artifact location {uri} is not served through the artifact proxy")
-    })?;
-    let path = match rest.strip_prefix("//") {
-        Some(with_host) => with_host
-            .split_once('/')
-            .map(|(_, p)| p)
-            .unwrap_or_default(),
-        None => rest.trim_start_matches('/'),
-    };
-    Ok(path.trim_end_matches('/').to_string())
+    esteira_server::service::proxied_path(uri)
+        .map(|p| p.as_str().to_string())
+        .map_err(|e| anyhow!("artifact location {uri}: {}", e.message))
 }
 
 fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {

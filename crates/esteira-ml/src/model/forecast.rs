@@ -61,6 +61,28 @@ pub struct SeriesModel {
     fitted: FittedSeries,
 }
 
+impl ForecastConfig {
+    /// Checks the method, the horizon and the seasons; returns the method and the periods to
+    /// test on each series of `set` (the configured ones, or the calendar's customary ones).
+    fn resolve(&self, set: &SeriesSet) -> Result<(Method, Vec<usize>)> {
+        let method = parse_method(&self.method)?;
+        if self.horizon == 0 {
+            return Err(ModelError::Invalid {
+                field: "horizon",
+                reason: "must be at least 1".into(),
+            });
+        }
+        match &self.seasons {
+            Some(seasons) if seasons.contains(&0) => Err(ModelError::Invalid {
+                field: "season",
+                reason: "must be at least 1 (1 means non-seasonal)".into(),
+            }),
+            Some(seasons) => Ok((method, seasons.clone())),
+            None => Ok((method, set.calendar.candidate_seasons(set.kind))),
+        }
+    }
+}
+
 /// A trained many-series forecast model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ForecastModel {
@@ -118,25 +140,7 @@ impl ForecastModel {
         config: ForecastConfig,
         progress: &(dyn Fn() + Sync),
     ) -> Result<(ForecastModel, TrainReport)> {
-        let method = parse_method(&config.method)?;
-        if config.horizon == 0 {
-            return Err(ModelError::Invalid {
-                field: "horizon",
-                reason: "must be at least 1".into(),
-            });
-        }
-        if let Some(seasons) = &config.seasons
-            && seasons.contains(&0)
-        {
-            return Err(ModelError::Invalid {
-                field: "season",
-                reason: "must be at least 1 (1 means non-seasonal)".into(),
-            });
-        }
-        let candidates = config
-            .seasons
-            .clone()
-            .unwrap_or_else(|| set.calendar.candidate_seasons(set.kind));
+        let (method, candidates) = config.resolve(set)?;
         let series = set
             .series
             .par_iter()
@@ -625,11 +629,13 @@ fn choose_seasons(
 /// [`ModelError::Invalid`] for an unknown method or zero windows or horizon;
 /// [`ModelError::Backtest`] naming the series when a window fails.
 pub fn backtest(set: &SeriesSet, config: &ForecastConfig, windows: usize) -> Result<BacktestMany> {
-    let method = parse_method(&config.method)?;
-    let candidates = config
-        .seasons
-        .clone()
-        .unwrap_or_else(|| set.calendar.candidate_seasons(set.kind));
+    let (method, candidates) = config.resolve(set)?;
+    if windows == 0 {
+        return Err(ModelError::Invalid {
+            field: "windows",
+            reason: "must be at least 1".into(),
+        });
+    }
     let per_series = set
         .series
         .par_iter()
