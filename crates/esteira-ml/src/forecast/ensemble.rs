@@ -255,7 +255,9 @@ pub(crate) fn fit_auto_unchecked(
     scores.sort_by(|a, b| a.score.total_cmp(&b.score));
     let chosen = rule.top_k.min(scores.len());
     let raw: Vec<f64> = if scores[0].score <= 0.0 {
-        (0..chosen).map(|i| if i == 0 { 1.0 } else { 0.0 }).collect()
+        (0..chosen)
+            .map(|i| if i == 0 { 1.0 } else { 0.0 })
+            .collect()
     } else {
         scores[..chosen]
             .iter()

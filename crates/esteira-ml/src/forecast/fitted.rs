@@ -82,7 +82,10 @@ pub(crate) struct Member {
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum Core {
     /// Last value; `sigma` is the RMS of the one-step differences.
-    Naive { last: f64, sigma: Option<f64> },
+    Naive {
+        last: f64,
+        sigma: Option<f64>,
+    },
     Ets(EtsState),
     /// Theta: the mean of SES on the theta=2 line and the line `a + b t` (t = n + k + 1 for step
     /// k), floored at 0 when `floor`.
@@ -312,7 +315,11 @@ impl FittedSeries {
 }
 
 /// Checks what every fit needs: finite, non-empty history, `h >= 1`, no zero period.
-pub(crate) fn validate_fit(history: &[f64], h: usize, seasons: &[usize]) -> Result<(), ForecastError> {
+pub(crate) fn validate_fit(
+    history: &[f64],
+    h: usize,
+    seasons: &[usize],
+) -> Result<(), ForecastError> {
     validate_values(history)?;
     if h == 0 {
         return Err(ForecastError::ZeroHorizon);
