@@ -680,7 +680,9 @@ fn fit_many_equals_sequential_fits_in_input_order() {
 
 /// Reads an M4 subset's train and test rows, or `None` when the data is absent (an error under
 /// CI, like the Naive2 regression test in `forecast.rs`).
-fn m4_subset(name: &str) -> Option<(Vec<(String, Vec<f64>)>, Vec<(String, Vec<f64>)>)> {
+type M4Rows = Vec<(String, Vec<f64>)>;
+
+fn m4_subset(name: &str) -> Option<(M4Rows, M4Rows)> {
     let dir = std::env::var("M4_DATA")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| {
