@@ -26,13 +26,15 @@ struct Subset {
 }
 
 /// Ensemble rules compared by `--rules`: (windows, top_k, weighting).
-const RULES: [(usize, usize, Weighting); 6] = [
+const RULES: [(usize, usize, Weighting); 8] = [
     (1, 1, Weighting::Equal),
     (3, 1, Weighting::Equal),
-    (3, 2, Weighting::InverseScore),
     (3, 3, Weighting::Equal),
+    (3, 3, Weighting::InverseScore),
     (3, 5, Weighting::InverseScore),
-    (5, 3, Weighting::InverseScore),
+    (3, 7, Weighting::InverseScore),
+    (3, 10, Weighting::InverseScore),
+    (5, 5, Weighting::InverseScore),
 ];
 
 const SUBSETS: [Subset; 2] = [

@@ -26,8 +26,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::fitted::{FittedSeries, Member, fit_unchecked, mstl_fit, validate_fit};
-use super::mstl::usable_periods;
+use super::fitted::{FittedSeries, Member, fit_unchecked, mstl_fit, mstl_fit_cached, validate_fit};
+use super::mstl::{Mstl, usable_periods};
 use super::{ForecastError, Method, NonSeasonal, m4};
 
 /// A candidate of the automatic ensemble.
@@ -83,11 +83,28 @@ impl Component {
         }
     }
 
-    fn is_mstl(self) -> bool {
-        matches!(
-            self,
-            Component::MstlSes | Component::MstlDamped | Component::MstlTheta
-        )
+    /// The MSTL-based components, which share one decomposition per history.
+    fn mstl_inner(self) -> Option<NonSeasonal> {
+        match self {
+            Component::MstlSes => Some(NonSeasonal::Ses),
+            Component::MstlDamped => Some(NonSeasonal::Damped),
+            Component::MstlTheta => Some(NonSeasonal::Theta),
+            _ => None,
+        }
+    }
+
+    /// [`Component::fit`], with the MSTL decomposition of `history` shared through `cache`.
+    fn fit_cached(
+        self,
+        history: &[f64],
+        h: usize,
+        seasons: &[usize],
+        cache: &mut Option<Mstl>,
+    ) -> Result<FittedSeries, ForecastError> {
+        match self.mstl_inner() {
+            Some(inner) => Ok(mstl_fit_cached(history, seasons, inner, cache)),
+            None => self.fit(history, h, seasons),
+        }
     }
 }
 
@@ -196,40 +213,50 @@ pub(crate) fn fit_auto_unchecked(
     }
     let shortest = n - windows * h;
     let mstl_ok = !usable_periods(seasons, shortest).is_empty();
-    let mut sums: Vec<(Component, f64, f64)> = Vec::new();
-    let mut failed = Vec::new();
-    'components: for component in Component::ALL {
-        if component.is_mstl() && !mstl_ok {
-            continue;
-        }
-        let (mut smape, mut mase) = (0.0, 0.0);
-        for k in 0..windows {
-            let cut = n - (k + 1) * h;
-            let (train, test) = (&history[..cut], &history[cut..cut + h]);
-            let f = match component.fit(train, h, seasons) {
+    let candidates: Vec<Component> = Component::ALL
+        .into_iter()
+        .filter(|c| mstl_ok || c.mstl_inner().is_none())
+        .collect();
+    // Per candidate: summed sMAPE and MASE over the windows, or the error that excluded it.
+    let mut totals: Vec<Result<(f64, f64), String>> = vec![Ok((0.0, 0.0)); candidates.len()];
+    for k in 0..windows {
+        let cut = n - (k + 1) * h;
+        let (train, test) = (&history[..cut], &history[cut..cut + h]);
+        let scale = m4::mase_scale(train, m);
+        let mut cache = None;
+        for (component, total) in candidates.iter().zip(&mut totals) {
+            let Ok((smape, mase)) = total else {
+                continue;
+            };
+            let f = match component.fit_cached(train, h, seasons, &mut cache) {
                 Ok(fitted) => fitted.forecast(h).mean,
                 Err(e) => {
-                    failed.push((component, format!("window {k}: {e}")));
-                    continue 'components;
+                    *total = Err(format!("window {k}: {e}"));
+                    continue;
                 }
             };
             if let Some(step) = f.iter().position(|v| !v.is_finite()) {
-                failed.push((
-                    component,
-                    format!("window {k}: non-finite forecast at step {step}"),
-                ));
-                continue 'components;
+                *total = Err(format!("window {k}: non-finite forecast at step {step}"));
+                continue;
             }
-            smape += m4::smape(test, &f);
+            *smape += m4::smape(test, &f);
             let mae = test.iter().zip(&f).map(|(y, v)| (y - v).abs()).sum::<f64>() / h as f64;
-            let scale = m4::mase_scale(train, m);
-            mase += if scale.is_finite() && scale > 0.0 {
+            *mase += if scale.is_finite() && scale > 0.0 {
                 mae / scale
             } else {
                 mae
             };
         }
-        sums.push((component, smape / windows as f64, mase / windows as f64));
+    }
+    let mut sums: Vec<(Component, f64, f64)> = Vec::new();
+    let mut failed = Vec::new();
+    for (component, total) in candidates.into_iter().zip(totals) {
+        match total {
+            Ok((smape, mase)) => {
+                sums.push((component, smape / windows as f64, mase / windows as f64));
+            }
+            Err(e) => failed.push((component, e)),
+        }
     }
     if sums.is_empty() {
         let fitted = fit_unchecked(FALLBACK, history, h, seasons)?;
@@ -270,10 +297,11 @@ pub(crate) fn fit_auto_unchecked(
     let total: f64 = raw.iter().sum();
     let mut members = Vec::with_capacity(chosen);
     let mut names = Vec::with_capacity(chosen);
+    let mut cache = None;
     for (s, r) in scores.iter_mut().zip(&raw) {
         s.weight = r / total;
         if s.weight > 0.0 {
-            let model = s.component.fit(history, h, seasons)?;
+            let model = s.component.fit_cached(history, h, seasons, &mut cache)?;
             names.push(format!("{} {:.2}", model.model_name(), s.weight));
             members.push(Member {
                 weight: s.weight,

@@ -5,7 +5,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::ensemble::{EnsembleRule, Selection, fit_auto_unchecked};
-use super::mstl::{mstl_unchecked, usable_periods};
+use super::mstl::{Mstl, mstl_unchecked, usable_periods};
 use super::{
     EtsFit, Forecast, ForecastError, Method, Trend, diff_sigma, fit_ets, linear_fit,
     seasonal_adjust, validate_values,
@@ -446,6 +446,17 @@ pub fn fit_mstl(
 }
 
 pub(crate) fn mstl_fit(history: &[f64], seasons: &[usize], inner: NonSeasonal) -> FittedSeries {
+    mstl_fit_cached(history, seasons, inner, &mut None)
+}
+
+/// [`mstl_fit`] reusing the decomposition in `cache`, or storing it there. The cache must only
+/// ever see one `history` and `seasons`.
+pub(crate) fn mstl_fit_cached(
+    history: &[f64],
+    seasons: &[usize],
+    inner: NonSeasonal,
+    cache: &mut Option<Mstl>,
+) -> FittedSeries {
     let n = history.len();
     let periods = usable_periods(seasons, n);
     let asked: Vec<usize> = seasons.iter().copied().filter(|p| *p >= 2).collect();
@@ -478,7 +489,7 @@ pub(crate) fn mstl_fit(history: &[f64], seasons: &[usize], inner: NonSeasonal) -
             ))
         };
     }
-    let d = mstl_unchecked(history, &periods, false);
+    let d = cache.get_or_insert_with(|| mstl_unchecked(history, &periods, false));
     let adjusted: Vec<f64> = (0..n).map(|t| d.trend[t] + d.remainder[t]).collect();
     let cycles = d
         .seasonal
