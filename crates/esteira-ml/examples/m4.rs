@@ -235,7 +235,7 @@ fn main() -> anyhow::Result<()> {
             "d MASE",
             "wall"
         );
-        let mut rows: Vec<Row> = Method::BENCHMARKS
+        let mut rows: Vec<Row> = Method::ALL
             .into_iter()
             .map(|method| method_row(method, subset.m))
             .collect();

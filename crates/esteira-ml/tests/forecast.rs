@@ -191,10 +191,7 @@ fn both_ets_optimizers_fit_exact_series() {
 fn intervals_contain_the_mean_and_widen() {
     let x = random_walk(80);
     // Theta gives no intervals; every other method must.
-    for method in Method::BENCHMARKS
-        .into_iter()
-        .filter(|m| *m != Method::Theta)
-    {
+    for method in Method::ALL.into_iter().filter(|m| *m != Method::Theta) {
         let f = method.forecast(&x, 12, 4).unwrap();
         let period = if method == Method::SeasonalNaive {
             4
