@@ -275,23 +275,36 @@ fn main() -> anyhow::Result<()> {
             let start = std::time::Instant::now();
             let (s, m) = score(row, &train, &test, subset.h, subset.m)?;
             let o = m4::owa(s, m, n2s, n2m);
-            let (ps, pm, po) =
-                row.published
-                    .and_then(pub_of)
-                    .copied()
-                    .unwrap_or((f64::NAN, f64::NAN, f64::NAN));
+            let ours = format!("{:<28} {s:>8.3} {m:>8.3} {o:>7.3}", row.label);
+            let wall = start.elapsed().as_secs_f64();
+            match row.published.and_then(pub_of) {
+                Some(&(ps, pm, po)) => println!(
+                    "{ours} | {ps:>9.3} {pm:>8.3} {po:>7.3} | {:>+8.3} {:>+8.3} | {wall:>7.2}s",
+                    round3(s - ps),
+                    round3(m - pm),
+                ),
+                None => println!(
+                    "{ours} | {:>9} {:>8} {:>7} | {:>8} {:>8} | {wall:>7.2}s",
+                    "-", "-", "-", "-", "-"
+                ),
+            }
+        }
+        // Published rows with no counterpart here, for reference.
+        let best = published
+            .iter()
+            .filter(|((name, s), _)| s == subset.name && name.starts_with("submission-"))
+            .min_by(|a, b| a.1.2.total_cmp(&b.1.2));
+        let com = pub_of("Com").map(|p| ("Com".to_string(), *p));
+        let best = best.map(|((name, _), p)| (format!("best: {name}"), *p));
+        for (name, (ps, pm, po)) in [com, best].into_iter().flatten() {
             println!(
-                "{:<28} {:>8.3} {:>8.3} {:>7.3} | {:>9.3} {:>8.3} {:>7.3} | {:>+8.3} {:>+8.3} | {:>7.2}s",
-                row.label,
-                s,
-                m,
-                o,
-                ps,
-                pm,
-                po,
-                round3(s - ps),
-                round3(m - pm),
-                start.elapsed().as_secs_f64()
+                "{:<28} {:>8} {:>8} {:>7} | {ps:>9.3} {pm:>8.3} {po:>7.3} | {:>8} {:>8} |",
+                format!("(published) {name}"),
+                "-",
+                "-",
+                "-",
+                "-",
+                "-"
             );
         }
         if let (Some(peer), "Hourly") = (opts.statsmodels_mstl_seconds, subset.name) {
