@@ -295,11 +295,11 @@ fn main() -> anyhow::Result<()> {
             .filter(|((name, s), _)| s == subset.name && name.starts_with("submission-"))
             .min_by(|a, b| a.1.2.total_cmp(&b.1.2));
         let com = pub_of("Com").map(|p| ("Com".to_string(), *p));
-        let best = best.map(|((name, _), p)| (format!("best: {name}"), *p));
+        let best = best.map(|((name, _), p)| (format!("best {name}"), *p));
         for (name, (ps, pm, po)) in [com, best].into_iter().flatten() {
             println!(
                 "{:<28} {:>8} {:>8} {:>7} | {ps:>9.3} {pm:>8.3} {po:>7.3} | {:>8} {:>8} |",
-                format!("(published) {name}"),
+                format!("pub {name}"),
                 "-",
                 "-",
                 "-",
