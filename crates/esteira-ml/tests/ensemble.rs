@@ -747,3 +747,34 @@ fn m4_auto_owa_on_a_subset() {
         assert!(owa < HOURLY_12_AUTO_OWA, "Hourly Auto OWA {owa}");
     }
 }
+
+#[test]
+fn stored_models_that_cannot_forecast_are_rejected_when_read() {
+    let x = seasonal_noisy(200, 12, 9);
+    for (method, field, emptied) in [
+        (Method::SeasonalNaive, "\"cycle\":[", "\"cycle\":[]"),
+        (Method::Mstl, "\"cycles\":[[", "\"cycles\":[[]"),
+        (Method::Auto, "\"members\":[", "\"members\":[]"),
+    ] {
+        let json = serde_json::to_string(&fit(method, &x, 12, &[12]).unwrap()).unwrap();
+        let start = json.find(field).expect(field);
+        // Cut the field's array (for MSTL: the first cycle's values) down to nothing.
+        let open = start + field.len();
+        let mut depth = 1;
+        let mut end = open;
+        for (i, c) in json[open..].char_indices() {
+            match c {
+                '[' => depth += 1,
+                ']' => depth -= 1,
+                _ => {}
+            }
+            if depth == 0 {
+                end = open + i;
+                break;
+            }
+        }
+        let broken = format!("{}{}{}", &json[..start], emptied, &json[end + 1..]);
+        let err = serde_json::from_str::<FittedSeries>(&broken).unwrap_err();
+        assert!(err.to_string().contains("is empty"), "{method}: {err}");
+    }
+}

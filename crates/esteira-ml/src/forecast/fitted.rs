@@ -45,12 +45,53 @@ pub const MSTL_DEFAULT: NonSeasonal = NonSeasonal::Damped;
 
 /// A forecaster fitted to one series. Holds final states and parameters only (the last cycle
 /// of seasonal indices or components where the method is seasonal), never the history.
+///
+/// Deserialising checks what forecasting relies on (non-empty seasonal cycles, at least one
+/// ensemble member) and fails with a message naming the field otherwise.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "StoredSeries")]
 pub struct FittedSeries {
     name: String,
     model: Model,
     fallback: Option<String>,
     selection: Option<Selection>,
+}
+
+/// [`FittedSeries`] as read, before its check.
+#[derive(Deserialize)]
+struct StoredSeries {
+    name: String,
+    model: Model,
+    fallback: Option<String>,
+    selection: Option<Selection>,
+}
+
+impl TryFrom<StoredSeries> for FittedSeries {
+    type Error = String;
+
+    fn try_from(s: StoredSeries) -> Result<Self, String> {
+        let problem = match &s.model {
+            Model::SeasonalNaive { cycle, .. } if cycle.is_empty() => {
+                Some("`cycle` of a seasonal naive model is empty")
+            }
+            Model::Mstl { cycles, .. } if cycles.iter().any(Vec::is_empty) => {
+                Some("a seasonal cycle of an MSTL model is empty")
+            }
+            Model::Ensemble { members } if members.is_empty() => {
+                Some("`members` of an ensemble is empty")
+            }
+            _ => None,
+        };
+        match problem {
+            Some(p) => Err(format!("model `{}`: {p}", s.name)),
+            None => Ok(Self {
+                name: s.name,
+                model: s.model,
+                fallback: s.fallback,
+                selection: s.selection,
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
