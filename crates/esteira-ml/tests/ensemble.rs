@@ -6,9 +6,9 @@ use esteira_ml::forecast::{
 };
 use serde_json::Value;
 
-/// Components agree with statsmodels within this absolute tolerance, relative to the series'
-/// scale (values around 50, so about 1e-9 absolute).
-const DECOMPOSITION_TOL: f64 = 1e-9;
+/// Components agree with statsmodels within this tolerance times the series' largest absolute
+/// value (about 1e-9 absolute here; the largest difference measured was 4e-12, robust MSTL).
+const DECOMPOSITION_TOL: f64 = 1e-11;
 
 fn fixture() -> Value {
     let path = concat!(
