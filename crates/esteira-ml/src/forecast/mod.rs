@@ -155,8 +155,9 @@ pub enum Method {
 }
 
 impl Method {
-    /// The M4 competition's statistical benchmarks, in the order of its results table.
-    pub const BENCHMARKS: [Method; 7] = [
+    /// The M4 competition's statistical benchmarks, in the order of its results table
+    /// ([`Method::EVERY`] adds MSTL and the automatic ensemble).
+    pub const ALL: [Method; 7] = [
         Method::Naive,
         Method::SeasonalNaive,
         Method::Naive2,
@@ -166,8 +167,8 @@ impl Method {
         Method::Theta,
     ];
 
-    /// Every method: the benchmarks, then MSTL and the automatic ensemble.
-    pub const ALL: [Method; 9] = [
+    /// Every method: the benchmarks of [`Method::ALL`], then MSTL and the automatic ensemble.
+    pub const EVERY: [Method; 9] = [
         Method::Naive,
         Method::SeasonalNaive,
         Method::Naive2,

@@ -238,7 +238,8 @@ fn loess_at(
 }
 
 /// Loess smoothing with span `len` at every point (a point whose weights all vanish keeps its
-/// value).
+/// value). Without robustness weights, the weights depend only on the point's offsets to its
+/// window's ends, so those of the interior points (all the same offsets) are computed once.
 fn loess_smooth(y: &[f64], len: usize, rw: Option<&[f64]>) -> Vec<f64> {
     let n = y.len();
     if n < 2 {
@@ -248,12 +249,30 @@ fn loess_smooth(y: &[f64], len: usize, rw: Option<&[f64]>) -> Vec<f64> {
     let mut out = vec![0.0; n];
     let (mut left, mut right) = (1, len.min(n));
     let half = len.div_ceil(2);
+    // (offset to the left end, offset to the right end, weights from the left end on).
+    let mut kernel: Option<(usize, usize, Vec<f64>)> = None;
     for i in 1..=n {
         if len < n && i > half && right != n {
             left += 1;
             right += 1;
         }
-        out[i - 1] = loess_at(y, len, i as f64, left, right, rw, &mut w).unwrap_or(y[i - 1]);
+        let key = (i - left, right - i);
+        if let Some((a, b, k)) = &kernel
+            && rw.is_none()
+            && (*a, *b) == key
+        {
+            out[i - 1] = k.iter().zip(&y[left - 1..right]).map(|(w, v)| w * v).sum();
+            continue;
+        }
+        out[i - 1] = match loess_at(y, len, i as f64, left, right, rw, &mut w) {
+            Some(v) => {
+                if rw.is_none() {
+                    kernel = Some((key.0, key.1, w[left - 1..right].to_vec()));
+                }
+                v
+            }
+            None => y[i - 1],
+        };
     }
     out
 }
