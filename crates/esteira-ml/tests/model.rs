@@ -348,14 +348,14 @@ fn short_series_fall_back_and_edge_series_forecast_finite_values() -> anyhow::Re
     }
     let set = read_set(&write(dir.path(), "e.csv", &text), &["store", "item"])?;
     for method in [
-        "naive", "snaive", "naive2", "ses", "holt", "damped", "theta",
+        "naive", "snaive", "naive2", "ses", "holt", "damped", "theta", "mstl", "auto",
     ] {
         let (model, report) = ForecastModel::train(&set, config(method, 7, Some(vec![7])), &|| ())?;
         let fallen: Vec<&str> = report.fallbacks.iter().map(|f| f.0.as_str()).collect();
-        assert_eq!(
-            fallen,
-            vec!["short/x", "constant/x", "zeros/x", "negative/x"],
-            "{method}"
+        let short = ["short/x", "constant/x", "zeros/x", "negative/x"];
+        assert!(
+            short.iter().all(|s| fallen.contains(s)),
+            "{method}: {fallen:?}"
         );
         assert!(
             report.fallbacks[0].1.contains("season 7"),

@@ -109,7 +109,7 @@ pub struct TrainReport {
 
 /// The method called `name` (case-insensitive), or `None`.
 pub fn method_by_name(name: &str) -> Option<Method> {
-    Method::ALL
+    Method::EVERY
         .into_iter()
         .find(|m| m.name().eq_ignore_ascii_case(name))
 }
@@ -119,7 +119,7 @@ fn parse_method(name: &str) -> Result<Method> {
         field: "method",
         reason: format!(
             "unknown method '{name}' (methods: {})",
-            Method::ALL.map(Method::name).join(", ")
+            Method::EVERY.map(Method::name).join(", ")
         ),
     })
 }
