@@ -171,8 +171,8 @@ fn mstl_forecast_is_the_inner_method_on_the_statsmodels_adjusted_series_plus_las
                 got.mean[k]
             );
         }
-        // Intervals follow the inner method: none for Theta, shifted ETS bands otherwise.
-        assert_eq!(got.lower95.is_some(), inner != NonSeasonal::Theta);
+        // Intervals follow the inner method, shifted by the seasonal cycles.
+        assert!(got.lower95.is_some(), "{}", inner.name());
         if let (Some(lo), Some(want_lo)) = (&got.lower95, &base.lower95) {
             let season0: f64 = seasonal.iter().zip([24, 168]).map(|(s, p)| s[n - p]).sum();
             assert!((lo[0] - (want_lo[0] + season0)).abs() < 1e-6 * (1.0 + lo[0].abs()));
@@ -473,17 +473,38 @@ fn auto_scores_every_component_and_combines_the_best() {
         let want = if i < k { 1.0 / s.score / top } else { 0.0 };
         assert!((s.weight - want).abs() < 1e-12, "{s:?}");
     }
-    // The forecast is the weighted mean of the members refitted on the whole history.
+    // The forecast is the weighted mean of the members refitted on the whole history, and so
+    // is each interval bound (every member has intervals here).
     let f = fitted.forecast(h);
-    let mut want = vec![0.0; h];
+    let (mut want, mut want_lo95, mut want_hi80) = (vec![0.0; h], vec![0.0; h], vec![0.0; h]);
     for s in &sel.scores[..k] {
         let g = s.component.fit(&x, h, &seasons).unwrap().forecast(h);
-        for (acc, v) in want.iter_mut().zip(&g.mean) {
-            *acc += s.weight * v;
+        let (lo95, hi80) = (g.lower95.expect("lower95"), g.upper80.expect("upper80"));
+        for i in 0..h {
+            want[i] += s.weight * g.mean[i];
+            want_lo95[i] += s.weight * lo95[i];
+            want_hi80[i] += s.weight * hi80[i];
         }
     }
-    for (got, want) in f.mean.iter().zip(&want) {
-        assert!((got - want).abs() < 1e-9 * want.abs(), "{got} vs {want}");
+    let (lo95, hi80) = (
+        f.lower95.clone().expect("lower95"),
+        f.upper80.clone().expect("upper80"),
+    );
+    for i in 0..h {
+        assert!(
+            (f.mean[i] - want[i]).abs() < 1e-9 * want[i].abs(),
+            "{i}: {} vs {}",
+            f.mean[i],
+            want[i]
+        );
+        assert!(
+            (lo95[i] - want_lo95[i]).abs() < 1e-9 * want_lo95[i].abs().max(1.0),
+            "{i}"
+        );
+        assert!(
+            (hi80[i] - want_hi80[i]).abs() < 1e-9 * want_hi80[i].abs().max(1.0),
+            "{i}"
+        );
     }
     assert!(
         fitted.model_name().starts_with("Ensemble("),

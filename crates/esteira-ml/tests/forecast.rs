@@ -190,8 +190,7 @@ fn both_ets_optimizers_fit_exact_series() {
 #[test]
 fn intervals_contain_the_mean_and_widen() {
     let x = random_walk(80);
-    // Theta gives no intervals; every other method must.
-    for method in Method::ALL.into_iter().filter(|m| *m != Method::Theta) {
+    for method in Method::EVERY {
         let f = method.forecast(&x, 12, 4).unwrap();
         let period = if method == Method::SeasonalNaive {
             4
@@ -203,8 +202,26 @@ fn intervals_contain_the_mean_and_widen() {
     let s = seasonal_series(10);
     assert_intervals_ok(&naive2(&s, 12, 4).unwrap(), 4, "naive2 seasonal");
     assert_intervals_ok(&seasonal_naive(&s, 12, 4).unwrap(), 4, "snaive seasonal");
-    // Theta defines no intervals.
-    assert!(theta(&x, 4, 1).unwrap().lower95.is_none());
+    // Theta's bands are its SES component's (SES on the theta=2 line), halved.
+    let n = x.len() as f64;
+    let (tbar, xbar) = ((n + 1.0) / 2.0, x.iter().sum::<f64>() / n);
+    let (sxy, sxx) = x.iter().enumerate().fold((0.0, 0.0), |(sxy, sxx), (i, v)| {
+        let dt = (i + 1) as f64 - tbar;
+        (sxy + dt * (v - xbar), sxx + dt * dt)
+    });
+    let (b, a) = (sxy / sxx, xbar - sxy / sxx * tbar);
+    let line2: Vec<f64> = x
+        .iter()
+        .enumerate()
+        .map(|(i, v)| 2.0 * v - (a + b * (i + 1) as f64))
+        .collect();
+    let component = ses(&line2, 4, 1).unwrap();
+    let t = theta(&x, 4, 1).unwrap();
+    let (up, cup) = (t.upper95.unwrap(), component.upper95.unwrap());
+    for k in 0..4 {
+        let want = 0.5 * (cup[k] - component.mean[k]);
+        assert!((up[k] - t.mean[k] - want).abs() < 1e-9, "step {k}");
+    }
 }
 
 #[test]

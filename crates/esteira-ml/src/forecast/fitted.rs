@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::ensemble::{EnsembleRule, Selection, fit_auto_unchecked};
 use super::mstl::{Mstl, mstl_unchecked, usable_periods};
 use super::{
-    EtsFit, Forecast, ForecastError, Method, Trend, diff_sigma, fit_ets, linear_fit,
+    EtsFit, Forecast, ForecastError, Method, Trend, Z95, diff_sigma, fit_ets, linear_fit,
     seasonal_adjust, validate_values,
 };
 
@@ -205,13 +205,23 @@ impl Core {
                 floor,
             } => {
                 let ses = ses.forecast(h);
-                let mean = (0..h)
+                let mean: Vec<f64> = (0..h)
                     .map(|k| {
                         let f = 0.5 * ses.mean[k] + 0.5 * (a + b * (n + k + 1) as f64);
                         if *floor { f.max(0.0) } else { f }
                     })
                     .collect();
-                Forecast::point(mean)
+                let sd: Option<Vec<f64>> = ses.upper95.as_ref().map(|u| {
+                    u.iter()
+                        .zip(&ses.mean)
+                        .map(|(u, m)| 0.5 * (u - m) / Z95)
+                        .collect()
+                });
+                let f = match sd {
+                    Some(sd) => Forecast::with_sd(mean, &sd),
+                    None => Forecast::point(mean),
+                };
+                if *floor { f.floored_at_zero() } else { f }
             }
         }
     }
@@ -240,9 +250,53 @@ fn theta_core(x: &[f64], floor: bool) -> Core {
     }
 }
 
+/// The weighted mean of the members' forecasts. Intervals average the members' quantiles
+/// (Lichtendahl, Grushka-Cockayne and Winkler 2013): each bound is the ensemble mean minus (or
+/// plus) the weighted mean distance from each member's mean to its bound, over the members that
+/// have intervals (all of them normally, so each bound is the weighted mean of the members'
+/// bounds); none when no member has intervals.
+fn ensemble_forecast(members: &[Member], h: usize) -> Forecast {
+    let forecasts: Vec<(f64, Forecast)> = members
+        .iter()
+        .map(|m| (m.weight, m.model.forecast(h)))
+        .collect();
+    let mean: Vec<f64> = (0..h)
+        .map(|k| forecasts.iter().map(|(w, f)| w * f.mean[k]).sum())
+        .collect();
+    let with_bands: Vec<&(f64, Forecast)> = forecasts
+        .iter()
+        .filter(|(_, f)| f.upper95.is_some() && f.upper80.is_some())
+        .collect();
+    let total: f64 = with_bands.iter().map(|(w, _)| w).sum();
+    if with_bands.is_empty() || total <= 0.0 {
+        return Forecast::point(mean);
+    }
+    let band = |bound: fn(&Forecast) -> Option<&Vec<f64>>, sign: f64| -> Vec<f64> {
+        (0..h)
+            .map(|k| {
+                let width: f64 = with_bands
+                    .iter()
+                    .map(|(w, f)| w * bound(f).map_or(0.0, |b| (b[k] - f.mean[k]).abs()))
+                    .sum();
+                mean[k] + sign * width / total
+            })
+            .collect()
+    };
+    Forecast {
+        lower80: Some(band(|f| f.lower80.as_ref(), -1.0)),
+        upper80: Some(band(|f| f.upper80.as_ref(), 1.0)),
+        lower95: Some(band(|f| f.lower95.as_ref(), -1.0)),
+        upper95: Some(band(|f| f.upper95.as_ref(), 1.0)),
+        mean,
+    }
+}
+
 impl FittedSeries {
     /// Point forecasts for `h` steps after the fitted history (any `h`; empty for 0), with 80%
-    /// and 95% intervals where the method defines them (not Theta, not the ensemble).
+    /// and 95% intervals where the method defines them: every method once its one-step error
+    /// variance can be estimated. Theta's are those of its SES component, halved (the theta=2
+    /// line doubles the noise and enters with weight 1/2); the ensemble's average its members'
+    /// quantiles.
     pub fn forecast(&self, h: usize) -> Forecast {
         match &self.model {
             Model::SeasonalNaive { cycle, sigma } => {
@@ -292,16 +346,7 @@ impl FittedSeries {
                     upper95: f.upper95.map(shift),
                 }
             }
-            Model::Ensemble { members } => {
-                let mut mean = vec![0.0; h];
-                for member in members {
-                    let f = member.model.forecast(h);
-                    for (acc, v) in mean.iter_mut().zip(&f.mean) {
-                        *acc += member.weight * v;
-                    }
-                }
-                Forecast::point(mean)
-            }
+            Model::Ensemble { members } => ensemble_forecast(members, h),
         }
     }
 

@@ -126,6 +126,18 @@ impl Forecast {
         }
     }
 
+    /// The forecast with the mean and every bound floored at 0 (for non-negative data).
+    pub(crate) fn floored_at_zero(self) -> Self {
+        let floor = |v: Vec<f64>| -> Vec<f64> { v.into_iter().map(|x| x.max(0.0)).collect() };
+        Self {
+            mean: floor(self.mean),
+            lower80: self.lower80.map(floor),
+            upper80: self.upper80.map(floor),
+            lower95: self.lower95.map(floor),
+            upper95: self.upper95.map(floor),
+        }
+    }
+
     /// Horizon (number of point forecasts).
     pub fn len(&self) -> usize {
         self.mean.len()
@@ -324,26 +336,10 @@ pub fn damped(history: &[f64], h: usize, m: usize) -> Result<Forecast, ForecastE
 /// Classic Theta method (M4 "Theta") of the seasonally adjusted series: the average of the
 /// theta=0 line (linear trend, extrapolated) and SES on the theta=2 line. As in the M4 benchmark,
 /// negative forecasts are floored at zero when the history itself is non-negative.
-/// No prediction intervals.
+/// Intervals are those of the SES component, halved (see [`FittedSeries::forecast`]).
 pub fn theta(history: &[f64], h: usize, m: usize) -> Result<Forecast, ForecastError> {
-    let nonneg = history.iter().all(|v| *v >= 0.0);
-    on_adjusted(history, h, m, |x| {
-        let n = x.len();
-        let (a, b) = linear_fit(x);
-        let line2: Vec<f64> = x
-            .iter()
-            .enumerate()
-            .map(|(t, v)| 2.0 * v - (a + b * (t + 1) as f64))
-            .collect();
-        let ses2 = fit_ets(&line2, Trend::None).forecast(h);
-        let mean = (0..h)
-            .map(|k| {
-                let f = 0.5 * ses2.mean[k] + 0.5 * (a + b * (n + k + 1) as f64);
-                if nonneg { f.max(0.0) } else { f }
-            })
-            .collect();
-        Forecast::point(mean)
-    })
+    validate(history, h, m)?;
+    Ok(fit(Method::Theta, history, h, &[m])?.forecast(h))
 }
 
 /// Least-squares line `a + b t` through `(t, x[t-1])` for `t = 1..=n`.
