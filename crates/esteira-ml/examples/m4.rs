@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use esteira_ml::forecast::{
-    EnsembleRule, ForecastError, Method, NonSeasonal, Weighting, fit, fit_auto, fit_mstl, m4, mstl,
+    EnsembleRule, Forecast, ForecastError, Method, NonSeasonal, Weighting, fit, fit_auto, fit_mstl,
+    m4, mstl,
 };
 use rayon::prelude::*;
 
@@ -119,8 +120,8 @@ fn published(dir: &Path) -> anyhow::Result<Published> {
     Ok(out)
 }
 
-/// Point forecasts of `h` steps after a history.
-type Runner = Box<dyn Fn(&[f64], usize) -> Result<Vec<f64>, ForecastError> + Sync>;
+/// Forecasts (with intervals where the method has them) of `h` steps after a history.
+type Runner = Box<dyn Fn(&[f64], usize) -> Result<Forecast, ForecastError> + Sync>;
 
 /// One row of the table: how each series is forecast.
 struct Row {
@@ -134,7 +135,7 @@ fn method_row(method: Method, m: usize) -> Row {
     Row {
         label: method.name().to_string(),
         published: Some(method.name()),
-        run: Box::new(move |x, h| Ok(method.forecast(x, h, m)?.mean)),
+        run: Box::new(move |x, h| method.forecast(x, h, m)),
     }
 }
 
@@ -142,7 +143,7 @@ fn fitted_row(label: String, method: Method, seasons: Vec<usize>) -> Row {
     Row {
         label,
         published: None,
-        run: Box::new(move |x, h| Ok(fit(method, x, h, &seasons)?.forecast(h).mean)),
+        run: Box::new(move |x, h| Ok(fit(method, x, h, &seasons)?.forecast(h))),
     }
 }
 
@@ -150,37 +151,55 @@ fn auto_row(label: String, seasons: Vec<usize>, rule: EnsembleRule) -> Row {
     Row {
         label,
         published: None,
-        run: Box::new(move |x, h| Ok(fit_auto(x, h, &seasons, &rule)?.forecast(h).mean)),
+        run: Box::new(move |x, h| Ok(fit_auto(x, h, &seasons, &rule)?.forecast(h))),
     }
 }
 
+/// Scores of a row over all series.
+struct Scores {
+    smape: f64,
+    mase: f64,
+    /// Share of the test values inside the 95 % interval, when every forecast had one.
+    coverage95: Option<f64>,
+}
+
 /// Mean sMAPE and MASE of a row over all series, in parallel (equal horizons, so the mean
-/// over series equals the mean over all steps).
+/// over series equals the mean over all steps), and the 95 % interval coverage.
 fn score(
     row: &Row,
     train: &[(String, Vec<f64>)],
     test: &[(String, Vec<f64>)],
     h: usize,
     m: usize,
-) -> anyhow::Result<(f64, f64)> {
-    let per_series: Vec<anyhow::Result<(f64, f64)>> = train
+) -> anyhow::Result<Scores> {
+    let per_series: Vec<anyhow::Result<(f64, f64, Option<usize>)>> = train
         .par_iter()
         .zip(test)
         .map(|((id, x), (tid, y))| {
             anyhow::ensure!(id == tid, "train {id} vs test {tid}");
             anyhow::ensure!(y.len() == h, "{id}: test has {} values", y.len());
             let f = (row.run)(x, h).map_err(|e| anyhow::anyhow!("{id}: {e}"))?;
-            Ok((m4::smape(y, &f), m4::mase(x, y, &f, m)))
+            let inside = f
+                .lower95
+                .as_ref()
+                .zip(f.upper95.as_ref())
+                .map(|(lo, hi)| (0..h).filter(|&k| lo[k] <= y[k] && y[k] <= hi[k]).count());
+            Ok((m4::smape(y, &f.mean), m4::mase(x, y, &f.mean, m), inside))
         })
         .collect();
-    let (mut ss, mut sm) = (0.0, 0.0);
+    let (mut ss, mut sm, mut inside) = (0.0, 0.0, Some(0));
     for p in per_series {
-        let (a, b) = p?;
+        let (a, b, c) = p?;
         ss += a;
         sm += b;
+        inside = inside.zip(c).map(|(t, c)| t + c);
     }
     let n = train.len() as f64;
-    Ok((ss / n, sm / n))
+    Ok(Scores {
+        smape: ss / n,
+        mase: sm / n,
+        coverage95: inside.map(|i| i as f64 / (n * h as f64)),
+    })
 }
 
 /// Rounds to the printed precision, without a negative zero.
@@ -223,11 +242,12 @@ fn main() -> anyhow::Result<()> {
             subset.m
         );
         println!(
-            "{:<28} {:>8} {:>8} {:>7} | {:>8} {:>8} {:>7} | {:>8} {:>8} | {:>8}",
+            "{:<28} {:>8} {:>8} {:>7} {:>6} | {:>8} {:>8} {:>7} | {:>8} {:>8} | {:>8}",
             "method",
             "sMAPE",
             "MASE",
             "OWA",
+            "cov95",
             "pub sMAPE",
             "pub MASE",
             "pub OWA",
@@ -250,7 +270,7 @@ fn main() -> anyhow::Result<()> {
             rows.push(Row {
                 label: format!("MSTL({})+{}", periods.join(","), inner.name()),
                 published: None,
-                run: Box::new(move |x, h| Ok(fit_mstl(x, h, &seasons, inner)?.forecast(h).mean)),
+                run: Box::new(move |x, h| Ok(fit_mstl(x, h, &seasons, inner)?.forecast(h))),
             });
         }
         rows.push(fitted_row(
@@ -273,9 +293,13 @@ fn main() -> anyhow::Result<()> {
         }
         for row in &rows {
             let start = std::time::Instant::now();
-            let (s, m) = score(row, &train, &test, subset.h, subset.m)?;
+            let scores = score(row, &train, &test, subset.h, subset.m)?;
+            let (s, m) = (scores.smape, scores.mase);
             let o = m4::owa(s, m, n2s, n2m);
-            let ours = format!("{:<28} {s:>8.3} {m:>8.3} {o:>7.3}", row.label);
+            let coverage = scores
+                .coverage95
+                .map_or_else(|| "-".to_string(), |c| format!("{c:.3}"));
+            let ours = format!("{:<28} {s:>8.3} {m:>8.3} {o:>7.3} {coverage:>6}", row.label);
             let wall = start.elapsed().as_secs_f64();
             match row.published.and_then(pub_of) {
                 Some(&(ps, pm, po)) => println!(
