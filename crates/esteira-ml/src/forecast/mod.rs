@@ -9,11 +9,16 @@
 //! test at lag `m` says it is seasonal (see [`seasonality_test`]), the method forecasts the
 //! adjusted series, and the forecasts are re-seasonalised with the last cycle of indices.
 
+mod autoets;
 mod decompose;
 mod ets;
 pub mod m4;
 mod optim;
 
+pub use autoets::{
+    AutoEtsOptions, Criterion, ErrorType, EtsError, EtsModel, EtsSpec, Fallback, SeasonType, TrendType,
+    admissible, auto_ets, fit_ets_model,
+};
 pub use decompose::{SeasonalAdjustment, acf, seasonal_adjust, seasonality_test};
 pub use ets::{EtsFit, Optimizer, Trend, fit_ets, fit_ets_with};
 
