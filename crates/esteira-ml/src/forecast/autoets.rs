@@ -20,7 +20,8 @@
 //! estimated parameters plus one for the variance, `-2 log L = n ln(sum e_t^2)
 //! [+ 2 sum ln |f_t|]` (R and statsforecast drop the constant `n (ln(2 pi / n) + 1)`),
 //! `AIC = -2 log L + 2k`, `AICc = AIC + 2k(k+1)/(n-k-1)`, `BIC = -2 log L + k ln n`,
-//! `sigma2 = sum e_t^2 / (n - k)`.
+//! `sigma2 = sum e_t^2 / (n - k)`. The model stores `sigma = sqrt(sigma2)` (so that series
+//! near the floating-point limits keep a finite value) and [`EtsModel::sigma2`] squares it.
 
 use serde::{Deserialize, Serialize};
 
@@ -44,10 +45,7 @@ pub enum EtsError {
         reason: String,
     },
     #[error("model field {field} is invalid: {reason}")]
-    InvalidModel {
-        field: &'static str,
-        reason: String,
-    },
+    InvalidModel { field: &'static str, reason: String },
 }
 
 /// Error component.
@@ -145,7 +143,8 @@ pub struct AutoEtsOptions {
     /// seasonal state is a parameter of the optimiser, so large `m` is slow). Default 24.
     pub max_season: usize,
     /// Nelder-Mead stops when the standard deviation of the simplex's `-2 log L` values falls
-    /// below this (statsforecast uses 1e-4). Default 1e-4; must be positive.
+    /// below this. Default 1e-2 (statsforecast uses 1e-4, at about three times the work;
+    /// model choices hinge on criterion differences of about 2). Must be positive.
     pub tolerance: f64,
     /// Nelder-Mead iteration cap per model (statsforecast: 1000). Default 1000; at least 1.
     pub max_iter: usize,
@@ -157,7 +156,7 @@ impl Default for AutoEtsOptions {
             criterion: Criterion::Aicc,
             additive_only: false,
             max_season: 24,
-            tolerance: 1e-4,
+            tolerance: 1e-2,
             max_iter: 1000,
         }
     }
@@ -166,12 +165,13 @@ impl Default for AutoEtsOptions {
 /// Why [`auto_ets`] returned a model it did not choose by the criterion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Fallback {
-    /// Every value is equal: ETS(A,N,N) with alpha 0.9999, level the constant, sigma2 0
+    /// Every value is equal (at least two values): ETS(A,N,N) with alpha 0.9999, level the constant, sigma 0
     /// (forecasts repeat the constant; intervals have zero width), as R does.
     Constant,
     /// Too few observations to estimate any candidate (fewer than 7, or every candidate
     /// failed): ETS(A,N,N) with alpha 0.9999 and level the last value (the naive forecast),
-    /// sigma2 the mean squared one-step difference; no intervals from a single observation.
+    /// sigma the root mean squared one-step difference; no intervals from a single
+    /// observation.
     TooShort,
 }
 
@@ -197,8 +197,9 @@ pub struct EtsModel {
     /// Seasonal states in forecast order: `season[k % m]` applies to step `k + 1`; empty
     /// without season.
     pub season: Vec<f64>,
-    /// Variance of the one-step (relative, for multiplicative error) errors.
-    pub sigma2: f64,
+    /// Standard deviation of the one-step errors (relative errors for multiplicative error):
+    /// `sqrt(sum e_t^2 / (n - n_params))`.
+    pub sigma: f64,
     /// Log-likelihood without R's constant; `None` for a fallback that was not fitted.
     pub loglik: Option<f64>,
     /// Information criteria; `None` when undefined (too few observations).
@@ -216,7 +217,7 @@ pub struct EtsModel {
 const LOWER: [f64; 4] = [1e-4, 1e-4, 1e-4, 0.8];
 const UPPER: [f64; 4] = [0.9999, 0.9999, 0.9999, 0.98];
 const N_SIM: usize = 2000;
-const SIM_SEED: u64 = 0x5eed_e75;
+const SIM_SEED: u64 = 0x05ee_de75;
 
 fn validate(x: &[f64], m: usize) -> Result<(), EtsError> {
     if x.is_empty() {
@@ -265,7 +266,7 @@ pub fn auto_ets(x: &[f64], m: usize, opts: &AutoEtsOptions) -> Result<EtsModel, 
     validate(x, m)?;
     validate_options(opts)?;
     let n = x.len();
-    if x.iter().all(|v| *v == x[0]) {
+    if n > 1 && x.iter().all(|v| *v == x[0]) {
         return Ok(constant_model(x));
     }
     if n < 7 {
@@ -354,7 +355,11 @@ fn candidates(positive: bool, seasonal: bool, additive_only: bool) -> Vec<EtsSpe
     let mut out = Vec::new();
     for error in [ErrorType::Additive, ErrorType::Multiplicative] {
         for trend in [TrendType::None, TrendType::Additive, TrendType::Damped] {
-            for season in [SeasonType::None, SeasonType::Additive, SeasonType::Multiplicative] {
+            for season in [
+                SeasonType::None,
+                SeasonType::Additive,
+                SeasonType::Multiplicative,
+            ] {
                 let mult_error = error == ErrorType::Multiplicative;
                 let mult_season = season == SeasonType::Multiplicative;
                 if (season != SeasonType::None && !seasonal)
@@ -380,15 +385,22 @@ fn constant_model(x: &[f64]) -> EtsModel {
 
 fn too_short_model(x: &[f64]) -> EtsModel {
     let n = x.len();
-    let sigma2 = if n >= 2 {
-        x.windows(2).map(|w| (w[1] - w[0]).powi(2)).sum::<f64>() / (n - 1) as f64
+    let sigma = if n >= 2 {
+        // Scaled differences: no overflow for values near the floating-point limits.
+        let scale = x.iter().fold(0.0_f64, |a, v| a.max(v.abs()));
+        let ms = x
+            .windows(2)
+            .map(|w| (w[1] / scale - w[0] / scale).powi(2))
+            .sum::<f64>()
+            / (n - 1) as f64;
+        ms.sqrt() * scale
     } else {
         0.0
     };
-    naive_model(x[n - 1], sigma2, n, Fallback::TooShort)
+    naive_model(x[n - 1], sigma, n, Fallback::TooShort)
 }
 
-fn naive_model(level: f64, sigma2: f64, n: usize, fallback: Fallback) -> EtsModel {
+fn naive_model(level: f64, sigma: f64, n: usize, fallback: Fallback) -> EtsModel {
     let spec = EtsSpec {
         error: ErrorType::Additive,
         trend: TrendType::None,
@@ -405,7 +417,7 @@ fn naive_model(level: f64, sigma2: f64, n: usize, fallback: Fallback) -> EtsMode
         level,
         slope: 0.0,
         season: Vec::new(),
-        sigma2: if sigma2.is_finite() { sigma2 } else { f64::MAX },
+        sigma: if sigma.is_finite() { sigma } else { f64::MAX },
         loglik: None,
         aic: None,
         aicc: None,
@@ -434,9 +446,68 @@ struct Pass {
     slope: f64,
 }
 
-/// One pass of the state recursions (R's `etscalc` in its update form) over `y`, starting
-/// from level `l0`, slope `b0` and, for seasonal models, `ring[i]` = the seasonal state that
-/// applies to `y[i]` (`i < m`). On return `ring[(n + k) % m]` applies to forecast step `k + 1`.
+/// Running values of [`pass`].
+struct Acc {
+    l: f64,
+    b: f64,
+    sse: f64,
+    log_acc: f64,
+    prod: f64,
+}
+
+/// One step of the recursions for observation `yt` with seasonal state `s` (replaced by its
+/// update). The update equations are R's (`etscalc`), rearranged so that only additions and
+/// multiplications lie on the level/slope dependency chain: with `q = l + phi b` and the
+/// level target `p` (`y`, `y - s` or `y / s`), `l' = q + alpha (p - q)` and
+/// `b' = phi b + beta (p - q)` (R's `phi b + beta / alpha (l' - l - phi b)`).
+#[inline(always)]
+fn step<const MULT_E: bool, const TREND: bool, const SEASON: u8>(
+    a: &mut Acc,
+    p: &Smooth,
+    yt: f64,
+    s: &mut f64,
+) {
+    let phib = if TREND { p.phi * a.b } else { 0.0 };
+    let q = a.l + phib;
+    let sv = *s;
+    let (target, e, f) = match SEASON {
+        0 => (yt, if MULT_E { (yt - q) / q } else { yt - q }, q),
+        1 => {
+            let f = q + sv;
+            (yt - sv, if MULT_E { (yt - f) / f } else { yt - f }, f)
+        }
+        _ => {
+            let ys = yt / sv;
+            let f = q * sv;
+            (ys, if MULT_E { ys / q - 1.0 } else { yt - f }, f)
+        }
+    };
+    let d = target - q;
+    a.l = q + p.alpha * d;
+    if TREND {
+        a.b = phib + p.beta * d;
+    }
+    match SEASON {
+        1 => *s = sv + p.gamma * (yt - q - sv),
+        2 => {
+            let ratio = if MULT_E { (e + 1.0) * sv } else { yt / q };
+            *s = sv + p.gamma * (ratio - sv);
+        }
+        _ => {}
+    }
+    a.sse += e * e;
+    if MULT_E {
+        a.prod *= f.abs();
+        if !(1e-150..=1e150).contains(&a.prod) {
+            a.log_acc += a.prod.ln();
+            a.prod = 1.0;
+        }
+    }
+}
+
+/// One pass of the state recursions over `y`, starting from level `l0`, slope `b0` and, for
+/// seasonal models, `ring[i]` = the seasonal state that applies to `y[i]` (`i < m`, `m =
+/// ring.len()`). On return `ring[k]` applies to forecast step `k + 1`.
 /// `MULT_E`: multiplicative error; `TREND`: additive trend (damped through `phi`);
 /// `SEASON`: 0 none, 1 additive, 2 multiplicative.
 #[inline(always)]
@@ -447,62 +518,37 @@ fn pass<const MULT_E: bool, const TREND: bool, const SEASON: u8>(
     b0: f64,
     ring: &mut [f64],
 ) -> Pass {
-    let (mut l, mut b) = (l0, if TREND { b0 } else { 0.0 });
-    let (mut sse, mut log_acc, mut prod) = (0.0, 0.0, 1.0);
-    let beta_over_alpha = p.beta / p.alpha;
+    let mut a = Acc {
+        l: l0,
+        b: if TREND { b0 } else { 0.0 },
+        sse: 0.0,
+        log_acc: 0.0,
+        prod: 1.0,
+    };
     let m = ring.len();
-    let mut k = 0usize;
-    for &yt in y {
-        let phib = if TREND { p.phi * b } else { 0.0 };
-        let q = l + phib;
-        let s = if SEASON == 0 { 0.0 } else { ring[k] };
-        let f = match SEASON {
-            0 => q,
-            1 => q + s,
-            _ => q * s,
-        };
-        // r = y / f for the multiplicative pieces (one division per step).
-        let (e, level_target, season_target) = if SEASON == 2 {
-            let r = yt / f;
-            let e = if MULT_E { r - 1.0 } else { yt - f };
-            (e, r * q, r * s)
-        } else {
-            let e = if MULT_E { (yt - f) / f } else { yt - f };
-            let lt = if SEASON == 1 { yt - s } else { yt };
-            (e, lt, yt - q)
-        };
-        sse += e * e;
-        if MULT_E {
-            prod *= f.abs();
-            if !(1e-150..=1e150).contains(&prod) {
-                log_acc += prod.ln();
-                prod = 1.0;
+    if SEASON == 0 {
+        let mut unused = 0.0;
+        for &yt in y {
+            step::<MULT_E, TREND, SEASON>(&mut a, &p, yt, &mut unused);
+        }
+    } else if m > 0 {
+        for chunk in y.chunks(m) {
+            for (&yt, s) in chunk.iter().zip(ring.iter_mut()) {
+                step::<MULT_E, TREND, SEASON>(&mut a, &p, yt, s);
             }
         }
-        let new_l = q + p.alpha * (level_target - q);
-        if TREND {
-            b = phib + beta_over_alpha * ((new_l - l) - phib);
-        }
-        if SEASON != 0 {
-            ring[k] = s + p.gamma * (season_target - s);
-            k += 1;
-            if k == m {
-                k = 0;
-            }
-        }
-        l = new_l;
+        ring.rotate_left(y.len() % m);
+    } else {
+        a.sse = f64::NAN;
     }
     if MULT_E {
-        log_acc += prod.ln();
-    }
-    if SEASON != 0 && k != 0 {
-        ring.rotate_left(k);
+        a.log_acc += a.prod.ln();
     }
     Pass {
-        sse,
-        sum_log_f: log_acc,
-        level: l,
-        slope: b,
+        sse: a.sse,
+        sum_log_f: a.log_acc,
+        level: a.l,
+        slope: a.b,
     }
 }
 
@@ -632,6 +678,7 @@ struct Fitter<'a> {
     par: Vec<f64>,
     lower: Vec<f64>,
     upper: Vec<f64>,
+    steps: Vec<f64>,
     nm: NmWork,
     /// Seasonal indices (time order, length n) and adjusted series per season type.
     additive_init: Option<(Vec<f64>, Vec<f64>)>,
@@ -660,7 +707,7 @@ impl Fit {
         let shift = 2.0 * n as f64 * scale.ln();
         let (k, nf) = (self.n_params as f64, n as f64);
         let mult_e = self.spec.error == ErrorType::Multiplicative;
-        let sigma2 = self.sse / (nf - k) * if mult_e { 1.0 } else { scale * scale };
+        let sigma = (self.sse / (nf - k)).sqrt() * if mult_e { 1.0 } else { scale };
         let season = match self.spec.season {
             SeasonType::Additive => self.season.iter().map(|s| s * scale).collect(),
             _ => self.season,
@@ -677,7 +724,7 @@ impl Fit {
             level: self.level * scale,
             slope: self.slope * scale,
             season,
-            sigma2,
+            sigma,
             loglik: finite(-0.5 * (self.lik + shift)),
             aic: finite(self.aic + shift),
             aicc: finite(self.aicc + shift),
@@ -699,6 +746,7 @@ impl<'a> Fitter<'a> {
             par: Vec::new(),
             lower: Vec::new(),
             upper: Vec::new(),
+            steps: Vec::new(),
             nm: NmWork::default(),
             additive_init: None,
             multiplicative_init: None,
@@ -737,7 +785,7 @@ impl<'a> Fitter<'a> {
         let y = self.y;
         let n = y.len();
         let m = if spec.has_season() { self.m } else { 1 };
-        let n_states = 1 + usize::from(spec.has_trend()) + if m > 1 { m - 1 } else { 0 };
+        let n_states = 1 + usize::from(spec.has_trend()) + m.saturating_sub(1);
         let n_smooth = spec.n_smoothing();
         let n_par = n_smooth + n_states;
         if n_par + 1 >= n {
@@ -813,8 +861,6 @@ impl<'a> Fitter<'a> {
         self.upper.resize(n_par, f64::INFINITY);
 
         let nm = BoundedNelderMead {
-            init_step: 0.05,
-            zero_step: 1e-4,
             tol_std: self.opts.tolerance,
             max_iter: self.opts.max_iter,
         };
@@ -827,9 +873,13 @@ impl<'a> Fitter<'a> {
             neg2loglik(spec, n, &r)
         };
         let mut par = std::mem::take(&mut self.par);
+        let steps = &mut self.steps;
+        steps.clear();
+        initial_steps(spec, m, &par, steps);
         let (lik, _) = nm.minimize(
             &mut objective,
             &mut par,
+            steps,
             &self.lower,
             &self.upper,
             &mut self.nm,
@@ -1025,10 +1075,11 @@ fn solve_small(a: &mut [[f64; 4]; 4], b: &mut [f64; 4], k: usize) -> [f64; 4] {
         if p.abs() < 1e-300 {
             continue;
         }
+        let pivot_row = a[col];
         for r in col + 1..k {
             let f = a[r][col] / p;
-            for c in col..k {
-                a[r][c] -= f * a[col][c];
+            for (v, pv) in a[r][col..k].iter_mut().zip(&pivot_row[col..k]) {
+                *v -= f * pv;
             }
             b[r] -= f * b[col];
         }
@@ -1046,6 +1097,11 @@ fn solve_small(a: &mut [[f64; 4]; 4], b: &mut [f64; 4], k: usize) -> [f64; 4] {
 }
 
 impl EtsModel {
+    /// Variance of the one-step errors, `sigma^2` (infinite if that overflows).
+    pub fn sigma2(&self) -> f64 {
+        self.sigma * self.sigma
+    }
+
     /// Point forecasts for `h` steps with 80% and 95% prediction intervals.
     ///
     /// Intervals: additive error with no or additive season (Hyndman et al. 2008 class 1):
@@ -1098,18 +1154,22 @@ impl EtsModel {
             };
             c.push(self.alpha + self.beta * phi_sum + seasonal);
         }
-        let s2 = self.sigma2;
         let mut sd = Vec::with_capacity(h);
         if mult_e {
+            // In units of the largest |mean| so that squares cannot overflow.
+            let unit = mean.iter().fold(0.0_f64, |a, v| a.max(v.abs()));
+            let unit = if unit > 0.0 { unit } else { 1.0 };
+            let s2 = self.sigma2();
             let mut theta: Vec<f64> = Vec::with_capacity(h);
             for k in 0..h {
-                let mut t = mean[k] * mean[k];
+                let mu = mean[k] / unit;
+                let mut t = mu * mu;
                 for j in 1..=k {
                     t += s2 * c[j - 1] * c[j - 1] * theta[k - j];
                 }
                 theta.push(t);
-                let var = (1.0 + s2) * t - mean[k] * mean[k];
-                sd.push(var.max(0.0).sqrt());
+                let var = (1.0 + s2) * t - mu * mu;
+                sd.push(var.max(0.0).sqrt() * unit);
             }
         } else {
             let mut acc = 1.0;
@@ -1117,18 +1177,23 @@ impl EtsModel {
                 if k > 0 {
                     acc += c[k - 1] * c[k - 1];
                 }
-                sd.push((s2 * acc).sqrt());
+                sd.push(self.sigma * acc.sqrt());
             }
         }
         Ok(Forecast::with_sd(mean, &sd))
     }
 
     fn check(&self) -> Result<(), EtsError> {
-        let bad = |field: &'static str, reason: String| Err(EtsError::InvalidModel { field, reason });
+        let bad =
+            |field: &'static str, reason: String| Err(EtsError::InvalidModel { field, reason });
         if self.model != self.spec.name() {
             return bad(
                 "model",
-                format!("{:?} is not the name of spec {}", self.model, self.spec.name()),
+                format!(
+                    "{:?} is not the name of spec {}",
+                    self.model,
+                    self.spec.name()
+                ),
             );
         }
         if self.m == 0 {
@@ -1148,14 +1213,14 @@ impl EtsModel {
             ("phi", self.phi),
             ("level", self.level),
             ("slope", self.slope),
-            ("sigma2", self.sigma2),
+            ("sigma", self.sigma),
         ] {
             if !v.is_finite() {
                 return bad(field, format!("is not finite ({v})"));
             }
         }
-        if self.sigma2 < 0.0 {
-            return bad("sigma2", format!("is negative ({})", self.sigma2));
+        if self.sigma < 0.0 {
+            return bad("sigma", format!("is negative ({})", self.sigma));
         }
         if let Some((i, v)) = self.season.iter().enumerate().find(|(_, v)| !v.is_finite()) {
             return bad("season", format!("state {i} is not finite ({v})"));
@@ -1167,7 +1232,7 @@ impl EtsModel {
     fn simulated_intervals(&self, mean: Vec<f64>) -> Forecast {
         let h = mean.len();
         let m = self.m.max(1);
-        let sd = self.sigma2.sqrt();
+        let sd = self.sigma;
         let mut rng = SplitMix(SIM_SEED);
         let mut paths = vec![0.0; h * N_SIM];
         let mut season = self.season.clone();
@@ -1244,5 +1309,35 @@ impl SplitMix {
     fn normal(&mut self) -> f64 {
         let (u1, u2) = (self.uniform(), self.uniform());
         (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+}
+
+/// Initial simplex steps: absolute for the smoothing parameters, relative to the series'
+/// scale (about 1 after the rescaling in `auto_ets`) for the states.
+fn initial_steps(spec: EtsSpec, m: usize, par: &[f64], steps: &mut Vec<f64>) {
+    steps.push(0.1);
+    if spec.has_trend() {
+        steps.push((0.5 * par[1]).max(0.005));
+    }
+    if spec.has_season() {
+        steps.push(0.05);
+    }
+    if spec.trend == TrendType::Damped {
+        steps.push(0.02);
+    }
+    let k = spec.n_smoothing();
+    steps.push(0.05 * par[k].abs().max(0.1));
+    if spec.has_trend() {
+        steps.push((0.1 * par[k + 1].abs()).max(1e-3));
+    }
+    if m > 1 && spec.has_season() {
+        for s in &par[par.len() - (m - 1)..] {
+            let base = if spec.season == SeasonType::Multiplicative {
+                (s - 1.0).abs()
+            } else {
+                s.abs()
+            };
+            steps.push((0.2 * base).max(0.01));
+        }
     }
 }

@@ -14,13 +14,18 @@ mod decompose;
 mod ets;
 pub mod m4;
 mod optim;
+mod seasonality;
 
 pub use autoets::{
-    AutoEtsOptions, Criterion, ErrorType, EtsError, EtsModel, EtsSpec, Fallback, SeasonType, TrendType,
-    admissible, auto_ets, fit_ets_model,
+    AutoEtsOptions, Criterion, ErrorType, EtsError, EtsModel, EtsSpec, Fallback, SeasonType,
+    TrendType, admissible, auto_ets, fit_ets_model,
 };
 pub use decompose::{SeasonalAdjustment, acf, seasonal_adjust, seasonality_test};
 pub use ets::{EtsFit, Optimizer, Trend, fit_ets, fit_ets_with};
+pub use seasonality::{
+    Frequency, MIN_STRENGTH, PeriodTest, SeasonalityError, candidate_periods, detect_seasonality,
+    test_periods,
+};
 
 /// Standard normal quantile for a two-sided 80% interval.
 pub const Z80: f64 = 1.281_551_565_544_600_4;

@@ -253,14 +253,12 @@ pub(crate) struct NmWork {
 
 /// Nelder-Mead over a box: every trial point is clamped into `[lower, upper]` coordinate-wise,
 /// with the dimension-adaptive coefficients of Gao and Han (2012) (expansion `1 + 2/d`,
-/// contraction `3/4 - 1/(2d)`, shrink `1 - 1/d`). The initial simplex moves each coordinate
-/// by `init_step` of its value (`zero_step` when it is 0). Stops when the population standard
-/// deviation of the vertex values falls below `tol_std`, or after `max_iter` iterations.
-/// This is the variant statsforecast runs for ETS.
+/// contraction `3/4 - 1/(2d)`, shrink `1 - 1/d`), the variant statsforecast runs for ETS.
+/// The initial simplex moves coordinate `i` by `steps[i]` (reversed when that leaves the
+/// box). Stops when the population standard deviation of the vertex values falls below
+/// `tol_std`, or after `max_iter` iterations.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BoundedNelderMead {
-    pub init_step: f64,
-    pub zero_step: f64,
     pub tol_std: f64,
     pub max_iter: usize,
 }
@@ -272,6 +270,7 @@ impl BoundedNelderMead {
         &self,
         f: &mut impl FnMut(&[f64]) -> f64,
         x: &mut [f64],
+        steps: &[f64],
         lower: &[f64],
         upper: &[f64],
         w: &mut NmWork,
@@ -298,11 +297,10 @@ impl BoundedNelderMead {
             w.simplex.extend_from_slice(x);
             if i < d {
                 let v = x[i];
-                let moved = if v == 0.0 {
-                    self.zero_step
-                } else {
-                    v * (1.0 + self.init_step)
-                };
+                let mut moved = v + steps[i];
+                if moved > upper[i] || moved < lower[i] {
+                    moved = v - steps[i];
+                }
                 w.simplex[i * d + i] = moved.clamp(lower[i], upper[i]);
             }
         }
