@@ -455,20 +455,48 @@ struct Acc {
     prod: f64,
 }
 
+/// Coefficients of [`step`], computed once per pass.
+struct Coef {
+    alpha: f64,
+    beta: f64,
+    gamma: f64,
+    phi: f64,
+    /// `1 - alpha`, `(1 - alpha) phi`, `(1 - beta) phi`.
+    oma: f64,
+    oma_phi: f64,
+    omb_phi: f64,
+}
+
+impl Coef {
+    fn new(p: &Smooth) -> Self {
+        Self {
+            alpha: p.alpha,
+            beta: p.beta,
+            gamma: p.gamma,
+            phi: p.phi,
+            oma: 1.0 - p.alpha,
+            oma_phi: (1.0 - p.alpha) * p.phi,
+            omb_phi: (1.0 - p.beta) * p.phi,
+        }
+    }
+}
+
 /// One step of the recursions for observation `yt` with seasonal state `s` (replaced by its
-/// update). The update equations are R's (`etscalc`), rearranged so that only additions and
-/// multiplications lie on the level/slope dependency chain: with `q = l + phi b` and the
-/// level target `p` (`y`, `y - s` or `y / s`), `l' = q + alpha (p - q)` and
-/// `b' = phi b + beta (p - q)` (R's `phi b + beta / alpha (l' - l - phi b)`).
+/// update). The update equations are R's (`etscalc`): with `q = l + phi b` and the level
+/// target `p` (`y`, `y - s` or `y / s`), `l' = q + alpha (p - q)` and `b' = phi b + beta
+/// (p - q)` (R's `phi b + beta / alpha (l' - l - phi b)`), expanded as
+/// `l' = (1 - alpha) l + (1 - alpha) phi b + alpha p` and
+/// `b' = (1 - beta) phi b - beta l + beta p` so that the level/slope dependency chain is
+/// three operations long (the step is latency-bound).
 #[inline(always)]
 fn step<const MULT_E: bool, const TREND: bool, const SEASON: u8>(
     a: &mut Acc,
-    p: &Smooth,
+    c: &Coef,
     yt: f64,
     s: &mut f64,
 ) {
-    let phib = if TREND { p.phi * a.b } else { 0.0 };
-    let q = a.l + phib;
+    let (l, b) = (a.l, a.b);
+    let q = if TREND { l + c.phi * b } else { l };
     let sv = *s;
     let (target, e, f) = match SEASON {
         0 => (yt, if MULT_E { (yt - q) / q } else { yt - q }, q),
@@ -482,16 +510,17 @@ fn step<const MULT_E: bool, const TREND: bool, const SEASON: u8>(
             (ys, if MULT_E { ys / q - 1.0 } else { yt - f }, f)
         }
     };
-    let d = target - q;
-    a.l = q + p.alpha * d;
     if TREND {
-        a.b = phib + p.beta * d;
+        a.l = (c.oma * l + c.alpha * target) + c.oma_phi * b;
+        a.b = (c.omb_phi * b + c.beta * target) - c.beta * l;
+    } else {
+        a.l = c.oma * l + c.alpha * target;
     }
     match SEASON {
-        1 => *s = sv + p.gamma * (yt - q - sv),
+        1 => *s = sv + c.gamma * (yt - q - sv),
         2 => {
             let ratio = if MULT_E { (e + 1.0) * sv } else { yt / q };
-            *s = sv + p.gamma * (ratio - sv);
+            *s = sv + c.gamma * (ratio - sv);
         }
         _ => {}
     }
@@ -526,15 +555,16 @@ fn pass<const MULT_E: bool, const TREND: bool, const SEASON: u8>(
         prod: 1.0,
     };
     let m = ring.len();
+    let c = Coef::new(&p);
     if SEASON == 0 {
         let mut unused = 0.0;
         for &yt in y {
-            step::<MULT_E, TREND, SEASON>(&mut a, &p, yt, &mut unused);
+            step::<MULT_E, TREND, SEASON>(&mut a, &c, yt, &mut unused);
         }
     } else if m > 0 {
         for chunk in y.chunks(m) {
             for (&yt, s) in chunk.iter().zip(ring.iter_mut()) {
-                step::<MULT_E, TREND, SEASON>(&mut a, &p, yt, s);
+                step::<MULT_E, TREND, SEASON>(&mut a, &c, yt, s);
             }
         }
         ring.rotate_left(y.len() % m);
@@ -553,6 +583,8 @@ fn pass<const MULT_E: bool, const TREND: bool, const SEASON: u8>(
 }
 
 /// Dispatches [`pass`] to its monomorphised form.
+/// `sse_limit`: the pass stops early, with an infinite SSE (and arbitrary states), once the
+/// running SSE exceeds it (infinity for a complete pass).
 fn run(spec: EtsSpec, y: &[f64], p: Smooth, l0: f64, b0: f64, ring: &mut [f64]) -> Pass {
     let mult_e = spec.error == ErrorType::Multiplicative;
     let trend = spec.has_trend();
