@@ -71,7 +71,7 @@ fn assert_nested(f: &Forecast, what: &str) {
 /// alpha) and steps its simplex by 5% of each value, so on some series it stops at a worse
 /// optimum. The checks: our AICc is never worse than statsforecast's by more than 0.6; where
 /// both reach nearly the same optimum (same model, AICc within 1), point forecasts agree
-/// within 2% of the series level and, for additive-error models (exact intervals in both),
+/// within 3% of the series level and, for additive-error models (exact intervals in both),
 /// the 95% interval widths within 10% (the parameters of two optima 0.5 apart in AICc
 /// differ); and the same model is chosen on at least 10 of 14 series.
 #[test]
@@ -96,7 +96,7 @@ fn matches_statsforecast_on_fixture_series() {
         if model.model == theirs {
             same += 1;
             if (ours_aicc - their_aicc).abs() < 1.0 {
-                assert!(diff < 0.02, "{name}: forecasts differ by {diff}");
+                assert!(diff < 0.03, "{name}: forecasts differ by {diff}");
                 if model.spec.error == ErrorType::Additive {
                     let w = |lo: &[f64], hi: &[f64]| -> Vec<f64> {
                         hi.iter().zip(lo).map(|(a, b)| a - b).collect()
@@ -499,4 +499,94 @@ fn seasonality_bad_input_and_frequencies() {
     assert_eq!(candidate_periods(Frequency::Monthly), &[12]);
     assert_eq!(candidate_periods(Frequency::Quarterly), &[4]);
     assert!(candidate_periods(Frequency::Yearly).is_empty());
+}
+
+/// Hand-set models (parameters and final states): point forecasts agree with the fixture's
+/// to 1e-9 (statsforecast's, with its damped-trend sum corrected, see the script); for
+/// classes 1 and 2 (additive error; multiplicative error without multiplicative season) the
+/// exact intervals agree with statsforecast's formulas to 1e-9 of the width; for class 3
+/// (multiplicative error and season) our quantiles of 2000 simulated paths agree with the
+/// script's 200,000-path numpy simulation within 5% of the 95% width at every step (the
+/// sampling error of 2000 paths is about 2-3%).
+#[test]
+fn forecasts_and_intervals_match_statsforecast_for_given_states() {
+    let fx = fixture();
+    for rec in fx["intervals"].as_array().expect("intervals") {
+        let comp = rec["components"].as_str().expect("components").as_bytes();
+        let spec = EtsSpec {
+            error: if comp[0] == b'A' {
+                ErrorType::Additive
+            } else {
+                ErrorType::Multiplicative
+            },
+            trend: match (comp[1], comp[3]) {
+                (b'N', _) => TrendType::None,
+                (_, b'D') => TrendType::Damped,
+                _ => TrendType::Additive,
+            },
+            season: match comp[2] {
+                b'N' => SeasonType::None,
+                b'A' => SeasonType::Additive,
+                _ => SeasonType::Multiplicative,
+            },
+        };
+        let m = rec["m"].as_u64().expect("m") as usize;
+        let model = EtsModel {
+            model: spec.name(),
+            spec,
+            m,
+            alpha: num(rec, "alpha"),
+            beta: num(rec, "beta"),
+            gamma: num(rec, "gamma"),
+            phi: num(rec, "phi"),
+            level: num(rec, "level"),
+            slope: num(rec, "slope"),
+            season: floats(&rec["season"]),
+            sigma: num(rec, "sigma2").sqrt(),
+            loglik: None,
+            aic: None,
+            aicc: None,
+            bic: None,
+            n_obs: 500,
+            n_params: 5,
+            fallback: None,
+        };
+        let h = rec["h"].as_u64().expect("h") as usize;
+        let fc = model.forecast(h).expect("forecasts");
+        let name = spec.name();
+        let mean = floats(&rec["mean"]);
+        for (k, (got, want)) in fc.mean.iter().zip(&mean).enumerate() {
+            assert!(
+                (got - want).abs() <= 1e-9 * want.abs(),
+                "{name} step {k}: mean {got} vs {want}"
+            );
+        }
+        let class3 =
+            spec.error == ErrorType::Multiplicative && spec.season == SeasonType::Multiplicative;
+        let mut worst: f64 = 0.0;
+        for (key, ours) in [
+            ("lo80", &fc.lower80),
+            ("hi80", &fc.upper80),
+            ("lo95", &fc.lower95),
+            ("hi95", &fc.upper95),
+        ] {
+            let ours = ours.as_ref().expect("interval");
+            let want = floats(&rec[key]);
+            let (lo, hi) = (floats(&rec["lo95"]), floats(&rec["hi95"]));
+            for k in 0..h {
+                let width = hi[k] - lo[k];
+                let err = (ours[k] - want[k]).abs() / width;
+                worst = worst.max(err);
+                let tol = if class3 { 0.05 } else { 1e-9 };
+                assert!(
+                    err <= tol,
+                    "{name} step {k} {key}: {} vs statsforecast {} ({err:.4} of the width)",
+                    ours[k],
+                    want[k]
+                );
+            }
+        }
+        println!("{name}: largest bound difference {worst:.2e} of the 95% width");
+        assert_nested(&fc, &name);
+    }
 }
