@@ -73,7 +73,9 @@ fn assert_nested(f: &Forecast, what: &str) {
 /// both reach nearly the same optimum (same model, AICc within 1), point forecasts agree
 /// within 3% of the series level and, for additive-error models (exact intervals in both),
 /// the 95% interval widths within 10% (the parameters of two optima 0.5 apart in AICc
-/// differ); and the same model is chosen on at least 10 of 14 series.
+/// differ); the same model is chosen on at least 10 of 14 series, and where the choices
+/// differ our AICc is lower by more than 10 (statsforecast stopped at a worse optimum; on
+/// the M4 Hourly series, m = 24, by 200 to 900).
 #[test]
 fn matches_statsforecast_on_fixture_series() {
     let fx = fixture();
@@ -93,7 +95,13 @@ fn matches_statsforecast_on_fixture_series() {
             ours_aicc <= their_aicc + 0.6,
             "{name}: our AICc {ours_aicc} is worse than statsforecast's {their_aicc}"
         );
-        if model.model == theirs {
+        if model.model != theirs {
+            assert!(
+                ours_aicc < their_aicc - 10.0,
+                "{name}: a different model ({} vs {theirs}) without a clearly better AICc",
+                model.model
+            );
+        } else {
             same += 1;
             if (ours_aicc - their_aicc).abs() < 1.0 {
                 assert!(diff < 0.03, "{name}: forecasts differ by {diff}");
@@ -193,43 +201,45 @@ fn model_round_trips_through_json_and_forecasts_the_same() {
     assert_eq!(back.forecast(fc.len()).expect("forecasts"), fc);
 }
 
+/// Each criterion picks, among the same fitted candidates, the one lowest in that criterion:
+/// the AIC choice has the lowest AIC of the three choices, and so on.
 #[test]
 fn criterion_option_is_honoured() {
     let fx = fixture();
-    let rec = &fx["series"][0];
-    let y = floats(&rec["y"]);
-    for criterion in [Criterion::Aic, Criterion::Aicc, Criterion::Bic] {
-        let opts = AutoEtsOptions {
-            criterion,
-            ..AutoEtsOptions::default()
+    for rec in fx["series"].as_array().expect("series") {
+        let y = floats(&rec["y"]);
+        let m = rec["m"].as_u64().expect("m") as usize;
+        let fit = |criterion| {
+            let opts = AutoEtsOptions {
+                criterion,
+                ..AutoEtsOptions::default()
+            };
+            auto_ets(&y, m, &opts).expect("fits")
         };
-        let model = auto_ets(&y, 1, &opts).expect("fits");
-        let chosen = match criterion {
+        let (aic, aicc, bic) = (
+            fit(Criterion::Aic),
+            fit(Criterion::Aicc),
+            fit(Criterion::Bic),
+        );
+        let value = |model: &EtsModel, c: Criterion| match c {
             Criterion::Aic => model.aic,
             Criterion::Aicc => model.aicc,
             Criterion::Bic => model.bic,
-        }
-        .expect("criterion");
-        // No other candidate fitted on its own has a lower value of the criterion.
-        for trend in [TrendType::None, TrendType::Additive, TrendType::Damped] {
-            for error in [ErrorType::Additive, ErrorType::Multiplicative] {
-                let spec = EtsSpec {
-                    error,
-                    trend,
-                    season: SeasonType::None,
-                };
-                let other = fit_ets_model(&y, 1, spec, &opts).expect("fits");
-                let v = match criterion {
-                    Criterion::Aic => other.aic,
-                    Criterion::Aicc => other.aicc,
-                    Criterion::Bic => other.bic,
-                }
-                .expect("criterion");
+        };
+        for (chosen, c) in [
+            (&aic, Criterion::Aic),
+            (&aicc, Criterion::Aicc),
+            (&bic, Criterion::Bic),
+        ] {
+            let best = value(chosen, c).expect("criterion");
+            for other in [&aic, &aicc, &bic] {
+                // Undefined (too few observations for the model): infinite.
+                let v = value(other, c).unwrap_or(f64::INFINITY);
                 assert!(
-                    chosen <= v + 1e-9,
-                    "{criterion:?}: {} beats {}",
-                    spec,
-                    model.model
+                    best <= v,
+                    "{c:?} chose {} ({best}) over {} ({v})",
+                    chosen.model,
+                    other.model
                 );
             }
         }
