@@ -24,7 +24,10 @@
 //! near the floating-point limits keep a finite value) and [`EtsModel::sigma2`] squares it.
 //!
 //! Initial states and starting parameters are statsforecast's (`initstate`, `initparam`);
-//! the optimiser is a box-constrained Nelder-Mead like statsforecast's. Where we differ from
+//! the optimiser is a box-constrained Nelder-Mead like statsforecast's, and [`auto_ets`]
+//! starts a damped form from its undamped sibling's optimum, and a multiplicative-error form
+//! (without multiplicative season) from its additive-error sibling's, when that start has a
+//! higher likelihood than the default one. Where we differ from
 //! statsforecast 2.1.1, on purpose: beta <= alpha, gamma <= 1 - alpha and admissibility are
 //! enforced at every step (statsforecast checks them on the starting values only, and
 //! shrinks the upper bounds of beta and gamma to the starting alpha for the rest of the
