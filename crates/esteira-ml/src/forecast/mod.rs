@@ -13,6 +13,7 @@
 //! [`mstl()`] and [`stl()`]) and [`Method::Auto`] (the automatic ensemble of [`ensemble`]).
 //! [`fit`] / [`fit_many`] return a [`FittedSeries`] that can be stored and forecast later.
 
+mod autoets;
 mod decompose;
 pub mod ensemble;
 mod ets;
@@ -20,13 +21,22 @@ mod fitted;
 pub mod m4;
 mod mstl;
 mod optim;
+mod seasonality;
 mod stl;
 
+pub use autoets::{
+    AutoEtsOptions, Criterion, ErrorType, EtsError, EtsModel, EtsSpec, Fallback, SeasonType,
+    TrendType, admissible, auto_ets, fit_ets_model,
+};
 pub use decompose::{SeasonalAdjustment, acf, seasonal_adjust, seasonality_test};
 pub use ensemble::{Component, ComponentScore, EnsembleRule, Selection, Weighting, fit_auto};
 pub use ets::{EtsFit, Optimizer, Trend, fit_ets, fit_ets_with};
 pub use fitted::{FittedSeries, MSTL_DEFAULT, NonSeasonal, fit, fit_many, fit_mstl};
 pub use mstl::{MSTL_ITERATIONS, Mstl, mstl};
+pub use seasonality::{
+    Frequency, MIN_STRENGTH, PeriodTest, SeasonalityError, candidate_periods, detect_seasonality,
+    test_periods,
+};
 pub use stl::{Stl, StlParams, stl};
 
 /// Standard normal quantile for a two-sided 80% interval.

@@ -239,3 +239,201 @@ pub(crate) fn nmmin_r(
     }
     Some((p[l].clone(), fv[l]))
 }
+
+/// Reusable buffers of [`BoundedNelderMead`], so that repeated minimisations allocate nothing.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct NmWork {
+    /// `(d + 1) * d` vertex coordinates, row-major.
+    simplex: Vec<f64>,
+    values: Vec<f64>,
+    centroid: Vec<f64>,
+    trial: Vec<f64>,
+    trial2: Vec<f64>,
+}
+
+/// Nelder-Mead over a box: every trial point is clamped into `[lower, upper]` coordinate-wise,
+/// with the dimension-adaptive coefficients of Gao and Han (2012) (expansion `1 + 2/d`,
+/// contraction `3/4 - 1/(2d)`, shrink `1 - 1/d`), the variant statsforecast runs for ETS.
+/// The initial simplex moves coordinate `i` by `steps[i]` (reversed when that leaves the
+/// box). Stops when the population standard deviation of the vertex values falls below
+/// `tol_std`, or after `max_iter` iterations.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BoundedNelderMead {
+    pub tol_std: f64,
+    pub max_iter: usize,
+}
+
+impl BoundedNelderMead {
+    /// Minimises `f` from `x` (overwritten with the best point); returns the best value and the
+    /// number of function evaluations. Non-finite values count as +infinity.
+    pub(crate) fn minimize(
+        &self,
+        f: &mut impl FnMut(&[f64]) -> f64,
+        x: &mut [f64],
+        steps: &[f64],
+        lower: &[f64],
+        upper: &[f64],
+        w: &mut NmWork,
+    ) -> (f64, usize) {
+        let d = x.len();
+        let mut evals = 0usize;
+        let mut eval = |p: &[f64]| {
+            evals += 1;
+            let v = f(p);
+            if v.is_nan() { f64::INFINITY } else { v }
+        };
+        for (i, xi) in x.iter_mut().enumerate() {
+            *xi = xi.clamp(lower[i], upper[i]);
+        }
+        if d == 0 {
+            let v = eval(x);
+            return (v, evals);
+        }
+        let dn = d as f64;
+        let (refl, expand, contract, shrink) =
+            (1.0, 1.0 + 2.0 / dn, 0.75 - 0.5 / dn, 1.0 - 1.0 / dn);
+        w.simplex.clear();
+        for i in 0..=d {
+            w.simplex.extend_from_slice(x);
+            if i < d {
+                let v = x[i];
+                let mut moved = v + steps[i];
+                if moved > upper[i] || moved < lower[i] {
+                    moved = v - steps[i];
+                }
+                w.simplex[i * d + i] = moved.clamp(lower[i], upper[i]);
+            }
+        }
+        w.values.clear();
+        for i in 0..=d {
+            let v = eval(&w.simplex[i * d..(i + 1) * d]);
+            w.values.push(v);
+        }
+        w.centroid.resize(d, 0.0);
+        w.trial.resize(d, 0.0);
+        w.trial2.resize(d, 0.0);
+        let clamp_into = |out: &mut [f64]| {
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = o.clamp(lower[i], upper[i]);
+            }
+        };
+        for _ in 0..self.max_iter {
+            // Best, worst and second worst vertices.
+            let (mut best, mut worst) = (0usize, 0usize);
+            for i in 1..=d {
+                if w.values[i] < w.values[best] {
+                    best = i;
+                }
+                if w.values[i] >= w.values[worst] {
+                    worst = i;
+                }
+            }
+            let mut second = if worst == 0 { 1 } else { 0 };
+            for i in 0..=d {
+                if i != worst && w.values[i] >= w.values[second] {
+                    second = i;
+                }
+            }
+            if population_sd(&w.values) < self.tol_std {
+                break;
+            }
+            let (fb, fs, fw) = (w.values[best], w.values[second], w.values[worst]);
+            // Centroid of every vertex but the worst.
+            for j in 0..d {
+                let mut s = 0.0;
+                for i in 0..=d {
+                    if i != worst {
+                        s += w.simplex[i * d + j];
+                    }
+                }
+                w.centroid[j] = s / dn;
+            }
+            let worst_row = worst * d;
+            for j in 0..d {
+                let c = w.centroid[j];
+                w.trial[j] = c + refl * (c - w.simplex[worst_row + j]);
+            }
+            clamp_into(&mut w.trial);
+            let fr = eval(&w.trial);
+            if fb <= fr && fr < fs {
+                w.simplex[worst_row..worst_row + d].copy_from_slice(&w.trial);
+                w.values[worst] = fr;
+                continue;
+            }
+            if fr < fb {
+                for j in 0..d {
+                    let c = w.centroid[j];
+                    w.trial2[j] = c + expand * (w.trial[j] - c);
+                }
+                clamp_into(&mut w.trial2);
+                let fe = eval(&w.trial2);
+                let (src, fv) = if fe < fr {
+                    (&w.trial2, fe)
+                } else {
+                    (&w.trial, fr)
+                };
+                w.simplex[worst_row..worst_row + d].copy_from_slice(src);
+                w.values[worst] = fv;
+                continue;
+            }
+            if fs <= fr && fr < fw {
+                // Outside contraction.
+                for j in 0..d {
+                    let c = w.centroid[j];
+                    w.trial2[j] = c + contract * (w.trial[j] - c);
+                }
+                clamp_into(&mut w.trial2);
+                let fc = eval(&w.trial2);
+                if fc <= fr {
+                    w.simplex[worst_row..worst_row + d].copy_from_slice(&w.trial2);
+                    w.values[worst] = fc;
+                    continue;
+                }
+            } else {
+                // Inside contraction.
+                for j in 0..d {
+                    let c = w.centroid[j];
+                    w.trial2[j] = c - contract * (w.trial[j] - c);
+                }
+                clamp_into(&mut w.trial2);
+                let fc = eval(&w.trial2);
+                if fc < fw {
+                    w.simplex[worst_row..worst_row + d].copy_from_slice(&w.trial2);
+                    w.values[worst] = fc;
+                    continue;
+                }
+            }
+            // Shrink towards the best vertex.
+            let best_row = best * d;
+            for i in 0..=d {
+                if i == best {
+                    continue;
+                }
+                for j in 0..d {
+                    let b = w.simplex[best_row + j];
+                    let v = b + shrink * (w.simplex[i * d + j] - b);
+                    w.simplex[i * d + j] = v.clamp(lower[j], upper[j]);
+                }
+                w.values[i] = eval(&w.simplex[i * d..(i + 1) * d]);
+            }
+        }
+        let mut best = 0usize;
+        for i in 1..=d {
+            if w.values[i] < w.values[best] {
+                best = i;
+            }
+        }
+        x.copy_from_slice(&w.simplex[best * d..(best + 1) * d]);
+        (w.values[best], evals)
+    }
+}
+
+/// Population standard deviation; infinite when any value is infinite.
+fn population_sd(v: &[f64]) -> f64 {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    if !mean.is_finite() {
+        return f64::INFINITY;
+    }
+    (v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n).sqrt()
+}
