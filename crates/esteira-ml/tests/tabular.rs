@@ -481,44 +481,110 @@ fn gbdt_classification_matches_sklearn_quality() -> Result<()> {
 }
 
 #[test]
-fn random_forest_matches_sklearn_quality() -> Result<()> {
+fn gbdt_with_non_default_params_matches_sklearn_predictions() -> Result<()> {
     let e = ensemble()?;
-    let (y, y_test) = e.values()?;
-    let params = json!({"random_state": 7});
+    let (y, _) = e.values()?;
+    let want = &e.fx["expected"]["gbdt_regression_params"];
+    let params = want["params"].clone();
+    assert!(params["max_leaf_nodes"].is_null() && params["max_depth"] == json!(3));
     let model = tabular::fit(
         Task::Regression,
-        Algorithm::RandomForest,
+        Algorithm::Gbdt,
         &params,
         &e.train,
         Target::Values(&y),
     )?;
-    let ours = r2(&y_test, &model.predict(&e.test)?);
+    let pred = model.predict(&e.test)?;
+    let sk = f64s(&want["test_pred"])?;
+    let max_diff = pred
+        .iter()
+        .zip(&sk)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    ensure!(
+        max_diff <= GBDT_PRED_TOL,
+        "regression: max |pred - sklearn| = {max_diff:e}"
+    );
+
+    let (labels, _) = e.labels("y_bin")?;
+    let want = &e.fx["expected"]["gbdt_binary_params"];
+    let model = tabular::fit(
+        Task::Classification,
+        Algorithm::Gbdt,
+        &want["params"],
+        &e.train,
+        Target::Labels(&labels),
+    )?;
+    let proba = model.predict_proba(&e.test)?;
+    assert_eq!(proba.classes, strings(&want["classes"])?);
+    let sk = f64s(&want["test_proba_1"])?;
+    let max_diff = proba
+        .rows
+        .iter()
+        .zip(&sk)
+        .map(|(r, p)| (r[1] - p).abs())
+        .fold(0.0, f64::max);
+    ensure!(
+        max_diff <= GBDT_PRED_TOL,
+        "binary: max |p - p_sklearn| = {max_diff:e}"
+    );
+    Ok(())
+}
+
+/// Our random streams differ from numpy's, so the forests differ from scikit-learn's tree for
+/// tree: the check is held-out quality, averaged over three seeds, within the tolerances of
+/// scikit-learn's averaged over five seeds.
+#[test]
+fn random_forest_matches_sklearn_quality() -> Result<()> {
+    let e = ensemble()?;
+    let seeds = [0u64, 1, 2];
+    let (y, y_test) = e.values()?;
+    let mut ours = 0.0;
+    for seed in seeds {
+        let params = json!({ "random_state": seed });
+        let model = tabular::fit(
+            Task::Regression,
+            Algorithm::RandomForest,
+            &params,
+            &e.train,
+            Target::Values(&y),
+        )?;
+        ours += r2(&y_test, &model.predict(&e.test)?) / seeds.len() as f64;
+    }
     let theirs = e.expected("rf_regression", "r2")?;
+    eprintln!("rf_regression: mean R² {ours:.4} (sklearn {theirs:.4})");
     ensure!(
         (ours - theirs).abs() <= R2_TOL,
         "RF R² {ours} vs sklearn {theirs}"
     );
     for (key, case) in [("y_bin", "rf_binary"), ("y_multi", "rf_multi")] {
         let (y, y_test) = e.labels(key)?;
-        let model = tabular::fit(
-            Task::Classification,
-            Algorithm::RandomForest,
-            &params,
-            &e.train,
-            Target::Labels(&y),
-        )?;
-        let proba = model.predict_proba(&e.test)?;
-        for row in &proba.rows {
-            ensure!((row.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        let (mut acc, mut ll) = (0.0, 0.0);
+        for seed in seeds {
+            let params = json!({ "random_state": seed });
+            let model = tabular::fit(
+                Task::Classification,
+                Algorithm::RandomForest,
+                &params,
+                &e.train,
+                Target::Labels(&y),
+            )?;
+            let proba = model.predict_proba(&e.test)?;
+            for row in &proba.rows {
+                ensure!((row.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+            }
+            acc += accuracy(&y_test, &model.predict_labels(&e.test)?) / seeds.len() as f64;
+            ll += log_loss(&proba.classes, &y_test, &proba.rows) / seeds.len() as f64;
         }
-        let acc = accuracy(&y_test, &model.predict_labels(&e.test)?);
         let want = e.expected(case, "accuracy")?;
+        let want_ll = e.expected(case, "log_loss")?;
+        eprintln!(
+            "{case}: mean accuracy {acc:.4} (sklearn {want:.4}), log loss {ll:.4} (sklearn {want_ll:.4})"
+        );
         ensure!(
             (acc - want).abs() <= ACC_TOL,
             "{case}: accuracy {acc} vs sklearn {want}"
         );
-        let ll = log_loss(&proba.classes, &y_test, &proba.rows);
-        let want_ll = e.expected(case, "log_loss")?;
         ensure!(
             (ll - want_ll).abs() <= LOG_LOSS_TOL,
             "{case}: log loss {ll} vs sklearn {want_ll}"
@@ -707,7 +773,9 @@ fn invalid_model_files_are_errors() -> Result<()> {
 
     let mut v = serde_json::to_value(&m)?;
     v["algorithm"] = json!("linear");
-    let err = serde_json::from_value::<TabularModel>(v).err().context("kind mismatch accepted")?;
+    let err = serde_json::from_value::<TabularModel>(v)
+        .err()
+        .context("kind mismatch accepted")?;
     ensure!(err.to_string().contains("does not match"), "{err}");
 
     let mut v = serde_json::to_value(&m)?;

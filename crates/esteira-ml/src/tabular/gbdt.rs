@@ -515,12 +515,7 @@ impl Grower<'_> {
 
     /// Grows one tree on gradients `g` and hessians `h`; returns the nodes and, per leaf, the
     /// sample range in `idx` and the leaf value.
-    fn grow(
-        &self,
-        g: &[f32],
-        h: &[f32],
-        idx: &mut [u32],
-    ) -> Grown {
+    fn grow(&self, g: &[f32], h: &[f32], idx: &mut [u32]) -> Grown {
         let n = idx.len();
         for (i, v) in idx.iter_mut().enumerate() {
             *v = i as u32;
@@ -753,19 +748,26 @@ fn gradients(
                 });
         }
         GbdtTarget::Classes(codes, k) => {
-            let n = codes.len();
-            let probs: Vec<Vec<f64>> = (0..n)
-                .into_par_iter()
-                .map(|i| {
-                    let z: Vec<f64> = (0..*k).map(|c| raw[c][i]).collect();
-                    raw_to_proba(&z, *k)
-                })
-                .collect();
-            for c in 0..*k {
+            let k = *k;
+            let mut probs = vec![0.0; codes.len() * k];
+            probs.par_chunks_mut(k).enumerate().for_each(|(i, p)| {
+                let mut max = f64::NEG_INFINITY;
+                for (c, pc) in p.iter_mut().enumerate() {
+                    *pc = raw[c][i];
+                    max = max.max(*pc);
+                }
+                let mut sum = 0.0;
+                for pc in p.iter_mut() {
+                    *pc = (*pc - max).exp();
+                    sum += *pc;
+                }
+                p.iter_mut().for_each(|pc| *pc /= sum);
+            });
+            for c in 0..k {
                 grad[c]
                     .par_iter_mut()
                     .zip(hess[c].par_iter_mut())
-                    .zip(&probs)
+                    .zip(probs.par_chunks(k))
                     .zip(*codes)
                     .for_each(|(((g, h), p), &code)| {
                         *g = (p[c] - if code == c { 1.0 } else { 0.0 }) as f32;
