@@ -531,6 +531,146 @@ fn gbdt_with_non_default_params_matches_sklearn_predictions() -> Result<()> {
     Ok(())
 }
 
+/// Number of trees in a serialised GBDT model.
+fn n_trees(model: &TabularModel) -> Result<usize> {
+    let v = serde_json::to_value(model)?;
+    Ok(v["fitted"]["trees"].as_array().context("trees")?.len())
+}
+
+#[test]
+fn gbdt_early_stopping_on_training_loss_matches_sklearn() -> Result<()> {
+    let e = ensemble()?;
+    let (y, _) = e.values()?;
+    let want = &e.fx["expected"]["gbdt_regression_early_stopping"];
+    let model = tabular::fit(
+        Task::Regression,
+        Algorithm::Gbdt,
+        &want["params"],
+        &e.train,
+        Target::Values(&y),
+    )?;
+    assert_eq!(
+        n_trees(&model)? as u64,
+        want["n_iter"].as_u64().context("n_iter")?
+    );
+    let sk = f64s(&want["test_pred_head"])?;
+    let pred = model.predict(&e.test)?;
+    let max_diff = pred
+        .iter()
+        .zip(&sk)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    ensure!(
+        max_diff <= GBDT_PRED_TOL,
+        "regression: max |pred - sklearn| = {max_diff:e}"
+    );
+
+    let (labels, _) = e.labels("y_multi")?;
+    let want = &e.fx["expected"]["gbdt_multi_early_stopping"];
+    let model = tabular::fit(
+        Task::Classification,
+        Algorithm::Gbdt,
+        &want["params"],
+        &e.train,
+        Target::Labels(&labels),
+    )?;
+    assert_eq!(
+        n_trees(&model)? as u64,
+        3 * want["n_iter"].as_u64().context("n_iter")?
+    );
+    let sk = matrix(&want["test_proba_head"])?;
+    let proba = model.predict_proba(&e.test)?;
+    let max_diff = proba
+        .rows
+        .iter()
+        .zip(&sk)
+        .flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).abs()))
+        .fold(0.0, f64::max);
+    ensure!(
+        max_diff <= GBDT_PRED_TOL,
+        "multiclass: max |p - p_sklearn| = {max_diff:e}"
+    );
+    Ok(())
+}
+
+/// With a validation split, the held-out rows differ from scikit-learn's (different random
+/// streams), so the check is quality within the tolerances (accuracy: 3 points, since both the
+/// training rows and the stopping point move) and that the multiclass fit stops early as
+/// scikit-learn's does.
+#[test]
+fn gbdt_early_stopping_on_validation_split_matches_sklearn_quality() -> Result<()> {
+    let e = ensemble()?;
+    let (y, y_test) = e.values()?;
+    let want = &e.fx["expected"]["gbdt_regression_validation"];
+    let mut params = want["params"].clone();
+    params["random_state"] = json!(0);
+    let model = tabular::fit(
+        Task::Regression,
+        Algorithm::Gbdt,
+        &params,
+        &e.train,
+        Target::Values(&y),
+    )?;
+    let ours = r2(&y_test, &model.predict(&e.test)?);
+    let theirs = want["r2"].as_f64().context("r2")?;
+    ensure!(
+        (ours - theirs).abs() <= R2_TOL,
+        "R² {ours} vs sklearn {theirs}"
+    );
+
+    let (labels, y_test) = e.labels("y_multi")?;
+    let want = &e.fx["expected"]["gbdt_multi_validation"];
+    let mut params = want["params"].clone();
+    params["random_state"] = json!(0);
+    let model = tabular::fit(
+        Task::Classification,
+        Algorithm::Gbdt,
+        &params,
+        &e.train,
+        Target::Labels(&labels),
+    )?;
+    let trees = n_trees(&model)?;
+    ensure!(
+        trees < 3 * 100,
+        "no early stop: {trees} trees (sklearn stopped after {} iterations)",
+        want["n_iter"]
+    );
+    let acc = accuracy(&y_test, &model.predict_labels(&e.test)?);
+    let theirs = want["accuracy"].as_f64().context("accuracy")?;
+    ensure!(
+        (acc - theirs).abs() <= 0.03,
+        "accuracy {acc} vs sklearn {theirs}"
+    );
+    Ok(())
+}
+
+#[test]
+fn gbdt_early_stopping_auto_is_off_up_to_10000_rows() -> Result<()> {
+    // scikit-learn's "auto" turns early stopping on only above 10 000 rows: on the 1 500-row
+    // fixture the default model equals early_stopping=false (and scikit-learn's predictions,
+    // checked in gbdt_regression_matches_sklearn_quality_and_predictions).
+    let e = ensemble()?;
+    let (y, _) = e.values()?;
+    let auto = tabular::fit(
+        Task::Regression,
+        Algorithm::Gbdt,
+        &json!({"max_iter": 30}),
+        &e.train,
+        Target::Values(&y),
+    )?;
+    let off = tabular::fit(
+        Task::Regression,
+        Algorithm::Gbdt,
+        &json!({"max_iter": 30, "early_stopping": false}),
+        &e.train,
+        Target::Values(&y),
+    )?;
+    assert_eq!(auto.predict(&e.test)?, off.predict(&e.test)?);
+    assert_eq!(n_trees(&auto)?, 30);
+    assert_eq!(auto.params()["early_stopping"], json!("auto"));
+    Ok(())
+}
+
 /// Our random streams differ from numpy's, so the forests differ from scikit-learn's tree for
 /// tree: the check is held-out quality, averaged over three seeds, within the tolerances of
 /// scikit-learn's averaged over five seeds.

@@ -17,12 +17,19 @@
 //!   this reproduces scikit-learn's trees split for split on the test fixtures.
 //! - Missing values: if a column had NaNs at fit, every split tries sending them left and right
 //!   and keeps the better; otherwise NaNs at predict go to the child that had more samples.
-//! - Not implemented: early stopping (scikit-learn's default `early_stopping="auto"` turns it on
-//!   above 10 000 rows; compare with `early_stopping=False`), native categorical splits
-//!   (categoricals arrive one-hot encoded), monotonic and interaction constraints, sample weights.
+//! - Early stopping (scoring `"loss"` only): `"auto"` turns it on above 10 000 rows. It holds out
+//!   `validation_fraction` of the rows (stratified by class for classification; our own random
+//!   split, so not scikit-learn's rows), fits the bins and trees on the rest, and stops once the
+//!   last `n_iter_no_change` validation losses do not beat the one before them by more than
+//!   `tol`; with `validation_fraction = null` it scores the training loss (deterministic, and
+//!   then identical to scikit-learn). The trees of those last iterations are kept, as there.
+//! - Not implemented: native categorical splits (categoricals arrive one-hot encoded), other
+//!   early-stopping scorers, monotonic and interaction constraints, sample weights.
 //!
 //! Histograms are built in parallel over features with rayon; multiclass trees of one iteration
 //! are grown in parallel.
+
+use std::borrow::Cow;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -32,6 +39,8 @@ use super::{Algorithm, HandleUnknown, Result, TabularError, bad_param};
 
 /// Rows used to compute bin thresholds (scikit-learn's `subsample` of `_BinMapper`).
 const BIN_SUBSAMPLE: usize = 200_000;
+/// Above this many rows, `early_stopping = "auto"` turns early stopping on.
+const AUTO_EARLY_STOPPING_ROWS: usize = 10_000;
 /// Smallest hessian sum of a child (scikit-learn's `min_hessian_to_split`).
 const MIN_HESSIAN: f64 = 1e-3;
 /// Histogram slots per feature: up to 255 value bins and the missing bin.
@@ -55,7 +64,19 @@ pub struct GbdtParams {
     pub l2_regularization: f64,
     /// Bins for non-missing values per column, in `2..=255`. Default 255.
     pub max_bins: usize,
-    /// Seed of the binning subsample (used only above 200 000 rows); `null` = random. Default `null`.
+    /// Early stopping: `"auto"` (default: on when there are more than 10 000 rows, as
+    /// scikit-learn), `true` or `false`.
+    pub early_stopping: EarlyStopping,
+    /// Share of the rows held out (stratified for classification) to score early stopping, in
+    /// `(0, 1)`; `null` scores on the training loss instead. Default 0.1.
+    pub validation_fraction: Option<f64>,
+    /// Stop when the last `n_iter_no_change` scores do not beat the one before them by more
+    /// than `tol`, `>= 1`. Default 10.
+    pub n_iter_no_change: usize,
+    /// Improvement tolerance of early stopping (on the mean loss), finite and `>= 0`. Default 1e-7.
+    pub tol: f64,
+    /// Seed of the binning subsample (above 200 000 rows) and of the early-stopping split;
+    /// `null` = random. Default `null`.
     pub random_state: Option<u64>,
     /// Unseen categories at predict: `"error"` (default) or `"ignore"`.
     pub handle_unknown: HandleUnknown,
@@ -71,6 +92,10 @@ impl Default for GbdtParams {
             min_samples_leaf: 20,
             l2_regularization: 0.0,
             max_bins: 255,
+            early_stopping: EarlyStopping::Named(EarlyStoppingName::Auto),
+            validation_fraction: Some(0.1),
+            n_iter_no_change: 10,
+            tol: 1e-7,
             random_state: None,
             handle_unknown: HandleUnknown::Error,
         }
@@ -120,8 +145,50 @@ impl GbdtParams {
                 "an integer in [2, 255]",
             ));
         }
+        if let Some(f) = self.validation_fraction
+            && !(f > 0.0 && f < 1.0)
+        {
+            return Err(bad_param(
+                a,
+                "validation_fraction",
+                f,
+                "a number in (0, 1) or null",
+            ));
+        }
+        if self.n_iter_no_change == 0 {
+            return Err(bad_param(a, "n_iter_no_change", 0, "an integer >= 1"));
+        }
+        if !(self.tol.is_finite() && self.tol >= 0.0) {
+            return Err(bad_param(a, "tol", self.tol, "a finite number >= 0"));
+        }
         Ok(())
     }
+
+    /// Whether early stopping runs for `n` rows.
+    fn early_stopping_on(&self, n: usize) -> bool {
+        match self.early_stopping {
+            EarlyStopping::Flag(on) => on,
+            EarlyStopping::Named(EarlyStoppingName::Auto) => n > AUTO_EARLY_STOPPING_ROWS,
+        }
+    }
+}
+
+/// `early_stopping`: a boolean or `"auto"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum EarlyStopping {
+    /// `true` or `false`.
+    Flag(bool),
+    /// `"auto"`.
+    Named(EarlyStoppingName),
+}
+
+/// The named `early_stopping` setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EarlyStoppingName {
+    /// On above 10 000 rows.
+    Auto,
 }
 
 /// A tree node; children are indices into the tree's node list.
@@ -277,10 +344,9 @@ struct Binned {
     missing_bin: usize,
 }
 
-fn bin_features(x: &[Vec<f64>], max_bins: usize, seed: Option<u64>) -> Binned {
+fn bin_features(x: &[Vec<f64>], max_bins: usize, rng: &mut Rng) -> Binned {
     let n = x.first().map_or(0, Vec::len);
     let sample: Option<Vec<usize>> = (n > BIN_SUBSAMPLE).then(|| {
-        let mut rng = Rng::new(seed);
         let mut idx: Vec<usize> = (0..n).collect();
         for i in 0..BIN_SUBSAMPLE {
             let j = i + rng.below(n - i);
@@ -668,10 +734,162 @@ impl Grower<'_> {
     }
 }
 
+/// Rows `idx` of the column-major `x`.
+fn rows(x: &[Vec<f64>], idx: &[usize]) -> Vec<Vec<f64>> {
+    x.par_iter()
+        .map(|col| idx.iter().map(|&i| col[i]).collect())
+        .collect()
+}
+
+/// Splits `0..n` into (train, validation) with `ceil(fraction · n)` validation rows, stratified by
+/// `codes` when given (each class keeps at least one training row).
+fn holdout(
+    n: usize,
+    fraction: f64,
+    codes: Option<(&[usize], usize)>,
+    rng: &mut Rng,
+) -> (Vec<usize>, Vec<usize>) {
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        order.swap(i, rng.below(i + 1));
+    }
+    let n_val = ((fraction * n as f64).ceil() as usize).min(n.saturating_sub(1));
+    let mut is_val = vec![false; n];
+    match codes {
+        None => order.iter().take(n_val).for_each(|&i| is_val[i] = true),
+        Some((codes, k)) => {
+            let mut count = vec![0usize; k];
+            codes.iter().for_each(|&c| count[c] += 1);
+            // Largest-remainder allocation of the validation rows to classes.
+            let exact: Vec<f64> = count
+                .iter()
+                .map(|&c| c as f64 * n_val as f64 / n as f64)
+                .collect();
+            let mut quota: Vec<usize> = exact.iter().map(|e| e.floor() as usize).collect();
+            let mut by_remainder: Vec<usize> = (0..k).collect();
+            by_remainder.sort_by(|&a, &b| {
+                (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor()))
+            });
+            let mut left = n_val.saturating_sub(quota.iter().sum::<usize>());
+            for &c in by_remainder.iter().cycle().take(k * 2) {
+                if left == 0 {
+                    break;
+                }
+                if quota[c] + 1 < count[c] {
+                    quota[c] += 1;
+                    left -= 1;
+                }
+            }
+            for c in 0..k {
+                quota[c] = quota[c].min(count[c].saturating_sub(1));
+            }
+            for &i in &order {
+                if quota[codes[i]] > 0 {
+                    quota[codes[i]] -= 1;
+                    is_val[i] = true;
+                }
+            }
+        }
+    }
+    (0..n).partition(|&i| !is_val[i])
+}
+
+/// Held-out rows for early stopping: design and target.
+type Validation = (Vec<Vec<f64>>, Owned);
+
+/// The owned training target.
+enum Owned {
+    Regression(Vec<f64>),
+    Classes(Vec<usize>, usize),
+}
+
+impl Owned {
+    fn view(&self) -> GbdtTarget<'_> {
+        match self {
+            Owned::Regression(y) => GbdtTarget::Regression(y),
+            Owned::Classes(c, k) => GbdtTarget::Classes(c, *k),
+        }
+    }
+
+    fn subset(&self, idx: &[usize]) -> Owned {
+        match self {
+            Owned::Regression(y) => Owned::Regression(idx.iter().map(|&i| y[i]).collect()),
+            Owned::Classes(c, k) => Owned::Classes(idx.iter().map(|&i| c[i]).collect(), *k),
+        }
+    }
+}
+
+/// Mean loss at the raw scores (half squared error, binomial or multinomial log loss).
+fn mean_loss(target: &GbdtTarget<'_>, raw: &[Vec<f64>]) -> f64 {
+    let n = raw[0].len();
+    let total: f64 = match target {
+        GbdtTarget::Regression(y) => raw[0]
+            .par_iter()
+            .zip(*y)
+            .map(|(r, y)| 0.5 * (y - r) * (y - r))
+            .sum(),
+        GbdtTarget::Classes(codes, 2) => raw[0]
+            .par_iter()
+            .zip(*codes)
+            .map(|(r, &c)| {
+                let softplus = if *r > 0.0 {
+                    r + (-r).exp().ln_1p()
+                } else {
+                    r.exp().ln_1p()
+                };
+                softplus - if c == 1 { *r } else { 0.0 }
+            })
+            .sum(),
+        GbdtTarget::Classes(codes, k) => (0..n)
+            .into_par_iter()
+            .map(|i| {
+                let max = (0..*k).map(|c| raw[c][i]).fold(f64::NEG_INFINITY, f64::max);
+                let lse = max + (0..*k).map(|c| (raw[c][i] - max).exp()).sum::<f64>().ln();
+                lse - raw[codes[i]][i]
+            })
+            .sum(),
+    };
+    total / n as f64
+}
+
+/// scikit-learn's `_should_stop` on scores (negative losses, the first before any tree).
+fn should_stop(scores: &[f64], n_iter_no_change: usize, tol: f64) -> bool {
+    if scores.len() <= n_iter_no_change {
+        return false;
+    }
+    let reference = scores[scores.len() - n_iter_no_change - 1] + tol;
+    !scores[scores.len() - n_iter_no_change..]
+        .iter()
+        .any(|s| *s > reference)
+}
+
 /// Fits the boosting model on the column-major design `x` (NaN = missing).
 pub(crate) fn fit(x: &[Vec<f64>], target: GbdtTarget<'_>, params: &GbdtParams) -> GbdtModel {
-    let n = x.first().map_or(0, Vec::len);
-    let data = bin_features(x, params.max_bins, params.random_state);
+    let n_all = x.first().map_or(0, Vec::len);
+    let rng = Rng::new(params.random_state);
+    let owned = match target {
+        GbdtTarget::Regression(y) => Owned::Regression(y.to_vec()),
+        GbdtTarget::Classes(c, k) => Owned::Classes(c.to_vec(), k),
+    };
+    let early = params.early_stopping_on(n_all);
+    // (training design, training target, validation design and target)
+    let (x_train, train, val): (Cow<'_, [Vec<f64>]>, Owned, Option<Validation>) =
+        match params.validation_fraction.filter(|_| early && n_all >= 2) {
+            Some(fraction) => {
+                let codes = match &owned {
+                    Owned::Classes(c, k) => Some((c.as_slice(), *k)),
+                    Owned::Regression(_) => None,
+                };
+                let (tr, va) = holdout(n_all, fraction, codes, &mut rng.fork(1));
+                let val = (rows(x, &va), owned.subset(&va));
+                (rows(x, &tr).into(), owned.subset(&tr), Some(val))
+            }
+            None => (x.into(), owned, None),
+        };
+    let x_train: &[Vec<f64>] = &x_train;
+    let target = train.view();
+    let n = x_train.first().map_or(0, Vec::len);
+    let data = bin_features(x_train, params.max_bins, &mut rng.fork(0));
     let grower = Grower {
         data: &data,
         params,
@@ -694,6 +912,18 @@ pub(crate) fn fit(x: &[Vec<f64>], target: GbdtTarget<'_>, params: &GbdtParams) -
         }
     };
     let mut raw: Vec<Vec<f64>> = baseline.iter().map(|b| vec![*b; n]).collect();
+    let mut raw_val: Vec<Vec<f64>> = match &val {
+        Some((xv, _)) => baseline.iter().map(|b| vec![*b; xv[0].len()]).collect(),
+        None => Vec::new(),
+    };
+    let score = |raw: &[Vec<f64>], raw_val: &[Vec<f64>]| match &val {
+        Some((_, yv)) => -mean_loss(&yv.view(), raw_val),
+        None => -mean_loss(&target, raw),
+    };
+    let mut scores = Vec::new();
+    if early {
+        scores.push(score(&raw, &raw_val));
+    }
     let mut grad = vec![vec![0.0f32; n]; k];
     let mut hess = vec![vec![1.0f32; n]; k];
     let mut idx_bufs: Vec<Vec<u32>> = vec![vec![0u32; n]; k];
@@ -714,7 +944,20 @@ pub(crate) fn fit(x: &[Vec<f64>], target: GbdtTarget<'_>, params: &GbdtParams) -
                     r[i as usize] += v;
                 }
             }
+            if let Some((xv, _)) = &val {
+                raw_val[c].par_iter_mut().enumerate().for_each(|(row, r)| {
+                    if let TreeNode::Leaf(v) = nodes[leaf_of(&nodes, xv, row)] {
+                        *r += v;
+                    }
+                });
+            }
             trees.push(nodes);
+        }
+        if early {
+            scores.push(score(&raw, &raw_val));
+            if should_stop(&scores, params.n_iter_no_change, params.tol) {
+                break;
+            }
         }
     }
     GbdtModel { baseline, trees }

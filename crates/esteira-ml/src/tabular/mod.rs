@@ -12,7 +12,7 @@
 //! | [`Algorithm::Linear`] | regression | `LinearRegression()` | [`LinearParams`] |
 //! | [`Algorithm::Ridge`] | regression | `Ridge(alpha=1.0)` | [`RidgeParams`] |
 //! | [`Algorithm::Logistic`] | classification | `LogisticRegression()` (lbfgs, L2, C=1) | [`LogisticParams`] |
-//! | [`Algorithm::Gbdt`] | both | `HistGradientBoostingRegressor/Classifier(early_stopping=False)` | [`GbdtParams`] |
+//! | [`Algorithm::Gbdt`] | both | `HistGradientBoostingRegressor/Classifier()` | [`GbdtParams`] |
 //! | [`Algorithm::RandomForest`] | both | `RandomForestRegressor/Classifier()` | [`ForestParams`] |
 //!
 //! # Encoding
@@ -57,7 +57,7 @@ use serde_json::Value;
 
 pub use encode::HandleUnknown;
 pub use forest::{ForestParams, MaxFeatures, MaxFeaturesName};
-pub use gbdt::GbdtParams;
+pub use gbdt::{EarlyStopping, EarlyStoppingName, GbdtParams};
 pub use linear::{LinearParams, RidgeParams};
 pub use logistic::LogisticParams;
 
