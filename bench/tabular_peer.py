@@ -9,9 +9,12 @@ Writes into OUT_DIR (default bench/out/tabular):
 Tasks: regression (HistGradientBoostingRegressor), binary and multiclass (HistGradientBoostingClassifier),
 all with early_stopping=False (Esteira's gbdt has no early stopping) and every other parameter at its default.
 Features: standard normal with 5% NaN in the first three columns (missing values exercised).
+Random forests (RandomForestRegressor/Classifier(n_jobs=-1, random_state=0), defaults otherwise) run on
+the first BENCH_RF_ROWS training rows of the regression and binary tasks (0 = skip).
 
   .venv/bin/python bench/tabular_peer.py [OUT_DIR]      # env: BENCH_ROWS (200000) BENCH_TEST_ROWS (50000)
                                                         #      BENCH_FEATURES (20) BENCH_TASKS (regression,binary,multiclass)
+                                                        #      BENCH_RF_ROWS (20000)
 """
 import json
 import os
@@ -21,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import sklearn
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.ensemble import (HistGradientBoostingClassifier, HistGradientBoostingRegressor,
+                              RandomForestClassifier, RandomForestRegressor)
 from sklearn.metrics import accuracy_score, log_loss, mean_squared_error, r2_score
 
 out = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parent / "out" / "tabular")
@@ -30,6 +34,7 @@ n_train = int(os.environ.get("BENCH_ROWS", 200_000))
 n_test = int(os.environ.get("BENCH_TEST_ROWS", 50_000))
 p = int(os.environ.get("BENCH_FEATURES", 20))
 tasks = os.environ.get("BENCH_TASKS", "regression,binary,multiclass").split(",")
+rf_rows = min(int(os.environ.get("BENCH_RF_ROWS", 20_000)), n_train)
 seed = 20261126
 rng = np.random.default_rng(seed)
 n = n_train + n_test
@@ -80,6 +85,26 @@ for task in tasks:
     results["tasks"][task] = {"fit_s": fit_s, "fit_cpu_s": fit_cpu, "predict_s": predict_s, **metrics}
     print(f"sklearn {task}: fit {fit_s:.2f}s (cpu {fit_cpu:.2f}s) predict {predict_s:.2f}s {metrics}", file=sys.stderr)
 
+results["rf"] = {}
+for task in [t for t in ("regression", "binary") if t in tasks and rf_rows > 0]:
+    y = targets[task]
+    Xtr, Xte, ytr, yte = X[:rf_rows], X[n_train:], y[:rf_rows], y[n_train:]
+    model = (RandomForestRegressor if task == "regression" else RandomForestClassifier)(n_jobs=-1, random_state=0)
+    t0, c0 = time.perf_counter(), time.process_time()
+    model.fit(Xtr, ytr)
+    fit_s, fit_cpu = time.perf_counter() - t0, time.process_time() - c0
+    t0 = time.perf_counter()
+    if task == "regression":
+        pred = model.predict(Xte)
+        metrics = {"rmse": float(np.sqrt(mean_squared_error(yte, pred))), "r2": float(r2_score(yte, pred))}
+    else:
+        proba = model.predict_proba(Xte)
+        labels = model.classes_[np.argmax(proba, axis=1)]
+        metrics = {"accuracy": float(accuracy_score(yte, labels)), "log_loss": float(log_loss(yte, np.clip(proba, 1e-15, 1)))}
+    predict_s = time.perf_counter() - t0
+    results["rf"][task] = {"fit_s": fit_s, "fit_cpu_s": fit_cpu, "predict_s": predict_s, **metrics}
+    print(f"sklearn random forest {task}: fit {fit_s:.2f}s (cpu {fit_cpu:.2f}s) predict {predict_s:.2f}s {metrics}", file=sys.stderr)
+
 (out / "meta.json").write_text(json.dumps({"n_train": n_train, "n_test": n_test, "n_features": p,
-                                           "seed": seed, "tasks": tasks}))
+                                           "seed": seed, "tasks": tasks, "rf_rows": rf_rows}))
 (out / "sklearn.json").write_text(json.dumps(results, indent=1))

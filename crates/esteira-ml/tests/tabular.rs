@@ -1409,6 +1409,62 @@ fn param_errors_name_the_parameter() -> Result<()> {
 }
 
 #[test]
+fn solver_failures_are_errors_not_nan() -> Result<()> {
+    // Newton's method needs several steps on the logistic fixture: one is not enough.
+    let fx = fixture("logistic.json")?;
+    let y = strings(&fx["multi"])?;
+    let err = tabular::fit(
+        Task::Classification,
+        Algorithm::Logistic,
+        &json!({"max_iter": 1}),
+        &table(&fx["train"])?,
+        Target::Labels(&y),
+    )
+    .err();
+    assert!(
+        matches!(err, Some(TabularError::NotConverged { iterations: 1, .. })),
+        "{err:?}"
+    );
+    // Squares of 1e300 overflow: a numerical error, never NaN coefficients.
+    let huge = Features::new(names(&["x"]), vec![num(&[1e300, -1e300, 5e299])])?;
+    let err = tabular::fit(
+        Task::Regression,
+        Algorithm::Linear,
+        &json!({}),
+        &huge,
+        Target::Values(&[1.0, 2.0, 3.0]),
+    )
+    .err();
+    assert!(
+        matches!(
+            err,
+            Some(TabularError::Numerical {
+                algorithm: Algorithm::Linear,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    // A finite model on inputs whose prediction overflows: an error naming the row.
+    let f = Features::new(names(&["x"]), vec![num(&[0.0, 1.0, 2.0])])?;
+    let m = tabular::fit(
+        Task::Regression,
+        Algorithm::Linear,
+        &json!({}),
+        &f,
+        Target::Values(&[0.0, 2.0, 4.0]),
+    )?;
+    let big = Features::new(names(&["x"]), vec![num(&[1.0, f64::MAX])])?;
+    match m.predict(&big) {
+        Err(TabularError::Numerical { reason, .. }) => {
+            ensure!(reason.contains("row 1"), "{reason}")
+        }
+        other => bail!("{other:?}"),
+    }
+    Ok(())
+}
+
+#[test]
 fn rank_deficient_and_tiny_inputs_do_not_panic() -> Result<()> {
     // One row, constant columns, more columns than rows.
     let one = Features::new(names(&["a", "b"]), vec![num(&[3.0]), cat(&[Some("x")])])?;

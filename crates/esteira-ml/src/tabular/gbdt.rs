@@ -197,11 +197,11 @@ pub enum EarlyStoppingName {
 pub(crate) enum TreeNode<L> {
     /// `x[feature] <= threshold` goes left; NaN goes left iff `missing_left`.
     Split {
-        feature: usize,
+        feature: u32,
         threshold: f64,
         missing_left: bool,
-        left: usize,
-        right: usize,
+        left: u32,
+        right: u32,
     },
     /// A leaf's value (boosting: the additive raw score; forests: the prediction vector).
     Leaf(L),
@@ -220,11 +220,11 @@ pub(crate) fn validate_nodes<L>(nodes: &[TreeNode<L>], width: usize, what: &str)
             threshold,
             ..
         } = node
-            && (*feature >= width
-                || *left <= i
-                || *right <= i
-                || *left >= nodes.len()
-                || *right >= nodes.len()
+            && (*feature as usize >= width
+                || *left as usize <= i
+                || *right as usize <= i
+                || *left as usize >= nodes.len()
+                || *right as usize >= nodes.len()
                 || threshold.is_nan())
         {
             return Err(TabularError::InvalidModel(format!(
@@ -246,13 +246,13 @@ pub(crate) fn leaf_of<L>(nodes: &[TreeNode<L>], x: &[Vec<f64>], row: usize) -> u
         right,
     } = &nodes[i]
     {
-        let v = x[*feature][row];
+        let v = x[*feature as usize][row];
         let go_left = if v.is_nan() {
             *missing_left
         } else {
             v <= *threshold
         };
-        i = if go_left { *left } else { *right };
+        i = if go_left { *left } else { *right } as usize;
     }
     i
 }
@@ -282,18 +282,16 @@ impl GbdtModel {
     /// Raw scores per row (one per score column).
     pub(crate) fn predict_raw(&self, x: &[Vec<f64>], n: usize) -> Vec<Vec<f64>> {
         let k = self.baseline.len();
-        (0..n)
-            .into_par_iter()
-            .map(|row| {
-                let mut raw = self.baseline.clone();
-                for (t, tree) in self.trees.iter().enumerate() {
-                    if let TreeNode::Leaf(v) = tree[leaf_of(tree, x, row)] {
-                        raw[t % k] += v;
-                    }
+        let mut out = vec![0.0; n * k];
+        out.par_chunks_mut(k).enumerate().for_each(|(row, raw)| {
+            raw.copy_from_slice(&self.baseline);
+            for (t, tree) in self.trees.iter().enumerate() {
+                if let TreeNode::Leaf(v) = tree[leaf_of(tree, x, row)] {
+                    raw[t % k] += v;
                 }
-                raw
-            })
-            .collect()
+            }
+        });
+        out.chunks_exact(k).map(<[f64]>::to_vec).collect()
     }
 }
 
@@ -645,11 +643,11 @@ impl Grower<'_> {
                 s.left.n >= s.right.n
             };
             nodes[c.node] = TreeNode::Split {
-                feature: s.feature,
+                feature: s.feature as u32,
                 threshold: thresholds.get(s.bin).copied().unwrap_or(f64::MAX),
                 missing_left,
-                left,
-                right,
+                left: left as u32,
+                right: right as u32,
             };
             n_leaves += 1;
             let depth = c.depth + 1;

@@ -850,7 +850,9 @@ impl TabularModel {
     /// # Errors
     /// [`TabularError::WrongTask`] on a classification model; [`TabularError::MissingColumn`],
     /// [`TabularError::WrongColumnKind`], [`TabularError::UnseenCategory`],
-    /// [`TabularError::NonFiniteFeature`], [`TabularError::MissingValue`] for bad input.
+    /// [`TabularError::NonFiniteFeature`], [`TabularError::MissingValue`] for bad input;
+    /// [`TabularError::Numerical`] if an output would not be finite (e.g. a linear model on
+    /// inputs near `f64::MAX`).
     pub fn predict(&self, features: &Features) -> Result<Vec<f64>> {
         if self.task != Task::Regression {
             return Err(TabularError::WrongTask {
@@ -861,12 +863,25 @@ impl TabularModel {
         }
         let x = self.input(features)?;
         let n = features.n_rows();
-        Ok(match &self.fitted {
+        let out: Vec<f64> = match &self.fitted {
             Fitted::Linear(m) => m.predict(&x, n),
             Fitted::Gbdt(m) => m.predict_raw(&x, n).into_iter().map(|r| r[0]).collect(),
             Fitted::Forest(m) => m.predict(&x, n).into_iter().map(|r| r[0]).collect(),
             Fitted::Logistic(_) => Vec::new(),
-        })
+        };
+        self.check_output(out.iter().position(|v| !v.is_finite()))?;
+        Ok(out)
+    }
+
+    /// [`TabularError::Numerical`] naming the first row whose output is not finite.
+    fn check_output(&self, bad_row: Option<usize>) -> Result<()> {
+        match bad_row {
+            Some(row) => Err(TabularError::Numerical {
+                algorithm: self.algorithm,
+                reason: format!("prediction for row {row} is not finite (input values too large?)"),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Class probabilities per row.
@@ -896,6 +911,7 @@ impl TabularModel {
             Fitted::Forest(m) => m.predict(&x, n),
             Fitted::Linear(_) => Vec::new(),
         };
+        self.check_output(rows.iter().position(|r| r.iter().any(|v| !v.is_finite())))?;
         Ok(Proba { classes, rows })
     }
 
