@@ -16,7 +16,7 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::gbdt::{TreeNode, leaf_of, validate_nodes};
+use super::gbdt::{TreeNode, leaf_of, row_block, validate_nodes};
 use super::rng::Rng;
 use super::{Algorithm, HandleUnknown, Result, TabularError, bad_param};
 
@@ -188,21 +188,32 @@ impl ForestModel {
     }
 
     /// Mean of the trees' leaf vectors per row.
+    ///
+    /// Rows go in row-major blocks, and within a block tree by tree, so that the block's values
+    /// and the upper levels of a deep tree stay in cache.
     pub(crate) fn predict(&self, x: &[Vec<f64>], n: usize) -> Vec<Vec<f64>> {
+        const BLOCK: usize = 8192;
         let dims = self.dims;
+        let p = x.len();
         let scale = 1.0 / self.trees.len() as f64;
         let mut out = vec![0.0; n * dims];
-        out.par_chunks_mut(dims).enumerate().for_each(|(row, acc)| {
-            for tree in &self.trees {
-                if let TreeNode::Leaf(leaf) = tree.nodes[leaf_of(&tree.nodes, x, row)] {
-                    let start = leaf as usize * dims;
-                    acc.iter_mut()
-                        .zip(&tree.values[start..start + dims])
-                        .for_each(|(a, b)| *a += b);
+        out.par_chunks_mut(dims * BLOCK)
+            .enumerate()
+            .for_each(|(b, acc)| {
+                let xb = row_block(x, b * BLOCK, acc.len() / dims);
+                for tree in &self.trees {
+                    for (r, a) in acc.chunks_exact_mut(dims).enumerate() {
+                        let row = &xb[r * p..(r + 1) * p];
+                        if let TreeNode::Leaf(leaf) = tree.nodes[leaf_of(&tree.nodes, |j| row[j])] {
+                            let start = leaf as usize * dims;
+                            a.iter_mut()
+                                .zip(&tree.values[start..start + dims])
+                                .for_each(|(a, v)| *a += v);
+                        }
+                    }
                 }
-            }
-            acc.iter_mut().for_each(|a| *a *= scale);
-        });
+                acc.iter_mut().for_each(|a| *a *= scale);
+            });
         out.chunks_exact(dims).map(<[f64]>::to_vec).collect()
     }
 }

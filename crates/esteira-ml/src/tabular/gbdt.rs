@@ -235,8 +235,8 @@ pub(crate) fn validate_nodes<L>(nodes: &[TreeNode<L>], width: usize, what: &str)
     Ok(())
 }
 
-/// The leaf index `row` of column-major `x` reaches in `nodes` (validated).
-pub(crate) fn leaf_of<L>(nodes: &[TreeNode<L>], x: &[Vec<f64>], row: usize) -> usize {
+/// The leaf index a row reaches in `nodes` (validated); `value(j)` is the row's design column `j`.
+pub(crate) fn leaf_of<L>(nodes: &[TreeNode<L>], value: impl Fn(usize) -> f64) -> usize {
     let mut i = 0;
     while let TreeNode::Split {
         feature,
@@ -246,7 +246,7 @@ pub(crate) fn leaf_of<L>(nodes: &[TreeNode<L>], x: &[Vec<f64>], row: usize) -> u
         right,
     } = &nodes[i]
     {
-        let v = x[*feature as usize][row];
+        let v = value(*feature as usize);
         let go_left = if v.is_nan() {
             *missing_left
         } else {
@@ -255,6 +255,18 @@ pub(crate) fn leaf_of<L>(nodes: &[TreeNode<L>], x: &[Vec<f64>], row: usize) -> u
         i = if go_left { *left } else { *right } as usize;
     }
     i
+}
+
+/// Rows `first..first + rows` of the column-major `x`, row-major.
+pub(crate) fn row_block(x: &[Vec<f64>], first: usize, rows: usize) -> Vec<f64> {
+    let p = x.len();
+    let mut out = vec![0.0; rows * p];
+    for (j, col) in x.iter().enumerate() {
+        for (r, v) in col[first..first + rows].iter().enumerate() {
+            out[r * p + j] = *v;
+        }
+    }
+    out
 }
 
 /// Fitted boosting model: baseline raw scores and trees (tree `t` adds to score `t % scores`).
@@ -279,18 +291,29 @@ impl GbdtModel {
         Ok(())
     }
 
-    /// Raw scores per row (one per score column).
+    /// Raw scores per row (one per score column). Rows go in row-major blocks, tree by tree.
     pub(crate) fn predict_raw(&self, x: &[Vec<f64>], n: usize) -> Vec<Vec<f64>> {
+        const BLOCK: usize = 512;
         let k = self.baseline.len();
+        let p = x.len();
         let mut out = vec![0.0; n * k];
-        out.par_chunks_mut(k).enumerate().for_each(|(row, raw)| {
-            raw.copy_from_slice(&self.baseline);
-            for (t, tree) in self.trees.iter().enumerate() {
-                if let TreeNode::Leaf(v) = tree[leaf_of(tree, x, row)] {
-                    raw[t % k] += v;
+        out.par_chunks_mut(k * BLOCK)
+            .enumerate()
+            .for_each(|(b, raw)| {
+                let rows = raw.len() / k;
+                let xb = row_block(x, b * BLOCK, rows);
+                for r in raw.chunks_exact_mut(k) {
+                    r.copy_from_slice(&self.baseline);
                 }
-            }
-        });
+                for (t, tree) in self.trees.iter().enumerate() {
+                    for (r, raw_r) in raw.chunks_exact_mut(k).enumerate() {
+                        let row = &xb[r * p..(r + 1) * p];
+                        if let TreeNode::Leaf(v) = tree[leaf_of(tree, |j| row[j])] {
+                            raw_r[t % k] += v;
+                        }
+                    }
+                }
+            });
         out.chunks_exact(k).map(<[f64]>::to_vec).collect()
     }
 }
@@ -944,7 +967,7 @@ pub(crate) fn fit(x: &[Vec<f64>], target: GbdtTarget<'_>, params: &GbdtParams) -
             }
             if let Some((xv, _)) = &val {
                 raw_val[c].par_iter_mut().enumerate().for_each(|(row, r)| {
-                    if let TreeNode::Leaf(v) = nodes[leaf_of(&nodes, xv, row)] {
+                    if let TreeNode::Leaf(v) = nodes[leaf_of(&nodes, |j| xv[j][row])] {
                         *r += v;
                     }
                 });
