@@ -499,6 +499,8 @@ struct Candidate {
     start: usize,
     end: usize,
     depth: usize,
+    /// Gradient, hessian and sample totals of the node.
+    sums: Sums,
     hist: Vec<Bin>,
     split: SplitInfo,
 }
@@ -633,6 +635,7 @@ impl Grower<'_> {
                     start: 0,
                     end: n,
                     depth: 0,
+                    sums: total,
                     hist,
                     split,
                 }),
@@ -711,6 +714,7 @@ impl Grower<'_> {
                         start: a,
                         end: b,
                         depth,
+                        sums,
                         hist,
                         split,
                     }),
@@ -719,12 +723,7 @@ impl Grower<'_> {
             }
         }
         for c in candidates {
-            let total = c.split.left;
-            let mut s = total;
-            s.g += c.split.right.g;
-            s.h += c.split.right.h;
-            s.n += c.split.right.n;
-            finish(&mut nodes, c.node, c.start, c.end, &s);
+            finish(&mut nodes, c.node, c.start, c.end, &c.sums);
         }
         (nodes, leaves)
     }
