@@ -18,11 +18,12 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 py="${BENCH_PYTHON:-$root/.venv/bin/python}"
 out="${BENCH_OUT:-$root/bench/out/tabular}"
 [ -x "$py" ] || { echo "bench/tabular.sh: no Python venv at $root/.venv; run scripts/setup.sh" >&2; exit 1; }
+cores="$(nproc)"
 if [ -n "${BENCH_THREADS:-}" ]; then
   export OMP_NUM_THREADS="$BENCH_THREADS" RAYON_NUM_THREADS="$BENCH_THREADS"
 fi
 cd "$root"
 cargo build --quiet --release -p esteira-ml --example tabular_bench
-echo "load before the run: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores" >&2
+echo "load before the run: $(cut -d' ' -f1-3 /proc/loadavg) on $cores cores" >&2
 "$py" bench/tabular_peer.py "$out"
 "$root/target/release/examples/tabular_bench" "$out"

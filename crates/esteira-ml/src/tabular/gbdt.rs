@@ -1,5 +1,5 @@
 //! Histogram gradient boosting like scikit-learn's `HistGradientBoostingRegressor` /
-//! `HistGradientBoostingClassifier` with `early_stopping=False`.
+//! `HistGradientBoostingClassifier` (scoring `"loss"`, no sample weights, numeric features).
 //!
 //! - Binning: each design column gets at most `max_bins` bins for its non-missing values
 //!   (thresholds are midpoints between distinct values when there are at most `max_bins` of them,
@@ -355,8 +355,10 @@ pub(crate) enum GbdtTarget<'a> {
 
 /// Binned design matrix.
 struct Binned {
-    /// Bin per row, per feature.
-    bins: Vec<Vec<u8>>,
+    /// Bin per row and feature, row-major (`n_features` bytes per row), so that one cache line
+    /// serves several features when a node's histograms are built from scattered rows.
+    rows: Vec<u8>,
+    n_features: usize,
     /// Upper edges of the non-missing bins but the last, per feature.
     thresholds: Vec<Vec<f64>>,
     /// Whether the feature had NaNs at fit.
@@ -367,6 +369,7 @@ struct Binned {
 
 fn bin_features(x: &[Vec<f64>], max_bins: usize, rng: &mut Rng) -> Binned {
     let n = x.first().map_or(0, Vec::len);
+    let p = x.len();
     let sample: Option<Vec<usize>> = (n > BIN_SUBSAMPLE).then(|| {
         let mut idx: Vec<usize> = (0..n).collect();
         for i in 0..BIN_SUBSAMPLE {
@@ -404,18 +407,22 @@ fn bin_features(x: &[Vec<f64>], max_bins: usize, rng: &mut Rng) -> Binned {
             (bins, thresholds, has_missing)
         })
         .collect();
-    let mut binned = Binned {
-        bins: Vec::with_capacity(x.len()),
-        thresholds: Vec::with_capacity(x.len()),
-        has_missing: Vec::with_capacity(x.len()),
+    let mut rows = vec![0u8; n * p];
+    rows.par_chunks_mut(p.max(1))
+        .enumerate()
+        .for_each(|(i, row)| {
+            for (r, (bins, _, _)) in row.iter_mut().zip(&per_feature) {
+                *r = bins[i];
+            }
+        });
+    let (thresholds, has_missing) = per_feature.into_iter().map(|(_, t, m)| (t, m)).unzip();
+    Binned {
+        rows,
+        n_features: p,
+        thresholds,
+        has_missing,
         missing_bin: max_bins,
-    };
-    for (b, t, m) in per_feature {
-        binned.bins.push(b);
-        binned.thresholds.push(t);
-        binned.has_missing.push(m);
     }
-    binned
 }
 
 /// Bin edges for sorted non-missing `values` (scikit-learn 1.9's `_find_binning_thresholds`):
@@ -509,40 +516,67 @@ struct Candidate {
 struct Grower<'a> {
     data: &'a Binned,
     params: &'a GbdtParams,
+    /// Hessians are all 1 (squared error): histograms count instead of summing them.
+    constant_hessian: bool,
 }
 
 impl Grower<'_> {
     fn n_features(&self) -> usize {
-        self.data.bins.len()
+        self.data.n_features
     }
 
     /// Histogram of the samples `idx` (`None` = all rows in order).
+    ///
+    /// Features go in one group per rayon thread, built in parallel; each sample's bins for a
+    /// group are adjacent in the row-major bin matrix, so a scattered sample costs one cache
+    /// line per group. Every bin still sums its samples in order, so the result does not depend
+    /// on the number of threads. With constant hessians (squared error) the hessian sums are the
+    /// counts, as in scikit-learn.
     fn histogram(&self, idx: Option<&[u32]>, g: &[f32], h: &[f32]) -> Vec<Bin> {
-        let mut hist = vec![Bin::default(); self.n_features() * SLOTS];
+        let p = self.n_features();
+        let rows = &self.data.rows;
+        let constant = self.constant_hessian;
+        let mut hist = vec![Bin::default(); p * SLOTS];
         let ordered: Option<(Vec<f32>, Vec<f32>)> = idx.map(|idx| {
-            (
-                idx.iter().map(|&i| g[i as usize]).collect(),
-                idx.iter().map(|&i| h[i as usize]).collect(),
-            )
+            let og = idx.iter().map(|&i| g[i as usize]).collect();
+            let oh = if constant {
+                Vec::new()
+            } else {
+                idx.iter().map(|&i| h[i as usize]).collect()
+            };
+            (og, oh)
         });
-        hist.par_chunks_mut(SLOTS)
-            .zip(&self.data.bins)
-            .for_each(|(hf, col)| match (idx, &ordered) {
-                (Some(idx), Some((og, oh))) => {
-                    for ((&i, gi), hi) in idx.iter().zip(og).zip(oh) {
-                        let b = &mut hf[col[i as usize] as usize];
-                        b.g += f64::from(*gi);
-                        b.h += f64::from(*hi);
-                        b.n += 1;
+        let group_size = p.div_ceil(rayon::current_num_threads().max(1)).max(1);
+        hist.par_chunks_mut(SLOTS * group_size)
+            .enumerate()
+            .for_each(|(group, hg)| {
+                let f0 = group * group_size;
+                let width = hg.len() / SLOTS;
+                let mut add = |i: usize, gi: f32, hi: f32| {
+                    let bins = &rows[i * p + f0..i * p + f0 + width];
+                    for (j, &b) in bins.iter().enumerate() {
+                        let bin = &mut hg[j * SLOTS + b as usize];
+                        bin.g += f64::from(gi);
+                        if !constant {
+                            bin.h += f64::from(hi);
+                        }
+                        bin.n += 1;
+                    }
+                };
+                match (idx, &ordered) {
+                    (Some(idx), Some((og, oh))) => {
+                        for (k, &i) in idx.iter().enumerate() {
+                            add(i as usize, og[k], if constant { 1.0 } else { oh[k] });
+                        }
+                    }
+                    _ => {
+                        for (i, (gi, hi)) in g.iter().zip(h).enumerate() {
+                            add(i, *gi, *hi);
+                        }
                     }
                 }
-                _ => {
-                    for ((&c, gi), hi) in col.iter().zip(g).zip(h) {
-                        let b = &mut hf[c as usize];
-                        b.g += f64::from(*gi);
-                        b.h += f64::from(*hi);
-                        b.n += 1;
-                    }
+                if constant {
+                    hg.iter_mut().for_each(|b| b.h = f64::from(b.n));
                 }
             });
         hist
@@ -730,13 +764,14 @@ impl Grower<'_> {
 
     /// Stable partition of `idx` by `split`; returns the number going left.
     fn partition(&self, idx: &mut [u32], split: &SplitInfo, scratch: &mut Vec<u32>) -> usize {
-        let col = &self.data.bins[split.feature];
+        let p = self.n_features();
+        let rows = &self.data.rows;
         let missing = self.data.missing_bin;
         scratch.clear();
         let mut w = 0;
         for r in 0..idx.len() {
             let i = idx[r];
-            let b = col[i as usize] as usize;
+            let b = rows[i as usize * p + split.feature] as usize;
             let left = if b == missing {
                 split.missing_left
             } else {
@@ -913,6 +948,7 @@ pub(crate) fn fit(x: &[Vec<f64>], target: GbdtTarget<'_>, params: &GbdtParams) -
     let grower = Grower {
         data: &data,
         params,
+        constant_hessian: matches!(target, GbdtTarget::Regression(_)),
     };
     let (k, baseline): (usize, Vec<f64>) = match &target {
         GbdtTarget::Regression(y) => (1, vec![y.iter().sum::<f64>() / n as f64]),
