@@ -538,11 +538,11 @@ impl Grower<'_> {
         let constant = self.constant_hessian;
         let mut hist = vec![Bin::default(); p * SLOTS];
         let ordered: Option<(Vec<f32>, Vec<f32>)> = idx.map(|idx| {
-            let og = idx.iter().map(|&i| g[i as usize]).collect();
+            let og = idx.par_iter().map(|&i| g[i as usize]).collect();
             let oh = if constant {
                 Vec::new()
             } else {
-                idx.iter().map(|&i| h[i as usize]).collect()
+                idx.par_iter().map(|&i| h[i as usize]).collect()
             };
             (og, oh)
         });
@@ -762,22 +762,43 @@ impl Grower<'_> {
         (nodes, leaves)
     }
 
-    /// Stable partition of `idx` by `split`; returns the number going left.
+    /// Stable partition of `idx` by `split`; returns the number going left. Large nodes are
+    /// split in parallel chunks whose left and right parts are then concatenated in order.
     fn partition(&self, idx: &mut [u32], split: &SplitInfo, scratch: &mut Vec<u32>) -> usize {
+        const CHUNK: usize = 1 << 14;
         let p = self.n_features();
         let rows = &self.data.rows;
         let missing = self.data.missing_bin;
+        let goes_left = |i: u32| {
+            let b = rows[i as usize * p + split.feature] as usize;
+            if b == missing {
+                split.missing_left
+            } else {
+                b <= split.bin
+            }
+        };
+        if idx.len() > 2 * CHUNK {
+            let parts: Vec<(Vec<u32>, Vec<u32>)> = idx
+                .par_chunks(CHUNK)
+                .map(|c| c.iter().partition(|&&i| goes_left(i)))
+                .collect();
+            let mut w = 0;
+            for (left, _) in &parts {
+                idx[w..w + left.len()].copy_from_slice(left);
+                w += left.len();
+            }
+            let mut r = w;
+            for (_, right) in &parts {
+                idx[r..r + right.len()].copy_from_slice(right);
+                r += right.len();
+            }
+            return w;
+        }
         scratch.clear();
         let mut w = 0;
         for r in 0..idx.len() {
             let i = idx[r];
-            let b = rows[i as usize * p + split.feature] as usize;
-            let left = if b == missing {
-                split.missing_left
-            } else {
-                b <= split.bin
-            };
-            if left {
+            if goes_left(i) {
                 idx[w] = i;
                 w += 1;
             } else {
