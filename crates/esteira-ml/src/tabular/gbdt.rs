@@ -390,7 +390,7 @@ fn bin_features(x: &[Vec<f64>], max_bins: usize, rng: &mut Rng) -> Binned {
                     .collect(),
                 None => col.iter().copied().filter(|v| !v.is_nan()).collect(),
             };
-            values.sort_unstable_by(f64::total_cmp);
+            sort_floats(&mut values);
             let thresholds = bin_thresholds(&values, max_bins);
             let mut has_missing = false;
             let bins = col
@@ -422,6 +422,21 @@ fn bin_features(x: &[Vec<f64>], max_bins: usize, rng: &mut Rng) -> Binned {
         thresholds,
         has_missing,
         missing_bin: max_bins,
+    }
+}
+
+/// Sorts non-NaN floats ascending (as `total_cmp`) by sorting their order-preserving integer
+/// keys, about twice as fast as comparing floats.
+fn sort_floats(values: &mut [f64]) {
+    const SIGN: u64 = 1 << 63;
+    let key = |v: f64| {
+        let b = v.to_bits();
+        if b & SIGN != 0 { !b } else { b | SIGN }
+    };
+    let mut keys: Vec<u64> = values.iter().map(|v| key(*v)).collect();
+    keys.sort_unstable();
+    for (v, k) in values.iter_mut().zip(keys) {
+        *v = f64::from_bits(if k & SIGN != 0 { k & !SIGN } else { !k });
     }
 }
 
