@@ -16,7 +16,7 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::gbdt::{TreeNode, leaf_of, validate_nodes};
+use super::gbdt::{TreeNode, leaf_of, row_block, validate_nodes};
 use super::rng::Rng;
 use super::{Algorithm, HandleUnknown, Result, TabularError, bad_param};
 
@@ -146,28 +146,41 @@ impl ForestParams {
     }
 }
 
+/// One tree: leaves hold an index into `values`, which holds `dims` numbers per leaf.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForestTree {
+    nodes: Vec<TreeNode<u32>>,
+    values: Vec<f64>,
+}
+
 /// Fitted forest: each leaf holds `[mean]` (regression) or class frequencies.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ForestModel {
-    trees: Vec<Vec<TreeNode<Vec<f64>>>>,
+    /// Numbers per leaf: 1 (regression) or the number of classes.
+    dims: usize,
+    trees: Vec<ForestTree>,
 }
 
 impl ForestModel {
     pub(crate) fn validate(&self, width: usize, n_classes: Option<usize>) -> Result<()> {
-        let len = n_classes.unwrap_or(1);
-        if self.trees.is_empty() {
-            return Err(TabularError::InvalidModel("forest without trees".into()));
+        let dims = n_classes.unwrap_or(1);
+        if self.trees.is_empty() || self.dims != dims {
+            return Err(TabularError::InvalidModel(format!(
+                "forest needs trees and {dims} values per leaf"
+            )));
         }
         for (t, tree) in self.trees.iter().enumerate() {
-            validate_nodes(tree, width, &format!("forest tree {t}"))?;
-            let ok = tree.iter().all(|node| match node {
-                TreeNode::Leaf(v) => v.len() == len,
-                TreeNode::Split { .. } => true,
-            });
+            validate_nodes(&tree.nodes, width, &format!("forest tree {t}"))?;
+            let ok = tree.values.len().is_multiple_of(dims)
+                && tree.nodes.iter().all(|node| match node {
+                    TreeNode::Leaf(v) => (*v as usize + 1) * dims <= tree.values.len(),
+                    TreeNode::Split { .. } => true,
+                });
             if !ok {
                 return Err(TabularError::InvalidModel(format!(
-                    "forest tree {t}: leaf values must have {len} entries"
+                    "forest tree {t}: leaf index outside its values"
                 )));
             }
         }
@@ -175,24 +188,33 @@ impl ForestModel {
     }
 
     /// Mean of the trees' leaf vectors per row.
+    ///
+    /// Rows go in row-major blocks, and within a block tree by tree, so that the block's values
+    /// and the upper levels of a deep tree stay in cache.
     pub(crate) fn predict(&self, x: &[Vec<f64>], n: usize) -> Vec<Vec<f64>> {
+        const BLOCK: usize = 8192;
+        let dims = self.dims;
+        let p = x.len();
         let scale = 1.0 / self.trees.len() as f64;
-        (0..n)
-            .into_par_iter()
-            .map(|row| {
-                let mut acc: Vec<f64> = Vec::new();
+        let mut out = vec![0.0; n * dims];
+        out.par_chunks_mut(dims * BLOCK)
+            .enumerate()
+            .for_each(|(b, acc)| {
+                let xb = row_block(x, b * BLOCK, acc.len() / dims);
                 for tree in &self.trees {
-                    if let TreeNode::Leaf(v) = &tree[leaf_of(tree, x, row)] {
-                        if acc.is_empty() {
-                            acc = vec![0.0; v.len()];
+                    for (r, a) in acc.chunks_exact_mut(dims).enumerate() {
+                        let row = &xb[r * p..(r + 1) * p];
+                        if let TreeNode::Leaf(leaf) = tree.nodes[leaf_of(&tree.nodes, |j| row[j])] {
+                            let start = leaf as usize * dims;
+                            a.iter_mut()
+                                .zip(&tree.values[start..start + dims])
+                                .for_each(|(a, v)| *a += v);
                         }
-                        acc.iter_mut().zip(v).for_each(|(a, b)| *a += b);
                     }
                 }
                 acc.iter_mut().for_each(|a| *a *= scale);
-                acc
-            })
-            .collect()
+            });
+        out.chunks_exact(dims).map(<[f64]>::to_vec).collect()
     }
 }
 
@@ -283,10 +305,6 @@ impl Problem<'_> {
                 .sum::<f64>()
                 / st.w
         }
-    }
-
-    fn leaf(&self, st: &Stats) -> Vec<f64> {
-        st.s.iter().map(|v| v / st.w).collect()
     }
 
     /// The best split of the node `idx` among the features drawn from `rng`.
@@ -395,8 +413,9 @@ impl Problem<'_> {
         best
     }
 
-    fn grow(&self, weight: &[f64], mut idx: Vec<u32>, rng: &mut Rng) -> Vec<TreeNode<Vec<f64>>> {
-        let mut nodes: Vec<TreeNode<Vec<f64>>> = vec![TreeNode::Leaf(Vec::new())];
+    fn grow(&self, weight: &[f64], mut idx: Vec<u32>, rng: &mut Rng) -> ForestTree {
+        let mut nodes: Vec<TreeNode<u32>> = vec![TreeNode::Leaf(0)];
+        let mut values: Vec<f64> = Vec::new();
         // (node, start, end, depth)
         let mut stack = vec![(0usize, 0usize, idx.len(), 0usize)];
         let mut scratch: Vec<u32> = Vec::new();
@@ -414,7 +433,8 @@ impl Problem<'_> {
                 self.best_split(part, weight, &st, rng)
             };
             let Some(b) = split else {
-                nodes[node] = TreeNode::Leaf(self.leaf(&st));
+                nodes[node] = TreeNode::Leaf((values.len() / self.dims) as u32);
+                values.extend(st.s.iter().map(|v| v / st.w));
                 continue;
             };
             let col = &self.x[b.feature];
@@ -438,19 +458,19 @@ impl Problem<'_> {
             }
             part[w..].copy_from_slice(&scratch);
             let (l, r) = (nodes.len(), nodes.len() + 1);
-            nodes.push(TreeNode::Leaf(Vec::new()));
-            nodes.push(TreeNode::Leaf(Vec::new()));
+            nodes.push(TreeNode::Leaf(0));
+            nodes.push(TreeNode::Leaf(0));
             nodes[node] = TreeNode::Split {
-                feature: b.feature,
+                feature: b.feature as u32,
                 threshold: b.threshold,
                 missing_left: b.missing_left,
-                left: l,
-                right: r,
+                left: l as u32,
+                right: r as u32,
             };
             stack.push((r, start + w, end, depth + 1));
             stack.push((l, start, start + w, depth + 1));
         }
-        nodes
+        ForestTree { nodes, values }
     }
 }
 
@@ -491,5 +511,5 @@ pub(crate) fn fit(x: &[Vec<f64>], target: ForestTarget<'_>, params: &ForestParam
             problem.grow(&weight, idx, &mut rng)
         })
         .collect();
-    ForestModel { trees }
+    ForestModel { dims, trees }
 }

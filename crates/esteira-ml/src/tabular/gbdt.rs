@@ -1,5 +1,5 @@
 //! Histogram gradient boosting like scikit-learn's `HistGradientBoostingRegressor` /
-//! `HistGradientBoostingClassifier` with `early_stopping=False`.
+//! `HistGradientBoostingClassifier` (scoring `"loss"`, no sample weights, numeric features).
 //!
 //! - Binning: each design column gets at most `max_bins` bins for its non-missing values
 //!   (thresholds are midpoints between distinct values when there are at most `max_bins` of them,
@@ -17,12 +17,19 @@
 //!   this reproduces scikit-learn's trees split for split on the test fixtures.
 //! - Missing values: if a column had NaNs at fit, every split tries sending them left and right
 //!   and keeps the better; otherwise NaNs at predict go to the child that had more samples.
-//! - Not implemented: early stopping (scikit-learn's default `early_stopping="auto"` turns it on
-//!   above 10 000 rows; compare with `early_stopping=False`), native categorical splits
-//!   (categoricals arrive one-hot encoded), monotonic and interaction constraints, sample weights.
+//! - Early stopping (scoring `"loss"` only): `"auto"` turns it on above 10 000 rows. It holds out
+//!   `validation_fraction` of the rows (stratified by class for classification; our own random
+//!   split, so not scikit-learn's rows), fits the bins and trees on the rest, and stops once the
+//!   last `n_iter_no_change` validation losses do not beat the one before them by more than
+//!   `tol`; with `validation_fraction = null` it scores the training loss (deterministic, and
+//!   then identical to scikit-learn). The trees of those last iterations are kept, as there.
+//! - Not implemented: native categorical splits (categoricals arrive one-hot encoded), other
+//!   early-stopping scorers, monotonic and interaction constraints, sample weights.
 //!
 //! Histograms are built in parallel over features with rayon; multiclass trees of one iteration
 //! are grown in parallel.
+
+use std::borrow::Cow;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -32,6 +39,8 @@ use super::{Algorithm, HandleUnknown, Result, TabularError, bad_param};
 
 /// Rows used to compute bin thresholds (scikit-learn's `subsample` of `_BinMapper`).
 const BIN_SUBSAMPLE: usize = 200_000;
+/// Above this many rows, `early_stopping = "auto"` turns early stopping on.
+const AUTO_EARLY_STOPPING_ROWS: usize = 10_000;
 /// Smallest hessian sum of a child (scikit-learn's `min_hessian_to_split`).
 const MIN_HESSIAN: f64 = 1e-3;
 /// Histogram slots per feature: up to 255 value bins and the missing bin.
@@ -55,7 +64,19 @@ pub struct GbdtParams {
     pub l2_regularization: f64,
     /// Bins for non-missing values per column, in `2..=255`. Default 255.
     pub max_bins: usize,
-    /// Seed of the binning subsample (used only above 200 000 rows); `null` = random. Default `null`.
+    /// Early stopping: `"auto"` (default: on when there are more than 10 000 rows, as
+    /// scikit-learn), `true` or `false`.
+    pub early_stopping: EarlyStopping,
+    /// Share of the rows held out (stratified for classification) to score early stopping, in
+    /// `(0, 1)`; `null` scores on the training loss instead. Default 0.1.
+    pub validation_fraction: Option<f64>,
+    /// Stop when the last `n_iter_no_change` scores do not beat the one before them by more
+    /// than `tol`, `>= 1`. Default 10.
+    pub n_iter_no_change: usize,
+    /// Improvement tolerance of early stopping (on the mean loss), finite and `>= 0`. Default 1e-7.
+    pub tol: f64,
+    /// Seed of the binning subsample (above 200 000 rows) and of the early-stopping split;
+    /// `null` = random. Default `null`.
     pub random_state: Option<u64>,
     /// Unseen categories at predict: `"error"` (default) or `"ignore"`.
     pub handle_unknown: HandleUnknown,
@@ -71,6 +92,10 @@ impl Default for GbdtParams {
             min_samples_leaf: 20,
             l2_regularization: 0.0,
             max_bins: 255,
+            early_stopping: EarlyStopping::Named(EarlyStoppingName::Auto),
+            validation_fraction: Some(0.1),
+            n_iter_no_change: 10,
+            tol: 1e-7,
             random_state: None,
             handle_unknown: HandleUnknown::Error,
         }
@@ -120,8 +145,50 @@ impl GbdtParams {
                 "an integer in [2, 255]",
             ));
         }
+        if let Some(f) = self.validation_fraction
+            && !(f > 0.0 && f < 1.0)
+        {
+            return Err(bad_param(
+                a,
+                "validation_fraction",
+                f,
+                "a number in (0, 1) or null",
+            ));
+        }
+        if self.n_iter_no_change == 0 {
+            return Err(bad_param(a, "n_iter_no_change", 0, "an integer >= 1"));
+        }
+        if !(self.tol.is_finite() && self.tol >= 0.0) {
+            return Err(bad_param(a, "tol", self.tol, "a finite number >= 0"));
+        }
         Ok(())
     }
+
+    /// Whether early stopping runs for `n` rows.
+    fn early_stopping_on(&self, n: usize) -> bool {
+        match self.early_stopping {
+            EarlyStopping::Flag(on) => on,
+            EarlyStopping::Named(EarlyStoppingName::Auto) => n > AUTO_EARLY_STOPPING_ROWS,
+        }
+    }
+}
+
+/// `early_stopping`: a boolean or `"auto"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum EarlyStopping {
+    /// `true` or `false`.
+    Flag(bool),
+    /// `"auto"`.
+    Named(EarlyStoppingName),
+}
+
+/// The named `early_stopping` setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EarlyStoppingName {
+    /// On above 10 000 rows.
+    Auto,
 }
 
 /// A tree node; children are indices into the tree's node list.
@@ -130,11 +197,11 @@ impl GbdtParams {
 pub(crate) enum TreeNode<L> {
     /// `x[feature] <= threshold` goes left; NaN goes left iff `missing_left`.
     Split {
-        feature: usize,
+        feature: u32,
         threshold: f64,
         missing_left: bool,
-        left: usize,
-        right: usize,
+        left: u32,
+        right: u32,
     },
     /// A leaf's value (boosting: the additive raw score; forests: the prediction vector).
     Leaf(L),
@@ -153,11 +220,11 @@ pub(crate) fn validate_nodes<L>(nodes: &[TreeNode<L>], width: usize, what: &str)
             threshold,
             ..
         } = node
-            && (*feature >= width
-                || *left <= i
-                || *right <= i
-                || *left >= nodes.len()
-                || *right >= nodes.len()
+            && (*feature as usize >= width
+                || *left as usize <= i
+                || *right as usize <= i
+                || *left as usize >= nodes.len()
+                || *right as usize >= nodes.len()
                 || threshold.is_nan())
         {
             return Err(TabularError::InvalidModel(format!(
@@ -168,8 +235,8 @@ pub(crate) fn validate_nodes<L>(nodes: &[TreeNode<L>], width: usize, what: &str)
     Ok(())
 }
 
-/// The leaf index `row` of column-major `x` reaches in `nodes` (validated).
-pub(crate) fn leaf_of<L>(nodes: &[TreeNode<L>], x: &[Vec<f64>], row: usize) -> usize {
+/// The leaf index a row reaches in `nodes` (validated); `value(j)` is the row's design column `j`.
+pub(crate) fn leaf_of<L>(nodes: &[TreeNode<L>], value: impl Fn(usize) -> f64) -> usize {
     let mut i = 0;
     while let TreeNode::Split {
         feature,
@@ -179,15 +246,27 @@ pub(crate) fn leaf_of<L>(nodes: &[TreeNode<L>], x: &[Vec<f64>], row: usize) -> u
         right,
     } = &nodes[i]
     {
-        let v = x[*feature][row];
+        let v = value(*feature as usize);
         let go_left = if v.is_nan() {
             *missing_left
         } else {
             v <= *threshold
         };
-        i = if go_left { *left } else { *right };
+        i = if go_left { *left } else { *right } as usize;
     }
     i
+}
+
+/// Rows `first..first + rows` of the column-major `x`, row-major.
+pub(crate) fn row_block(x: &[Vec<f64>], first: usize, rows: usize) -> Vec<f64> {
+    let p = x.len();
+    let mut out = vec![0.0; rows * p];
+    for (j, col) in x.iter().enumerate() {
+        for (r, v) in col[first..first + rows].iter().enumerate() {
+            out[r * p + j] = *v;
+        }
+    }
+    out
 }
 
 /// Fitted boosting model: baseline raw scores and trees (tree `t` adds to score `t % scores`).
@@ -212,21 +291,30 @@ impl GbdtModel {
         Ok(())
     }
 
-    /// Raw scores per row (one per score column).
+    /// Raw scores per row (one per score column). Rows go in row-major blocks, tree by tree.
     pub(crate) fn predict_raw(&self, x: &[Vec<f64>], n: usize) -> Vec<Vec<f64>> {
+        const BLOCK: usize = 512;
         let k = self.baseline.len();
-        (0..n)
-            .into_par_iter()
-            .map(|row| {
-                let mut raw = self.baseline.clone();
+        let p = x.len();
+        let mut out = vec![0.0; n * k];
+        out.par_chunks_mut(k * BLOCK)
+            .enumerate()
+            .for_each(|(b, raw)| {
+                let rows = raw.len() / k;
+                let xb = row_block(x, b * BLOCK, rows);
+                for r in raw.chunks_exact_mut(k) {
+                    r.copy_from_slice(&self.baseline);
+                }
                 for (t, tree) in self.trees.iter().enumerate() {
-                    if let TreeNode::Leaf(v) = tree[leaf_of(tree, x, row)] {
-                        raw[t % k] += v;
+                    for (r, raw_r) in raw.chunks_exact_mut(k).enumerate() {
+                        let row = &xb[r * p..(r + 1) * p];
+                        if let TreeNode::Leaf(v) = tree[leaf_of(tree, |j| row[j])] {
+                            raw_r[t % k] += v;
+                        }
                     }
                 }
-                raw
-            })
-            .collect()
+            });
+        out.chunks_exact(k).map(<[f64]>::to_vec).collect()
     }
 }
 
@@ -267,8 +355,10 @@ pub(crate) enum GbdtTarget<'a> {
 
 /// Binned design matrix.
 struct Binned {
-    /// Bin per row, per feature.
-    bins: Vec<Vec<u8>>,
+    /// Bin per row and feature, row-major (`n_features` bytes per row), so that one cache line
+    /// serves several features when a node's histograms are built from scattered rows.
+    rows: Vec<u8>,
+    n_features: usize,
     /// Upper edges of the non-missing bins but the last, per feature.
     thresholds: Vec<Vec<f64>>,
     /// Whether the feature had NaNs at fit.
@@ -277,10 +367,10 @@ struct Binned {
     missing_bin: usize,
 }
 
-fn bin_features(x: &[Vec<f64>], max_bins: usize, seed: Option<u64>) -> Binned {
+fn bin_features(x: &[Vec<f64>], max_bins: usize, rng: &mut Rng) -> Binned {
     let n = x.first().map_or(0, Vec::len);
+    let p = x.len();
     let sample: Option<Vec<usize>> = (n > BIN_SUBSAMPLE).then(|| {
-        let mut rng = Rng::new(seed);
         let mut idx: Vec<usize> = (0..n).collect();
         for i in 0..BIN_SUBSAMPLE {
             let j = i + rng.below(n - i);
@@ -300,7 +390,7 @@ fn bin_features(x: &[Vec<f64>], max_bins: usize, seed: Option<u64>) -> Binned {
                     .collect(),
                 None => col.iter().copied().filter(|v| !v.is_nan()).collect(),
             };
-            values.sort_unstable_by(f64::total_cmp);
+            sort_floats(&mut values);
             let thresholds = bin_thresholds(&values, max_bins);
             let mut has_missing = false;
             let bins = col
@@ -317,18 +407,37 @@ fn bin_features(x: &[Vec<f64>], max_bins: usize, seed: Option<u64>) -> Binned {
             (bins, thresholds, has_missing)
         })
         .collect();
-    let mut binned = Binned {
-        bins: Vec::with_capacity(x.len()),
-        thresholds: Vec::with_capacity(x.len()),
-        has_missing: Vec::with_capacity(x.len()),
+    let mut rows = vec![0u8; n * p];
+    rows.par_chunks_mut(p.max(1))
+        .enumerate()
+        .for_each(|(i, row)| {
+            for (r, (bins, _, _)) in row.iter_mut().zip(&per_feature) {
+                *r = bins[i];
+            }
+        });
+    let (thresholds, has_missing) = per_feature.into_iter().map(|(_, t, m)| (t, m)).unzip();
+    Binned {
+        rows,
+        n_features: p,
+        thresholds,
+        has_missing,
         missing_bin: max_bins,
-    };
-    for (b, t, m) in per_feature {
-        binned.bins.push(b);
-        binned.thresholds.push(t);
-        binned.has_missing.push(m);
     }
-    binned
+}
+
+/// Sorts non-NaN floats ascending (as `total_cmp`) by sorting their order-preserving integer
+/// keys, about twice as fast as comparing floats.
+fn sort_floats(values: &mut [f64]) {
+    const SIGN: u64 = 1 << 63;
+    let key = |v: f64| {
+        let b = v.to_bits();
+        if b & SIGN != 0 { !b } else { b | SIGN }
+    };
+    let mut keys: Vec<u64> = values.iter().map(|v| key(*v)).collect();
+    keys.sort_unstable();
+    for (v, k) in values.iter_mut().zip(keys) {
+        *v = f64::from_bits(if k & SIGN != 0 { k & !SIGN } else { !k });
+    }
 }
 
 /// Bin edges for sorted non-missing `values` (scikit-learn 1.9's `_find_binning_thresholds`):
@@ -412,6 +521,8 @@ struct Candidate {
     start: usize,
     end: usize,
     depth: usize,
+    /// Gradient, hessian and sample totals of the node.
+    sums: Sums,
     hist: Vec<Bin>,
     split: SplitInfo,
 }
@@ -420,40 +531,67 @@ struct Candidate {
 struct Grower<'a> {
     data: &'a Binned,
     params: &'a GbdtParams,
+    /// Hessians are all 1 (squared error): histograms count instead of summing them.
+    constant_hessian: bool,
 }
 
 impl Grower<'_> {
     fn n_features(&self) -> usize {
-        self.data.bins.len()
+        self.data.n_features
     }
 
     /// Histogram of the samples `idx` (`None` = all rows in order).
+    ///
+    /// Features go in one group per rayon thread, built in parallel; each sample's bins for a
+    /// group are adjacent in the row-major bin matrix, so a scattered sample costs one cache
+    /// line per group. Every bin still sums its samples in order, so the result does not depend
+    /// on the number of threads. With constant hessians (squared error) the hessian sums are the
+    /// counts, as in scikit-learn.
     fn histogram(&self, idx: Option<&[u32]>, g: &[f32], h: &[f32]) -> Vec<Bin> {
-        let mut hist = vec![Bin::default(); self.n_features() * SLOTS];
+        let p = self.n_features();
+        let rows = &self.data.rows;
+        let constant = self.constant_hessian;
+        let mut hist = vec![Bin::default(); p * SLOTS];
         let ordered: Option<(Vec<f32>, Vec<f32>)> = idx.map(|idx| {
-            (
-                idx.iter().map(|&i| g[i as usize]).collect(),
-                idx.iter().map(|&i| h[i as usize]).collect(),
-            )
+            let og = idx.par_iter().map(|&i| g[i as usize]).collect();
+            let oh = if constant {
+                Vec::new()
+            } else {
+                idx.par_iter().map(|&i| h[i as usize]).collect()
+            };
+            (og, oh)
         });
-        hist.par_chunks_mut(SLOTS)
-            .zip(&self.data.bins)
-            .for_each(|(hf, col)| match (idx, &ordered) {
-                (Some(idx), Some((og, oh))) => {
-                    for ((&i, gi), hi) in idx.iter().zip(og).zip(oh) {
-                        let b = &mut hf[col[i as usize] as usize];
-                        b.g += f64::from(*gi);
-                        b.h += f64::from(*hi);
-                        b.n += 1;
+        let group_size = p.div_ceil(rayon::current_num_threads().max(1)).max(1);
+        hist.par_chunks_mut(SLOTS * group_size)
+            .enumerate()
+            .for_each(|(group, hg)| {
+                let f0 = group * group_size;
+                let width = hg.len() / SLOTS;
+                let mut add = |i: usize, gi: f32, hi: f32| {
+                    let bins = &rows[i * p + f0..i * p + f0 + width];
+                    for (j, &b) in bins.iter().enumerate() {
+                        let bin = &mut hg[j * SLOTS + b as usize];
+                        bin.g += f64::from(gi);
+                        if !constant {
+                            bin.h += f64::from(hi);
+                        }
+                        bin.n += 1;
+                    }
+                };
+                match (idx, &ordered) {
+                    (Some(idx), Some((og, oh))) => {
+                        for (k, &i) in idx.iter().enumerate() {
+                            add(i as usize, og[k], if constant { 1.0 } else { oh[k] });
+                        }
+                    }
+                    _ => {
+                        for (i, (gi, hi)) in g.iter().zip(h).enumerate() {
+                            add(i, *gi, *hi);
+                        }
                     }
                 }
-                _ => {
-                    for ((&c, gi), hi) in col.iter().zip(g).zip(h) {
-                        let b = &mut hf[c as usize];
-                        b.g += f64::from(*gi);
-                        b.h += f64::from(*hi);
-                        b.n += 1;
-                    }
+                if constant {
+                    hg.iter_mut().for_each(|b| b.h = f64::from(b.n));
                 }
             });
         hist
@@ -546,6 +684,7 @@ impl Grower<'_> {
                     start: 0,
                     end: n,
                     depth: 0,
+                    sums: total,
                     hist,
                     split,
                 }),
@@ -579,11 +718,11 @@ impl Grower<'_> {
                 s.left.n >= s.right.n
             };
             nodes[c.node] = TreeNode::Split {
-                feature: s.feature,
+                feature: s.feature as u32,
                 threshold: thresholds.get(s.bin).copied().unwrap_or(f64::MAX),
                 missing_left,
-                left,
-                right,
+                left: left as u32,
+                right: right as u32,
             };
             n_leaves += 1;
             let depth = c.depth + 1;
@@ -624,6 +763,7 @@ impl Grower<'_> {
                         start: a,
                         end: b,
                         depth,
+                        sums,
                         hist,
                         split,
                     }),
@@ -632,31 +772,48 @@ impl Grower<'_> {
             }
         }
         for c in candidates {
-            let total = c.split.left;
-            let mut s = total;
-            s.g += c.split.right.g;
-            s.h += c.split.right.h;
-            s.n += c.split.right.n;
-            finish(&mut nodes, c.node, c.start, c.end, &s);
+            finish(&mut nodes, c.node, c.start, c.end, &c.sums);
         }
         (nodes, leaves)
     }
 
-    /// Stable partition of `idx` by `split`; returns the number going left.
+    /// Stable partition of `idx` by `split`; returns the number going left. Large nodes are
+    /// split in parallel chunks whose left and right parts are then concatenated in order.
     fn partition(&self, idx: &mut [u32], split: &SplitInfo, scratch: &mut Vec<u32>) -> usize {
-        let col = &self.data.bins[split.feature];
+        const CHUNK: usize = 1 << 14;
+        let p = self.n_features();
+        let rows = &self.data.rows;
         let missing = self.data.missing_bin;
+        let goes_left = |i: u32| {
+            let b = rows[i as usize * p + split.feature] as usize;
+            if b == missing {
+                split.missing_left
+            } else {
+                b <= split.bin
+            }
+        };
+        if idx.len() > 2 * CHUNK {
+            let parts: Vec<(Vec<u32>, Vec<u32>)> = idx
+                .par_chunks(CHUNK)
+                .map(|c| c.iter().partition(|&&i| goes_left(i)))
+                .collect();
+            let mut w = 0;
+            for (left, _) in &parts {
+                idx[w..w + left.len()].copy_from_slice(left);
+                w += left.len();
+            }
+            let mut r = w;
+            for (_, right) in &parts {
+                idx[r..r + right.len()].copy_from_slice(right);
+                r += right.len();
+            }
+            return w;
+        }
         scratch.clear();
         let mut w = 0;
         for r in 0..idx.len() {
             let i = idx[r];
-            let b = col[i as usize] as usize;
-            let left = if b == missing {
-                split.missing_left
-            } else {
-                b <= split.bin
-            };
-            if left {
+            if goes_left(i) {
                 idx[w] = i;
                 w += 1;
             } else {
@@ -668,13 +825,166 @@ impl Grower<'_> {
     }
 }
 
+/// Rows `idx` of the column-major `x`.
+fn rows(x: &[Vec<f64>], idx: &[usize]) -> Vec<Vec<f64>> {
+    x.par_iter()
+        .map(|col| idx.iter().map(|&i| col[i]).collect())
+        .collect()
+}
+
+/// Splits `0..n` into (train, validation) with `ceil(fraction · n)` validation rows, stratified by
+/// `codes` when given (each class keeps at least one training row).
+fn holdout(
+    n: usize,
+    fraction: f64,
+    codes: Option<(&[usize], usize)>,
+    rng: &mut Rng,
+) -> (Vec<usize>, Vec<usize>) {
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        order.swap(i, rng.below(i + 1));
+    }
+    let n_val = ((fraction * n as f64).ceil() as usize).min(n.saturating_sub(1));
+    let mut is_val = vec![false; n];
+    match codes {
+        None => order.iter().take(n_val).for_each(|&i| is_val[i] = true),
+        Some((codes, k)) => {
+            let mut count = vec![0usize; k];
+            codes.iter().for_each(|&c| count[c] += 1);
+            // Largest-remainder allocation of the validation rows to classes.
+            let exact: Vec<f64> = count
+                .iter()
+                .map(|&c| c as f64 * n_val as f64 / n as f64)
+                .collect();
+            let mut quota: Vec<usize> = exact.iter().map(|e| e.floor() as usize).collect();
+            let mut by_remainder: Vec<usize> = (0..k).collect();
+            by_remainder.sort_by(|&a, &b| {
+                (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor()))
+            });
+            let mut left = n_val.saturating_sub(quota.iter().sum::<usize>());
+            for &c in by_remainder.iter().cycle().take(k * 2) {
+                if left == 0 {
+                    break;
+                }
+                if quota[c] + 1 < count[c] {
+                    quota[c] += 1;
+                    left -= 1;
+                }
+            }
+            for c in 0..k {
+                quota[c] = quota[c].min(count[c].saturating_sub(1));
+            }
+            for &i in &order {
+                if quota[codes[i]] > 0 {
+                    quota[codes[i]] -= 1;
+                    is_val[i] = true;
+                }
+            }
+        }
+    }
+    (0..n).partition(|&i| !is_val[i])
+}
+
+/// Held-out rows for early stopping: design and target.
+type Validation = (Vec<Vec<f64>>, Owned);
+
+/// The owned training target.
+enum Owned {
+    Regression(Vec<f64>),
+    Classes(Vec<usize>, usize),
+}
+
+impl Owned {
+    fn view(&self) -> GbdtTarget<'_> {
+        match self {
+            Owned::Regression(y) => GbdtTarget::Regression(y),
+            Owned::Classes(c, k) => GbdtTarget::Classes(c, *k),
+        }
+    }
+
+    fn subset(&self, idx: &[usize]) -> Owned {
+        match self {
+            Owned::Regression(y) => Owned::Regression(idx.iter().map(|&i| y[i]).collect()),
+            Owned::Classes(c, k) => Owned::Classes(idx.iter().map(|&i| c[i]).collect(), *k),
+        }
+    }
+}
+
+/// Mean loss at the raw scores (half squared error, binomial or multinomial log loss).
+fn mean_loss(target: &GbdtTarget<'_>, raw: &[Vec<f64>]) -> f64 {
+    let n = raw[0].len();
+    let total: f64 = match target {
+        GbdtTarget::Regression(y) => raw[0]
+            .par_iter()
+            .zip(*y)
+            .map(|(r, y)| 0.5 * (y - r) * (y - r))
+            .sum(),
+        GbdtTarget::Classes(codes, 2) => raw[0]
+            .par_iter()
+            .zip(*codes)
+            .map(|(r, &c)| {
+                let softplus = if *r > 0.0 {
+                    r + (-r).exp().ln_1p()
+                } else {
+                    r.exp().ln_1p()
+                };
+                softplus - if c == 1 { *r } else { 0.0 }
+            })
+            .sum(),
+        GbdtTarget::Classes(codes, k) => (0..n)
+            .into_par_iter()
+            .map(|i| {
+                let max = (0..*k).map(|c| raw[c][i]).fold(f64::NEG_INFINITY, f64::max);
+                let lse = max + (0..*k).map(|c| (raw[c][i] - max).exp()).sum::<f64>().ln();
+                lse - raw[codes[i]][i]
+            })
+            .sum(),
+    };
+    total / n as f64
+}
+
+/// scikit-learn's `_should_stop` on scores (negative losses, the first before any tree).
+fn should_stop(scores: &[f64], n_iter_no_change: usize, tol: f64) -> bool {
+    if scores.len() <= n_iter_no_change {
+        return false;
+    }
+    let reference = scores[scores.len() - n_iter_no_change - 1] + tol;
+    !scores[scores.len() - n_iter_no_change..]
+        .iter()
+        .any(|s| *s > reference)
+}
+
 /// Fits the boosting model on the column-major design `x` (NaN = missing).
 pub(crate) fn fit(x: &[Vec<f64>], target: GbdtTarget<'_>, params: &GbdtParams) -> GbdtModel {
-    let n = x.first().map_or(0, Vec::len);
-    let data = bin_features(x, params.max_bins, params.random_state);
+    let n_all = x.first().map_or(0, Vec::len);
+    let rng = Rng::new(params.random_state);
+    let owned = match target {
+        GbdtTarget::Regression(y) => Owned::Regression(y.to_vec()),
+        GbdtTarget::Classes(c, k) => Owned::Classes(c.to_vec(), k),
+    };
+    let early = params.early_stopping_on(n_all);
+    // (training design, training target, validation design and target)
+    let (x_train, train, val): (Cow<'_, [Vec<f64>]>, Owned, Option<Validation>) =
+        match params.validation_fraction.filter(|_| early && n_all >= 2) {
+            Some(fraction) => {
+                let codes = match &owned {
+                    Owned::Classes(c, k) => Some((c.as_slice(), *k)),
+                    Owned::Regression(_) => None,
+                };
+                let (tr, va) = holdout(n_all, fraction, codes, &mut rng.fork(1));
+                let val = (rows(x, &va), owned.subset(&va));
+                (rows(x, &tr).into(), owned.subset(&tr), Some(val))
+            }
+            None => (x.into(), owned, None),
+        };
+    let x_train: &[Vec<f64>] = &x_train;
+    let target = train.view();
+    let n = x_train.first().map_or(0, Vec::len);
+    let data = bin_features(x_train, params.max_bins, &mut rng.fork(0));
     let grower = Grower {
         data: &data,
         params,
+        constant_hessian: matches!(target, GbdtTarget::Regression(_)),
     };
     let (k, baseline): (usize, Vec<f64>) = match &target {
         GbdtTarget::Regression(y) => (1, vec![y.iter().sum::<f64>() / n as f64]),
@@ -694,6 +1004,18 @@ pub(crate) fn fit(x: &[Vec<f64>], target: GbdtTarget<'_>, params: &GbdtParams) -
         }
     };
     let mut raw: Vec<Vec<f64>> = baseline.iter().map(|b| vec![*b; n]).collect();
+    let mut raw_val: Vec<Vec<f64>> = match &val {
+        Some((xv, _)) => baseline.iter().map(|b| vec![*b; xv[0].len()]).collect(),
+        None => Vec::new(),
+    };
+    let score = |raw: &[Vec<f64>], raw_val: &[Vec<f64>]| match &val {
+        Some((_, yv)) => -mean_loss(&yv.view(), raw_val),
+        None => -mean_loss(&target, raw),
+    };
+    let mut scores = Vec::new();
+    if early {
+        scores.push(score(&raw, &raw_val));
+    }
     let mut grad = vec![vec![0.0f32; n]; k];
     let mut hess = vec![vec![1.0f32; n]; k];
     let mut idx_bufs: Vec<Vec<u32>> = vec![vec![0u32; n]; k];
@@ -714,7 +1036,20 @@ pub(crate) fn fit(x: &[Vec<f64>], target: GbdtTarget<'_>, params: &GbdtParams) -
                     r[i as usize] += v;
                 }
             }
+            if let Some((xv, _)) = &val {
+                raw_val[c].par_iter_mut().enumerate().for_each(|(row, r)| {
+                    if let TreeNode::Leaf(v) = nodes[leaf_of(&nodes, |j| xv[j][row])] {
+                        *r += v;
+                    }
+                });
+            }
             trees.push(nodes);
+        }
+        if early {
+            scores.push(score(&raw, &raw_val));
+            if should_stop(&scores, params.n_iter_no_change, params.tol) {
+                break;
+            }
         }
     }
     GbdtModel { baseline, trees }
@@ -748,19 +1083,26 @@ fn gradients(
                 });
         }
         GbdtTarget::Classes(codes, k) => {
-            let n = codes.len();
-            let probs: Vec<Vec<f64>> = (0..n)
-                .into_par_iter()
-                .map(|i| {
-                    let z: Vec<f64> = (0..*k).map(|c| raw[c][i]).collect();
-                    raw_to_proba(&z, *k)
-                })
-                .collect();
-            for c in 0..*k {
+            let k = *k;
+            let mut probs = vec![0.0; codes.len() * k];
+            probs.par_chunks_mut(k).enumerate().for_each(|(i, p)| {
+                let mut max = f64::NEG_INFINITY;
+                for (c, pc) in p.iter_mut().enumerate() {
+                    *pc = raw[c][i];
+                    max = max.max(*pc);
+                }
+                let mut sum = 0.0;
+                for pc in p.iter_mut() {
+                    *pc = (*pc - max).exp();
+                    sum += *pc;
+                }
+                p.iter_mut().for_each(|pc| *pc /= sum);
+            });
+            for c in 0..k {
                 grad[c]
                     .par_iter_mut()
                     .zip(hess[c].par_iter_mut())
-                    .zip(&probs)
+                    .zip(probs.par_chunks(k))
                     .zip(*codes)
                     .for_each(|(((g, h), p), &code)| {
                         *g = (p[c] - if code == c { 1.0 } else { 0.0 }) as f32;

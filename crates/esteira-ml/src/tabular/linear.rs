@@ -120,6 +120,12 @@ pub(crate) fn fit_least_squares(
     let v = jacobi_svd(&mut r);
     let sigma: Vec<f64> = r.iter().map(|col| norm(col)).collect();
     let s_max = sigma.iter().copied().fold(0.0, f64::max);
+    if !s_max.is_finite() || c.iter().any(|v| !v.is_finite()) {
+        return Err(TabularError::Numerical {
+            algorithm,
+            reason: "the decomposition overflowed (feature or target values too large)".into(),
+        });
+    }
     let cutoff = n.max(p) as f64 * f64::EPSILON * s_max;
     let mut coef = vec![0.0; p];
     for (j, col) in r.iter().enumerate() {

@@ -20,7 +20,8 @@ pub struct LogisticParams {
     #[serde(rename = "C")]
     pub c: f64,
     /// Maximum Newton iterations, `>= 1`. Default 100. Not reaching `tol` is an error
-    /// ([`TabularError::NotConverged`]).
+    /// ([`TabularError::NotConverged`]) unless the gradient is already at rounding level
+    /// (`1000·ε·max(1, objective)`), where no step can improve the objective any more.
     pub max_iter: usize,
     /// Stop when the largest absolute gradient component of the objective above is `<= tol`;
     /// finite and `> 0`. Default 1e-10. (Not scikit-learn's lbfgs `tol`: Newton's method reaches

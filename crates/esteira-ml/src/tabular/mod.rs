@@ -12,7 +12,7 @@
 //! | [`Algorithm::Linear`] | regression | `LinearRegression()` | [`LinearParams`] |
 //! | [`Algorithm::Ridge`] | regression | `Ridge(alpha=1.0)` | [`RidgeParams`] |
 //! | [`Algorithm::Logistic`] | classification | `LogisticRegression()` (lbfgs, L2, C=1) | [`LogisticParams`] |
-//! | [`Algorithm::Gbdt`] | both | `HistGradientBoostingRegressor/Classifier(early_stopping=False)` | [`GbdtParams`] |
+//! | [`Algorithm::Gbdt`] | both | `HistGradientBoostingRegressor/Classifier()` | [`GbdtParams`] |
 //! | [`Algorithm::RandomForest`] | both | `RandomForestRegressor/Classifier()` | [`ForestParams`] |
 //!
 //! # Encoding
@@ -57,7 +57,7 @@ use serde_json::Value;
 
 pub use encode::HandleUnknown;
 pub use forest::{ForestParams, MaxFeatures, MaxFeaturesName};
-pub use gbdt::GbdtParams;
+pub use gbdt::{EarlyStopping, EarlyStoppingName, GbdtParams};
 pub use linear::{LinearParams, RidgeParams};
 pub use logistic::LogisticParams;
 
@@ -850,7 +850,9 @@ impl TabularModel {
     /// # Errors
     /// [`TabularError::WrongTask`] on a classification model; [`TabularError::MissingColumn`],
     /// [`TabularError::WrongColumnKind`], [`TabularError::UnseenCategory`],
-    /// [`TabularError::NonFiniteFeature`], [`TabularError::MissingValue`] for bad input.
+    /// [`TabularError::NonFiniteFeature`], [`TabularError::MissingValue`] for bad input;
+    /// [`TabularError::Numerical`] if an output would not be finite (e.g. a linear model on
+    /// inputs near `f64::MAX`).
     pub fn predict(&self, features: &Features) -> Result<Vec<f64>> {
         if self.task != Task::Regression {
             return Err(TabularError::WrongTask {
@@ -861,12 +863,25 @@ impl TabularModel {
         }
         let x = self.input(features)?;
         let n = features.n_rows();
-        Ok(match &self.fitted {
+        let out: Vec<f64> = match &self.fitted {
             Fitted::Linear(m) => m.predict(&x, n),
             Fitted::Gbdt(m) => m.predict_raw(&x, n).into_iter().map(|r| r[0]).collect(),
             Fitted::Forest(m) => m.predict(&x, n).into_iter().map(|r| r[0]).collect(),
             Fitted::Logistic(_) => Vec::new(),
-        })
+        };
+        self.check_output(out.iter().position(|v| !v.is_finite()))?;
+        Ok(out)
+    }
+
+    /// [`TabularError::Numerical`] naming the first row whose output is not finite.
+    fn check_output(&self, bad_row: Option<usize>) -> Result<()> {
+        match bad_row {
+            Some(row) => Err(TabularError::Numerical {
+                algorithm: self.algorithm,
+                reason: format!("prediction for row {row} is not finite (input values too large?)"),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Class probabilities per row.
@@ -896,6 +911,7 @@ impl TabularModel {
             Fitted::Forest(m) => m.predict(&x, n),
             Fitted::Linear(_) => Vec::new(),
         };
+        self.check_output(rows.iter().position(|r| r.iter().any(|v| !v.is_finite())))?;
         Ok(Proba { classes, rows })
     }
 
