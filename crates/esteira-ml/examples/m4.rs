@@ -274,6 +274,11 @@ fn main() -> anyhow::Result<()> {
             });
         }
         rows.push(fitted_row(
+            "AutoETS".to_string(),
+            Method::AutoEts,
+            subset.seasons.to_vec(),
+        ));
+        rows.push(fitted_row(
             "Auto".to_string(),
             Method::Auto,
             subset.seasons.to_vec(),

@@ -88,8 +88,8 @@ pub struct TrainArgs {
     /// Forecasts: horizon in steps.
     #[arg(long)]
     pub horizon: Option<usize>,
-    /// Forecasts: auto (the per-series ensemble), naive, snaive, naive2, ses, holt, damped,
-    /// theta or mstl.
+    /// Forecasts: auto (the per-series ensemble), autoets, naive, snaive, naive2, ses, holt,
+    /// damped, theta or mstl.
     #[arg(long, default_value = "auto")]
     pub method: String,
     /// Forecasts: seasonal period(s) [default: detected per series among the calendar's

@@ -48,11 +48,12 @@ pub enum Component {
     MstlSes,
     MstlDamped,
     MstlTheta,
+    AutoEts,
 }
 
 impl Component {
     /// Every candidate, in the order scores are reported.
-    pub const ALL: [Component; 10] = [
+    pub const ALL: [Component; 11] = [
         Component::Naive,
         Component::SeasonalNaive,
         Component::Naive2,
@@ -63,6 +64,7 @@ impl Component {
         Component::MstlSes,
         Component::MstlDamped,
         Component::MstlTheta,
+        Component::AutoEts,
     ];
 
     /// Fits the component to a finite, non-empty `history` (see [`super::fit`] for the
@@ -85,6 +87,7 @@ impl Component {
             Component::MstlSes => Ok(mstl_fit(history, seasons, NonSeasonal::Ses)),
             Component::MstlDamped => Ok(mstl_fit(history, seasons, NonSeasonal::Damped)),
             Component::MstlTheta => Ok(mstl_fit(history, seasons, NonSeasonal::Theta)),
+            Component::AutoEts => method(Method::AutoEts),
         }
     }
 

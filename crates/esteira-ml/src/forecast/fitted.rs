@@ -4,6 +4,7 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::autoets::{AutoEtsOptions, EtsModel, Fallback, SeasonType, auto_ets};
 use super::ensemble::{EnsembleRule, Selection, fit_auto_unchecked};
 use super::mstl::{Mstl, mstl_unchecked, usable_periods};
 use super::{
@@ -111,6 +112,8 @@ enum Model {
     },
     /// Weighted mean of the members' point forecasts.
     Ensemble { members: Vec<Member> },
+    /// An ETS state-space model chosen by [`auto_ets`].
+    Ets(Box<EtsModel>),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -347,6 +350,9 @@ impl FittedSeries {
                 }
             }
             Model::Ensemble { members } => ensemble_forecast(members, h),
+            Model::Ets(model) => model
+                .forecast(h)
+                .unwrap_or_else(|_| Forecast::point(Vec::new())),
         }
     }
 
@@ -510,6 +516,35 @@ pub(crate) fn fit_unchecked(
         }
         Method::Mstl => mstl_fit(history, seasons, MSTL_DEFAULT),
         Method::Auto => fit_auto_unchecked(history, h, seasons, &EnsembleRule::default())?,
+        Method::AutoEts => ets_fit(history, m)?,
+    })
+}
+
+/// [`auto_ets`] with the default options and period `m`, as a [`FittedSeries`] named after the
+/// chosen model (e.g. `ETS(M,Ad,M)`), with AutoETS's fallback reported.
+fn ets_fit(history: &[f64], m: usize) -> Result<FittedSeries, ForecastError> {
+    let model = auto_ets(history, m, &AutoEtsOptions::default()).map_err(|e| {
+        ForecastError::InvalidParameter {
+            parameter: "history",
+            reason: e.to_string(),
+        }
+    })?;
+    let fallback = match model.fallback {
+        Some(Fallback::Constant) => Some("constant series: the constant is repeated".to_string()),
+        Some(Fallback::TooShort) => Some(format!(
+            "history of {} points is too short for ETS: naive forecast",
+            history.len()
+        )),
+        None if m > 1 && model.spec.season == SeasonType::None && m <= 24 => Some(format!(
+            "no seasonal ETS model for period {m} (too short or not chosen)"
+        )),
+        None => None,
+    };
+    Ok(FittedSeries {
+        name: model.model.clone(),
+        model: Model::Ets(Box::new(model)),
+        fallback,
+        selection: None,
     })
 }
 

@@ -174,6 +174,10 @@ pub enum Method {
     Mstl,
     /// The automatic ensemble with [`EnsembleRule::default`] (see [`fit_auto`]).
     Auto,
+    /// Exponential smoothing state-space models (error A/M, trend N/A/Ad, season N/A/M)
+    /// selected by AICc ([`auto_ets`] with [`AutoEtsOptions::default`]); seasonal with the
+    /// first period when it is at most 24.
+    AutoEts,
 }
 
 impl Method {
@@ -189,8 +193,9 @@ impl Method {
         Method::Theta,
     ];
 
-    /// Every method: the benchmarks of [`Method::ALL`], then MSTL and the automatic ensemble.
-    pub const EVERY: [Method; 9] = [
+    /// Every method: the benchmarks of [`Method::ALL`], then MSTL, the automatic ensemble and
+    /// AutoETS.
+    pub const EVERY: [Method; 10] = [
         Method::Naive,
         Method::SeasonalNaive,
         Method::Naive2,
@@ -200,6 +205,7 @@ impl Method {
         Method::Theta,
         Method::Mstl,
         Method::Auto,
+        Method::AutoEts,
     ];
 
     /// Name as printed in the M4 results (`Naive`, `sNaive`, `Naive2`, `SES`, ...).
@@ -214,6 +220,7 @@ impl Method {
             Method::Theta => "Theta",
             Method::Mstl => "MSTL",
             Method::Auto => "Auto",
+            Method::AutoEts => "AutoETS",
         }
     }
 
@@ -224,7 +231,9 @@ impl Method {
     pub fn forecast(self, history: &[f64], h: usize, m: usize) -> Result<Forecast, ForecastError> {
         validate(history, h, m)?;
         match self {
-            Method::Mstl | Method::Auto => Ok(fit(self, history, h, &[m])?.forecast(h)),
+            Method::Mstl | Method::Auto | Method::AutoEts => {
+                Ok(fit(self, history, h, &[m])?.forecast(h))
+            }
             Method::Naive => naive(history, h),
             Method::SeasonalNaive => seasonal_naive(history, h, m),
             Method::Naive2 => naive2(history, h, m),

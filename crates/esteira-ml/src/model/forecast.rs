@@ -16,7 +16,7 @@ use crate::backtest::{
     BacktestError, BacktestMany, BacktestSpec, SeriesBacktest, Summary, backtest_with,
 };
 use crate::dataset::{Table, table_from_columns};
-use crate::forecast::{FittedSeries, Forecast, ForecastError, Method, fit, seasonality_test};
+use crate::forecast::{FittedSeries, Forecast, ForecastError, Method, detect_seasonality, fit};
 use crate::metrics;
 use crate::series::{Calendar, LongFormat, Series, SeriesSet, TimeKind, epoch_days, format_time};
 
@@ -127,10 +127,10 @@ fn parse_method(name: &str) -> Result<Method> {
 impl ForecastModel {
     /// Fits one forecaster per series of `set`, in parallel.
     ///
-    /// Season per series: the configured periods, or the calendar's customary ones, keeping the
-    /// shortest that the series is long enough for (three full cycles) and, when not configured,
-    /// that passes the 90 % autocorrelation test; otherwise 1, reported as a fallback when a
-    /// period was configured.
+    /// Seasons per series: the configured periods, or the calendar's customary ones, keeping
+    /// those the series holds three full cycles of and, when not configured, that
+    /// [`detect_seasonality`] finds; none otherwise, reported as a fallback when periods were
+    /// configured. Methods with one season use the shortest; MSTL and the ensemble use all.
     ///
     /// # Errors
     /// [`ModelError::Invalid`] for an unknown method, a zero horizon or a zero season;
@@ -585,8 +585,8 @@ fn seasons_key(seasons: &[usize]) -> String {
 }
 
 /// The seasons for series `x`: the candidate periods (shortest first) the series holds three
-/// cycles of and, when the periods were not configured, that pass the 90 % autocorrelation
-/// test. When configured periods could not be used, the reason is returned.
+/// cycles of and, when the periods were not configured, that [`detect_seasonality`] finds in
+/// the data. When configured periods could not be used, the reason is returned.
 fn choose_seasons(
     x: &[f64],
     candidates: &[usize],
@@ -595,12 +595,16 @@ fn choose_seasons(
     let mut sorted: Vec<usize> = candidates.iter().copied().filter(|&m| m > 1).collect();
     sorted.sort_unstable();
     sorted.dedup();
-    let usable: Vec<usize> = sorted
+    let long_enough: Vec<usize> = sorted
         .iter()
         .copied()
         .filter(|&m| x.len() >= 3 * m)
-        .filter(|&m| configured || seasonality_test(x, m))
         .collect();
+    let usable = if configured {
+        long_enough
+    } else {
+        detect_seasonality(x, &long_enough).unwrap_or_default()
+    };
     let dropped: Vec<String> = sorted
         .iter()
         .filter(|m| !usable.contains(m))
