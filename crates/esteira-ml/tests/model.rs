@@ -460,3 +460,52 @@ fn newer_formats_and_non_models_are_refused() -> anyhow::Result<()> {
     assert!(matches!(model::load(&out), Err(ModelError::Json { .. })));
     Ok(())
 }
+
+/// Models saved by Esteira 0.1.0 (format 1) still load and predict what they did then.
+#[test]
+fn models_of_format_1_still_load_and_predict_the_same() -> anyhow::Result<()> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/v1");
+    let same = |got: &Table, expected: &Path| -> anyhow::Result<()> {
+        let out = tempfile::tempdir()?;
+        let written = out.path().join("got.csv");
+        got.write(&written)?;
+        let (got, want) = (
+            std::fs::read_to_string(written)?,
+            std::fs::read_to_string(expected)?,
+        );
+        assert_eq!(got.lines().count(), want.lines().count());
+        for (g, w) in got.lines().zip(want.lines()) {
+            for (a, b) in g.split(',').zip(w.split(',')) {
+                match (a.parse::<f64>(), b.parse::<f64>()) {
+                    (Ok(x), Ok(y)) => {
+                        assert!((x - y).abs() <= 1e-9 * y.abs().max(1.0), "{g} vs {w}")
+                    }
+                    _ => assert_eq!(a, b),
+                }
+            }
+        }
+        Ok(())
+    };
+    let LoadedModel::Forecast(forecast, manifest) = model::load(&dir.join("forecast"))? else {
+        panic!("not a forecast model");
+    };
+    assert_eq!(manifest.format_version, 1);
+    assert!(
+        forecast.series.iter().any(|s| s.model.contains("ETS(")),
+        "ensembles with ETS members"
+    );
+    same(
+        &forecast.predict(None, forecast.config.horizon)?,
+        &dir.join("forecast.expected.csv"),
+    )?;
+    let LoadedModel::Tabular(tabular, manifest) = model::load(&dir.join("tabular"))? else {
+        panic!("not a tabular model");
+    };
+    assert_eq!(manifest.format_version, 1);
+    let input = Table::read(&dir.join("houses.input.csv"))?;
+    same(
+        &model::tabular::predict_table(&tabular, &input)?,
+        &dir.join("tabular.expected.csv"),
+    )?;
+    Ok(())
+}
