@@ -19,6 +19,7 @@ if [[ ! -f "$data/Hourly-train.csv" || ! -f "$data/Weekly-train.csv" ]]; then
     exit 1
 fi
 cd "$root"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 cargo build --quiet --release -p esteira-ml --example m4
 peer=$(OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 .venv/bin/python - "$data/Hourly-train.csv" <<'PY'
 import csv, sys, time, warnings
