@@ -50,6 +50,19 @@ pub enum SeriesError {
     },
     #[error("series '{series}' has no observed value")]
     NoValues { series: String },
+    #[error(
+        "series '{series}': exogenous column '{column}' is {value} at {time}; values must be finite"
+    )]
+    NonFiniteExog {
+        series: String,
+        column: String,
+        time: String,
+        value: f64,
+    },
+    #[error(
+        "series '{series}': exogenous column '{column}' has no value in the series' time range"
+    )]
+    MissingExog { series: String, column: String },
 }
 
 /// Result of series operations.
@@ -65,6 +78,9 @@ pub struct LongFormat {
     pub time: String,
     /// The numeric target column.
     pub target: String,
+    /// Numeric exogenous columns (regressors whose future values are known at prediction).
+    #[serde(default)]
+    pub exog: Vec<String>,
 }
 
 /// How times are written: seconds since the epoch or an integer period index.
@@ -192,6 +208,8 @@ pub struct Series {
     pub values: Vec<f64>,
     /// How many values were filled in.
     pub filled: usize,
+    /// One column per [`LongFormat::exog`], aligned with `values`, gaps interpolated.
+    pub exog: Vec<Vec<f64>>,
 }
 
 /// Series read from a long table, all on one calendar.
@@ -216,38 +234,76 @@ impl SeriesSet {
     /// # Errors
     /// Every rule of the module has its [`SeriesError`] variant.
     pub fn from_table(table: &Table, format: &LongFormat) -> Result<SeriesSet> {
-        if format.id.is_empty() {
-            return Err(SeriesError::NoIdColumn);
-        }
-        let ids = format
-            .id
-            .iter()
-            .map(|c| table.string_column(c))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        let times = table.time_column(&format.time)?;
-        let targets = table.f64_column(&format.target)?;
-        let (kind, times) = match times {
-            TimeColumn::Seconds(t) => (TimeKind::Seconds, t),
-            TimeColumn::Index(t) => (TimeKind::Index, t),
-        };
-        let raw = group_rows(format, &ids, &times, &targets)?;
-        let calendar = detect_calendar(kind, &raw);
-        let series = raw
-            .into_iter()
-            .map(|r| regularise(r, format, kind, calendar))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(SeriesSet {
-            format: format.clone(),
-            kind,
-            calendar,
-            series,
-        })
+        build(table, format, true, None)
     }
+
+    /// Reads future rows (ids, times and exogenous values; no target) on a known calendar:
+    /// each series' `start` is its first future time and `exog` its future regressors
+    /// (`values` are zeros).
+    ///
+    /// # Errors
+    /// As [`SeriesSet::from_table`], except for the target, which is not read.
+    pub fn future_from_table(
+        table: &Table,
+        format: &LongFormat,
+        calendar: Calendar,
+    ) -> Result<SeriesSet> {
+        build(table, format, false, Some(calendar))
+    }
+}
+
+fn build(
+    table: &Table,
+    format: &LongFormat,
+    with_target: bool,
+    calendar: Option<Calendar>,
+) -> Result<SeriesSet> {
+    if format.id.is_empty() {
+        return Err(SeriesError::NoIdColumn);
+    }
+    let ids = format
+        .id
+        .iter()
+        .map(|c| table.string_column(c))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let times = table.time_column(&format.time)?;
+    let targets = if with_target {
+        table.f64_column(&format.target)?
+    } else {
+        vec![Some(0.0); table.num_rows()]
+    };
+    let exog = format
+        .exog
+        .iter()
+        .map(|c| table.f64_column(c))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let (kind, times) = match times {
+        TimeColumn::Seconds(t) => (TimeKind::Seconds, t),
+        TimeColumn::Index(t) => (TimeKind::Index, t),
+    };
+    let raw = group_rows(format, &ids, &times, &targets, &exog)?;
+    let calendar = calendar.unwrap_or_else(|| detect_calendar(kind, &raw));
+    let series = raw
+        .into_iter()
+        .map(|r| regularise(r, format, kind, calendar))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(SeriesSet {
+        format: format.clone(),
+        kind,
+        calendar,
+        series,
+    })
 }
 
 struct RawSeries {
     id_parts: Vec<String>,
-    points: Vec<(i64, Option<f64>)>,
+    points: Vec<Point>,
+}
+
+struct Point {
+    time: i64,
+    target: Option<f64>,
+    exog: Vec<Option<f64>>,
 }
 
 fn group_rows(
@@ -255,6 +311,7 @@ fn group_rows(
     ids: &[Vec<Option<String>>],
     times: &[Option<i64>],
     targets: &[Option<f64>],
+    exog: &[Vec<Option<f64>>],
 ) -> Result<Vec<RawSeries>> {
     let mut index: HashMap<Vec<String>, usize> = HashMap::new();
     let mut raw: Vec<RawSeries> = Vec::new();
@@ -278,7 +335,11 @@ fn group_rows(
             });
             raw.len() - 1
         });
-        raw[slot].points.push((time, targets[row]));
+        raw[slot].points.push(Point {
+            time,
+            target: targets[row],
+            exog: exog.iter().map(|column| column[row]).collect(),
+        });
     }
     Ok(raw)
 }
@@ -288,7 +349,7 @@ fn group_rows(
 fn detect_calendar(kind: TimeKind, raw: &[RawSeries]) -> Calendar {
     let mut counts: HashMap<i64, usize> = HashMap::new();
     for r in raw {
-        let mut t: Vec<i64> = r.points.iter().map(|p| p.0).collect();
+        let mut t: Vec<i64> = r.points.iter().map(|p| p.time).collect();
         t.sort_unstable();
         for w in t.windows(2) {
             if w[1] > w[0] {
@@ -322,15 +383,15 @@ fn regularise(
 ) -> Result<Series> {
     let id = raw.id_parts.join("/");
     let mut points = raw.points;
-    points.sort_by_key(|p| p.0);
-    if let Some(w) = points.windows(2).find(|w| w[0].0 == w[1].0) {
+    points.sort_by_key(|p| p.time);
+    if let Some(w) = points.windows(2).find(|w| w[0].time == w[1].time) {
         return Err(SeriesError::DuplicateTimestamp {
             series: id,
-            time: format_time(kind, w[0].0),
+            time: format_time(kind, w[0].time),
         });
     }
-    let start = points[0].0;
-    let last = points[points.len() - 1].0;
+    let start = points[0].time;
+    let last = points[points.len() - 1].time;
     let off_grid = |time: i64| SeriesError::IrregularTime {
         series: id.clone(),
         time: format_time(kind, time),
@@ -341,21 +402,35 @@ fn regularise(
         .ok_or_else(|| off_grid(last))? as usize
         + 1;
     let mut values = vec![None; len];
-    for &(time, value) in &points {
+    let mut exog = vec![vec![None; len]; format.exog.len()];
+    for point in &points {
         let pos = calendar
-            .position(start, time)
-            .ok_or_else(|| off_grid(time))? as usize;
-        if let Some(v) = value
+            .position(start, point.time)
+            .ok_or_else(|| off_grid(point.time))? as usize;
+        if let Some(v) = point.target
             && !v.is_finite()
         {
             return Err(SeriesError::NonFiniteTarget {
                 series: id,
                 column: format.target.clone(),
-                time: format_time(kind, time),
+                time: format_time(kind, point.time),
                 value: v,
             });
         }
-        values[pos] = value;
+        values[pos] = point.target;
+        for (j, x) in point.exog.iter().enumerate() {
+            if let Some(v) = x
+                && !v.is_finite()
+            {
+                return Err(SeriesError::NonFiniteExog {
+                    series: id,
+                    column: format.exog[j].clone(),
+                    time: format_time(kind, point.time),
+                    value: *v,
+                });
+            }
+            exog[j][pos] = *x;
+        }
     }
     let first = values.iter().position(Option::is_some);
     let last = values.iter().rposition(Option::is_some);
@@ -363,13 +438,35 @@ fn regularise(
         return Err(SeriesError::NoValues { series: id });
     };
     let observed = &values[first..=last];
+    let exog = exog
+        .iter()
+        .zip(&format.exog)
+        .map(|(column, name)| {
+            fill_edges(&column[first..=last]).ok_or_else(|| SeriesError::MissingExog {
+                series: id.clone(),
+                column: name.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     Ok(Series {
         id_parts: raw.id_parts,
         start: calendar.advance(start, first as i64),
         filled: observed.iter().filter(|v| v.is_none()).count(),
         values: interpolate(observed),
+        exog,
         id,
     })
+}
+
+/// [`interpolate`] for a column that may miss values at its ends too: those take the nearest
+/// observed value. `None` when nothing is observed.
+fn fill_edges(values: &[Option<f64>]) -> Option<Vec<f64>> {
+    let first = values.iter().position(Option::is_some)?;
+    let last = values.iter().rposition(Option::is_some)?;
+    let mut out = vec![values[first]?; first];
+    out.extend(interpolate(&values[first..=last]));
+    out.extend(std::iter::repeat_n(values[last]?, values.len() - 1 - last));
+    Some(out)
 }
 
 /// Linear interpolation of the missing values between observed ones (`values` starts and ends

@@ -17,6 +17,7 @@ fn format(id: &[&str]) -> LongFormat {
         id: id.iter().map(|s| s.to_string()).collect(),
         time: "date".into(),
         target: "units".into(),
+        exog: Vec::new(),
     }
 }
 
@@ -507,5 +508,121 @@ fn models_of_format_1_still_load_and_predict_the_same() -> anyhow::Result<()> {
         &model::tabular::predict_table(&tabular, &input)?,
         &dir.join("tabular.expected.csv"),
     )?;
+    Ok(())
+}
+
+/// Series a and b: 50 (b: 80) + 6 on promotion days + a weekly pattern + small noise; promotions
+/// on a deterministic pattern. Rows from day `from` to day `to` (exclusive); `target` false
+/// leaves the units column out (future rows).
+fn promo_csv(from: usize, to: usize, target: bool) -> String {
+    let mut text = String::from(if target {
+        "id,date,promo,units\n"
+    } else {
+        "id,date,promo\n"
+    });
+    let start = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
+    for (i, id) in ["a", "b"].iter().enumerate() {
+        for d in from..to {
+            let promo = u8::from((d * 7 + i) % 5 == 0);
+            let date = start + chrono::Days::new(d as u64);
+            let units = 50.0
+                + 30.0 * i as f64
+                + 6.0 * f64::from(promo)
+                + [0.0, 2.0, 3.0, 1.0, -1.0, -2.0, -3.0][d % 7]
+                + ((d * 7919 + i) % 7) as f64 / 10.0;
+            if target {
+                text.push_str(&format!("{id},{date},{promo},{units:.3}\n"));
+            } else {
+                text.push_str(&format!("{id},{date},{promo}\n"));
+            }
+        }
+    }
+    text
+}
+
+#[test]
+fn exogenous_columns_are_regressed_out_and_added_back_with_future_values() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let with_exog = LongFormat {
+        id: vec!["id".into()],
+        time: "date".into(),
+        target: "units".into(),
+        exog: vec!["promo".into()],
+    };
+    let train = SeriesSet::from_table(
+        &Table::read(&write(dir.path(), "t.csv", &promo_csv(0, 140, true)))?,
+        &with_exog,
+    )?;
+    assert_eq!(train.series[0].exog.len(), 1);
+    let config = |format: LongFormat| ForecastConfig {
+        format,
+        method: "theta".into(),
+        horizon: 14,
+        seasons: None,
+    };
+    let (model, _) = ForecastModel::train(&train, config(with_exog.clone()), &|| ())?;
+    for s in &model.series {
+        assert!(
+            (s.exog_coefficients[0] - 6.0).abs() < 0.3,
+            "{}: {:?}",
+            s.id,
+            s.exog_coefficients
+        );
+    }
+    let future_table = Table::read(&write(dir.path(), "f.csv", &promo_csv(140, 154, false)))?;
+    let future = SeriesSet::future_from_table(&future_table, &with_exog, model.calendar)?;
+    let forecasts = model.predict_future(&future)?;
+    assert_eq!(forecasts.num_rows(), 28);
+    let actual = SeriesSet::from_table(
+        &Table::read(&write(dir.path(), "a.csv", &promo_csv(140, 154, true)))?,
+        &with_exog,
+    )?;
+    let eval = model.evaluate(&actual)?;
+    let plain_format = LongFormat {
+        exog: Vec::new(),
+        ..with_exog.clone()
+    };
+    let plain_train =
+        SeriesSet::from_table(&Table::read(&dir.path().join("t.csv"))?, &plain_format)?;
+    let (plain, _) = ForecastModel::train(&plain_train, config(plain_format.clone()), &|| ())?;
+    let plain_eval = plain.evaluate(&SeriesSet::from_table(
+        &Table::read(&dir.path().join("a.csv"))?,
+        &plain_format,
+    )?)?;
+    assert!(
+        eval.overall["mae"] < 0.6 * plain_eval.overall["mae"],
+        "{} vs {}",
+        eval.overall["mae"],
+        plain_eval.overall["mae"]
+    );
+
+    let needs_future = model.predict(None, 14);
+    assert!(matches!(
+        needs_future,
+        Err(ModelError::Invalid { field: "input", .. })
+    ));
+    let late = Table::read(&write(dir.path(), "late.csv", &promo_csv(145, 150, false)))?;
+    let late = model.predict_future(&SeriesSet::future_from_table(
+        &late,
+        &with_exog,
+        model.calendar,
+    )?);
+    assert!(
+        matches!(late, Err(ModelError::Invalid { ref reason, .. }) if reason.contains("must start at 2024-05-20")),
+        "{late:?}"
+    );
+    let no_promo = Table::read(&write(dir.path(), "np.csv", "id,date\na,2024-05-20\n"))?;
+    let missing = SeriesSet::future_from_table(&no_promo, &with_exog, model.calendar);
+    assert!(
+        matches!(missing, Err(SeriesError::Dataset(DatasetError::UnknownColumn { ref column, .. })) if column == "promo")
+    );
+    let inf = "id,date,promo,units\na,2024-01-01,0,1\na,2024-01-02,inf,2\n";
+    let bad = SeriesSet::from_table(
+        &Table::read(&write(dir.path(), "inf.csv", inf))?,
+        &with_exog,
+    );
+    assert!(
+        matches!(bad, Err(SeriesError::NonFiniteExog { ref series, ref column, .. }) if series == "a" && column == "promo")
+    );
     Ok(())
 }

@@ -46,7 +46,7 @@ enum Command {
     Models(ModelsCommand),
     /// Trains a model on a CSV or Parquet file, saves it, and logs a run when a tracking
     /// store is given.
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Writes a model's predictions (forecasts) to a CSV or Parquet file.
     Predict(ml::PredictArgs),
     /// Scores a model on actual values, against a baseline, through the promotion gate
@@ -311,7 +311,7 @@ async fn run(cli: Cli) -> Result<()> {
     let config = load_config(cli.config.as_ref())?;
     match cli.command {
         Command::Server(args) => run_server(config, args).await,
-        Command::Train(args) => train::train(&config, args).await,
+        Command::Train(args) => train::train(&config, *args).await,
         Command::Predict(args) => ml::predict(&config, args).await,
         Command::Evaluate(args) => {
             if ml::evaluate(&config, args).await? {

@@ -81,6 +81,9 @@ pub struct ColumnArgs {
     /// The numeric target column.
     #[arg(long)]
     pub target: String,
+    /// Exogenous columns (regressors known in advance); repeat or separate with commas.
+    #[arg(long, value_delimiter = ',')]
+    pub exog: Vec<String>,
 }
 
 impl ColumnArgs {
@@ -89,6 +92,7 @@ impl ColumnArgs {
             id: self.id.clone(),
             time: self.time.clone(),
             target: self.target.clone(),
+            exog: self.exog.clone(),
         }
     }
 }
@@ -100,7 +104,9 @@ pub struct PredictArgs {
     #[arg(long)]
     pub model: String,
     /// Input rows (CSV or Parquet). Forecast models: the series ids to forecast (all when
-    /// omitted). ONNX models: the feature columns.
+    /// omitted), or, for a model with exogenous columns, ids, times and the future exogenous
+    /// values (one row per series and future step). Tabular and ONNX models: the feature
+    /// columns.
     #[arg(long)]
     pub input: Option<PathBuf>,
     /// Output file (CSV or Parquet, by extension).
@@ -218,6 +224,17 @@ async fn open_model(
 pub async fn predict(config: &Config, args: PredictArgs) -> Result<()> {
     let (loaded, _download) = open_model(config, &args.tracking, &args.model).await?;
     let table = match loaded {
+        LoadedModel::Forecast(m, _) if !m.config.format.exog.is_empty() => {
+            let Some(path) = &args.input else {
+                bail!(
+                    "--input is required: the model uses exogenous columns ({}), so it needs their future values per series and time",
+                    m.config.format.exog.join(", ")
+                );
+            };
+            let future =
+                SeriesSet::future_from_table(&Table::read(path)?, &m.config.format, m.calendar)?;
+            m.predict_future(&future)?
+        }
         LoadedModel::Forecast(m, _) => {
             let ids = match &args.input {
                 Some(path) => Some(series_ids(&Table::read(path)?, &m.config.format.id)?),

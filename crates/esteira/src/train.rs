@@ -85,6 +85,10 @@ pub struct TrainArgs {
     /// Forecasts: the time column (dates, timestamps or integer periods).
     #[arg(long)]
     pub time: Option<String>,
+    /// Forecasts: exogenous columns (known in advance, e.g. price or promotion); repeat or
+    /// separate with commas. Predictions then need their future values.
+    #[arg(long, value_delimiter = ',')]
+    pub exog: Vec<String>,
     /// Forecasts: horizon in steps.
     #[arg(long)]
     pub horizon: Option<usize>,
@@ -222,8 +226,9 @@ fn check_flags(args: &TrainArgs) -> Result<()> {
         || args.time.is_some()
         || args.horizon.is_some()
         || !args.season.is_empty()
+        || !args.exog.is_empty()
     {
-        bail!("--id, --time, --horizon and --season apply to --kind forecast only");
+        bail!("--id, --time, --horizon, --season and --exog apply to --kind forecast only");
     }
     Ok(())
 }
@@ -303,6 +308,7 @@ fn train_forecast(args: &TrainArgs, run: Option<&RunHandle>) -> Result<Trained> 
         id: args.id.clone(),
         time: args.time.clone().unwrap_or_default(),
         target: args.target.clone(),
+        exog: args.exog.clone(),
     };
     let horizon = args.horizon.unwrap_or_default();
     let set = SeriesSet::from_table(&Table::read(&args.data)?, &format)?;

@@ -58,6 +58,10 @@ pub struct SeriesModel {
     pub mase_scale: Option<f64>,
     /// Why a simpler setting than requested was used, if it was.
     pub fallback: Option<String>,
+    /// Coefficients of the exogenous columns (empty without them): the forecaster models the
+    /// target minus their effect, which is added back with the future values.
+    #[serde(default)]
+    pub exog_coefficients: Vec<f64>,
     fitted: FittedSeries,
 }
 
@@ -196,10 +200,54 @@ impl ForecastModel {
                 reason: "must be at least 1".into(),
             });
         }
+        if !self.config.format.exog.is_empty() {
+            return Err(ModelError::Invalid {
+                field: "input",
+                reason: format!(
+                    "the model uses exogenous columns ({}): give their future values per series and time",
+                    self.config.format.exog.join(", ")
+                ),
+            });
+        }
         let chosen = self.select(ids)?;
         let forecasts = chosen
             .par_iter()
-            .map(|s| self.forecast_series(s, horizon).map(|f| (*s, f)))
+            .map(|s| self.forecast_series(s, horizon, &[]).map(|f| (*s, f)))
+            .collect::<Result<Vec<_>>>()?;
+        self.forecast_table(&forecasts)
+    }
+
+    /// Forecasts the series of `future` (read with [`SeriesSet::future_from_table`] on this
+    /// model's calendar): each from the step after its last training value through its last
+    /// future row, with the future values of the exogenous columns.
+    ///
+    /// # Errors
+    /// [`ModelError::UnknownSeries`], [`ModelError::Invalid`] when a series' future rows do not
+    /// start right after its training data, [`ModelError::Forecast`] naming the series.
+    pub fn predict_future(&self, future: &SeriesSet) -> Result<Table> {
+        let index: HashMap<&str, &SeriesModel> =
+            self.series.iter().map(|s| (s.id.as_str(), s)).collect();
+        let forecasts = future
+            .series
+            .par_iter()
+            .map(|f| {
+                let s = index
+                    .get(f.id.as_str())
+                    .ok_or_else(|| ModelError::UnknownSeries { series: f.id.clone() })?;
+                let next = self.calendar.advance(s.last_time, 1);
+                if f.start != next {
+                    return Err(ModelError::Invalid {
+                        field: "input",
+                        reason: format!(
+                            "series '{}': future rows must start at {}, the step after the training data, not {}",
+                            f.id,
+                            format_time(self.kind, next),
+                            format_time(self.kind, f.start)
+                        ),
+                    });
+                }
+                self.forecast_series(s, f.values.len(), &f.exog).map(|fc| (*s, fc))
+            })
             .collect::<Result<Vec<_>>>()?;
         self.forecast_table(&forecasts)
     }
@@ -220,8 +268,25 @@ impl ForecastModel {
             .collect()
     }
 
-    fn forecast_series(&self, s: &SeriesModel, horizon: usize) -> Result<Forecast> {
-        let f = s.fitted.forecast(horizon);
+    /// `horizon` forecasts of `s`, plus the effect of the future exogenous values `exog` (one
+    /// column per exogenous variable, at least `horizon` long; empty without them).
+    fn forecast_series(
+        &self,
+        s: &SeriesModel,
+        horizon: usize,
+        exog: &[Vec<f64>],
+    ) -> Result<Forecast> {
+        let needed = s.exog_coefficients.len();
+        if exog.len() != needed || exog.iter().any(|c| c.len() < horizon) {
+            return Err(ModelError::Invalid {
+                field: "exog",
+                reason: format!(
+                    "series '{}': {horizon} future values of {needed} exogenous column(s) are needed",
+                    s.id
+                ),
+            });
+        }
+        let f = with_exog_effect(s.fitted.forecast(horizon), &s.exog_coefficients, exog);
         if f.mean.iter().any(|v| !v.is_finite()) {
             return Err(ModelError::Forecast {
                 series: s.id.clone(),
@@ -301,12 +366,18 @@ impl ForecastModel {
             .iter()
             .map(|c| ColumnSpec::required(c, "string"))
             .collect();
-        inputs.push(ColumnSpec::optional("horizon", "long"));
         let time_type = if self.kind == TimeKind::Index {
             "long"
         } else {
             "datetime"
         };
+        if self.config.format.exog.is_empty() {
+            inputs.push(ColumnSpec::optional("horizon", "long"));
+        } else {
+            inputs.push(ColumnSpec::required(&self.config.format.time, time_type));
+            let exog = self.config.format.exog.iter();
+            inputs.extend(exog.map(|c| ColumnSpec::required(c, "double")));
+        }
         let mut outputs: Vec<ColumnSpec> = self
             .config
             .format
@@ -325,17 +396,30 @@ impl ForecastModel {
         Signature { inputs, outputs }
     }
 
-    /// An input example: the first few series ids with the default horizon.
+    /// An input example: the first few series ids with the default horizon, or, for a model
+    /// with exogenous columns, the ids, the next time and placeholder exogenous values (0).
     pub fn input_example(&self) -> Value {
-        let mut columns: Vec<Value> = self.config.format.id.iter().map(|c| json!(c)).collect();
-        columns.push(json!("horizon"));
+        let format = &self.config.format;
+        let mut columns: Vec<Value> = format.id.iter().map(|c| json!(c)).collect();
+        if format.exog.is_empty() {
+            columns.push(json!("horizon"));
+        } else {
+            columns.push(json!(format.time));
+            columns.extend(format.exog.iter().map(|c| json!(c)));
+        }
         let data: Vec<Value> = self
             .series
             .iter()
             .take(3)
             .map(|s| {
                 let mut row: Vec<Value> = s.id_parts.iter().map(|p| json!(p)).collect();
-                row.push(json!(self.config.horizon));
+                if format.exog.is_empty() {
+                    row.push(json!(self.config.horizon));
+                } else {
+                    let next = self.calendar.advance(s.last_time, 1);
+                    row.push(json!(format_time(self.kind, next)));
+                    row.extend(format.exog.iter().map(|_| json!(0.0)));
+                }
                 Value::Array(row)
             })
             .collect();
@@ -398,7 +482,20 @@ impl ForecastModel {
         let Some(max_step) = points.iter().map(|p| p.0).max() else {
             return Ok(Vec::new());
         };
-        let f = self.forecast_series(s, max_step as usize)?;
+        let exog = if self.config.format.exog.is_empty() {
+            Vec::new()
+        } else if first != 1 {
+            return Err(ModelError::Invalid {
+                field: "actuals",
+                reason: format!(
+                    "series '{}': with exogenous columns the actuals must start right after the training data",
+                    a.id
+                ),
+            });
+        } else {
+            a.exog.clone()
+        };
+        let f = self.forecast_series(s, max_step as usize, &exog)?;
         Ok(points
             .into_iter()
             .map(|(step, actual)| {
@@ -551,11 +648,14 @@ fn fit_series(
     horizon: usize,
 ) -> Result<SeriesModel> {
     let x = &s.values;
-    let (seasons, fallback) = choose_seasons(x, candidates, configured);
-    let fitted = fit(method, x, horizon, &seasons).map_err(|source| ModelError::Forecast {
-        series: s.id.clone(),
-        source,
-    })?;
+    let coefficients = exog_coefficients(x, &s.exog);
+    let adjusted = without_exog_effect(x, &coefficients, &s.exog);
+    let (seasons, fallback) = choose_seasons(&adjusted, candidates, configured);
+    let fitted =
+        fit(method, &adjusted, horizon, &seasons).map_err(|source| ModelError::Forecast {
+            series: s.id.clone(),
+            source,
+        })?;
     let shortest = seasons.first().copied().unwrap_or(1);
     Ok(SeriesModel {
         id_parts: s.id_parts.clone(),
@@ -565,6 +665,7 @@ fn fit_series(
         filled: s.filled,
         model: fitted.model_name().to_string(),
         fallback: fallback.or_else(|| fitted.fallback().map(str::to_string)),
+        exog_coefficients: coefficients,
         seasons,
         mase_scale: metrics::mase_scale(x, shortest)
             .ok()
@@ -644,15 +745,24 @@ pub fn backtest(set: &SeriesSet, config: &ForecastConfig, windows: usize) -> Res
         .series
         .par_iter()
         .map(|s| {
-            let (seasons, _) = choose_seasons(&s.values, &candidates, config.seasons.is_some());
+            let coefficients = exog_coefficients(&s.values, &s.exog);
+            let adjusted = without_exog_effect(&s.values, &coefficients, &s.exog);
+            let (seasons, _) = choose_seasons(&adjusted, &candidates, config.seasons.is_some());
             let spec = BacktestSpec {
                 horizon: config.horizon,
                 windows,
                 step: config.horizon,
                 season: seasons.first().copied().unwrap_or(1),
             };
-            let forecaster =
-                |train: &[f64], h: usize| fit(method, train, h, &seasons).map(|f| f.forecast(h));
+            let forecaster = |train: &[f64], h: usize| {
+                let n = train.len();
+                let past: Vec<Vec<f64>> = s.exog.iter().map(|c| c[..n].to_vec()).collect();
+                let future: Vec<Vec<f64>> = s.exog.iter().map(|c| c[n..n + h].to_vec()).collect();
+                let coefficients = exog_coefficients(train, &past);
+                let adjusted = without_exog_effect(train, &coefficients, &past);
+                let f = fit(method, &adjusted, h, &seasons)?.forecast(h);
+                Ok(with_exog_effect(f, &coefficients, &future))
+            };
             match backtest_with(&s.id, &s.values, spec, &forecaster) {
                 Ok(b) => Ok(Ok(SeriesBacktest {
                     name: s.id.clone(),
@@ -687,4 +797,85 @@ pub fn backtest(set: &SeriesSet, config: &ForecastConfig, windows: usize) -> Res
         .filter_map(|(k, v)| Summary::of(&v).map(|s| (k, s)))
         .collect();
     Ok(merged)
+}
+
+/// Least-squares coefficients of the exogenous columns `exog` for `y` (with an intercept,
+/// which stays in the series): the normal equations of the centred data, solved by Gaussian
+/// elimination with partial pivoting; a column without variation (or collinear with earlier
+/// ones) gets 0. Empty without exogenous columns.
+pub fn exog_coefficients(y: &[f64], exog: &[Vec<f64>]) -> Vec<f64> {
+    let k = exog.len();
+    let n = y.len();
+    if k == 0 || n < 2 {
+        return vec![0.0; k];
+    }
+    let mean = |v: &[f64]| v[..n].iter().sum::<f64>() / n as f64;
+    let my = mean(y);
+    let mx: Vec<f64> = exog.iter().map(|c| mean(c)).collect();
+    let mut a = vec![vec![0.0; k + 1]; k];
+    for i in 0..k {
+        for j in 0..k {
+            a[i][j] = (0..n)
+                .map(|t| (exog[i][t] - mx[i]) * (exog[j][t] - mx[j]))
+                .sum();
+        }
+        a[i][k] = (0..n).map(|t| (exog[i][t] - mx[i]) * (y[t] - my)).sum();
+    }
+    let scale = (0..k)
+        .map(|i| a[i][i])
+        .fold(0.0, f64::max)
+        .max(f64::MIN_POSITIVE);
+    let mut solved = vec![false; k];
+    for col in 0..k {
+        let pivot = (col..k).max_by(|&p, &q| a[p][col].abs().total_cmp(&a[q][col].abs()));
+        let Some(p) = pivot.filter(|&p| a[p][col].abs() > 1e-10 * scale) else {
+            continue;
+        };
+        a.swap(col, p);
+        solved[col] = true;
+        let pivot_row = a[col].clone();
+        for (r, row) in a.iter_mut().enumerate() {
+            if r != col {
+                let factor = row[col] / pivot_row[col];
+                for (cell, p) in row[col..].iter_mut().zip(&pivot_row[col..]) {
+                    *cell -= factor * p;
+                }
+            }
+        }
+    }
+    (0..k)
+        .map(|i| if solved[i] { a[i][k] / a[i][i] } else { 0.0 })
+        .map(|b| if b.is_finite() { b } else { 0.0 })
+        .collect()
+}
+
+fn exog_effect(coefficients: &[f64], exog: &[Vec<f64>], t: usize) -> f64 {
+    coefficients.iter().zip(exog).map(|(b, c)| b * c[t]).sum()
+}
+
+fn without_exog_effect(y: &[f64], coefficients: &[f64], exog: &[Vec<f64>]) -> Vec<f64> {
+    if coefficients.is_empty() {
+        return y.to_vec();
+    }
+    (0..y.len())
+        .map(|t| y[t] - exog_effect(coefficients, exog, t))
+        .collect()
+}
+
+/// `f` with the effect of the future exogenous values added to the mean and every bound.
+fn with_exog_effect(f: Forecast, coefficients: &[f64], exog: &[Vec<f64>]) -> Forecast {
+    if coefficients.is_empty() || exog.len() != coefficients.len() {
+        return f;
+    }
+    let effect: Vec<f64> = (0..f.len())
+        .map(|t| exog_effect(coefficients, exog, t))
+        .collect();
+    let shift = |v: Vec<f64>| -> Vec<f64> { v.iter().zip(&effect).map(|(a, e)| a + e).collect() };
+    Forecast {
+        mean: shift(f.mean),
+        lower80: f.lower80.map(shift),
+        upper80: f.upper80.map(shift),
+        lower95: f.lower95.map(shift),
+        upper95: f.upper95.map(shift),
+    }
 }

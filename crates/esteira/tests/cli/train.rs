@@ -739,3 +739,107 @@ async fn predict_runs_an_onnx_model_with_string_and_float_columns() {
     .await
     .fails_with(&["city"]);
 }
+
+/// Series a, b with a known promotion flag lifting demand by 6; `with_units` false leaves the
+/// target out (future rows).
+fn promo_csv(days: std::ops::Range<usize>, with_units: bool) -> String {
+    let mut text = String::from(if with_units {
+        "id,date,promo,units\n"
+    } else {
+        "id,date,promo\n"
+    });
+    let start = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("date");
+    for (i, id) in ["a", "b"].iter().enumerate() {
+        for d in days.clone() {
+            let promo = u8::from((d * 7 + i) % 5 == 0);
+            let date = start + chrono::Days::new(d as u64);
+            let units = 50.0
+                + 30.0 * i as f64
+                + 6.0 * f64::from(promo)
+                + [0.0, 2.0, 3.0, 1.0, -1.0, -2.0, -3.0][d % 7];
+            match with_units {
+                true => text.push_str(&format!("{id},{date},{promo},{units}\n")),
+                false => text.push_str(&format!("{id},{date},{promo}\n")),
+            }
+        }
+    }
+    text
+}
+
+#[tokio::test]
+async fn exogenous_columns_need_future_values_to_predict() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let data = write(d, "t.csv", &promo_csv(0..140, true));
+    let args = [
+        "train",
+        "--data",
+        &data,
+        "--id",
+        "id",
+        "--time",
+        "date",
+        "--target",
+        "units",
+        "--exog",
+        "promo",
+        "--horizon",
+        "7",
+        "--method",
+        "ses",
+        "--output",
+        "m",
+        "--json",
+    ];
+    let out = cli(&args, &[], d).await.json();
+    assert!(
+        out["backtest"]["mae"]["mean"]
+            .as_f64()
+            .is_some_and(|m| m < 1.0),
+        "{out}"
+    );
+    let future = write(d, "f.csv", &promo_csv(140..147, false));
+    let preds = d.join("p.csv").display().to_string();
+    cli(
+        &[
+            "predict", "--model", "m", "--input", &future, "--output", &preds,
+        ],
+        &[],
+        d,
+    )
+    .await
+    .ok();
+    let text = std::fs::read_to_string(&preds).expect("predictions");
+    assert_eq!(text.lines().count(), 1 + 2 * 7);
+    cli(&["predict", "--model", "m", "--output", &preds], &[], d)
+        .await
+        .fails_with(&["--input is required", "promo"]);
+    let actuals = write(d, "a.csv", &promo_csv(140..147, true));
+    let out = cli(
+        &["evaluate", "--model", "m", "--data", &actuals, "--json"],
+        &[],
+        d,
+    )
+    .await
+    .json();
+    assert!(
+        out["candidate"]["overall"]["mae"]
+            .as_f64()
+            .is_some_and(|m| m < 1.0),
+        "{out}"
+    );
+    let tabular = [
+        "train",
+        "--data",
+        &data,
+        "--kind",
+        "regression",
+        "--target",
+        "units",
+        "--exog",
+        "promo",
+    ];
+    cli(&tabular, &[], d)
+        .await
+        .fails_with(&["--exog", "forecast only"]);
+}
