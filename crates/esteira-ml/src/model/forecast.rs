@@ -359,13 +359,11 @@ impl ForecastModel {
     /// The signature this model is saved with: the id columns (and an optional horizon) in,
     /// the forecast table out.
     pub fn signature(&self) -> Signature {
-        let mut inputs: Vec<ColumnSpec> = self
-            .config
-            .format
-            .id
-            .iter()
-            .map(|c| ColumnSpec::required(c, "string"))
-            .collect();
+        let id_columns = || -> Vec<ColumnSpec> {
+            let ids = self.config.format.id.iter();
+            ids.map(|c| ColumnSpec::required(c, "string")).collect()
+        };
+        let mut inputs = id_columns();
         let time_type = if self.kind == TimeKind::Index {
             "long"
         } else {
@@ -378,13 +376,7 @@ impl ForecastModel {
             let exog = self.config.format.exog.iter();
             inputs.extend(exog.map(|c| ColumnSpec::required(c, "double")));
         }
-        let mut outputs: Vec<ColumnSpec> = self
-            .config
-            .format
-            .id
-            .iter()
-            .map(|c| ColumnSpec::required(c, "string"))
-            .collect();
+        let mut outputs = id_columns();
         outputs.push(ColumnSpec::required(&self.config.format.time, time_type));
         outputs.push(ColumnSpec::required(STEP_COLUMN, "long"));
         outputs.push(ColumnSpec::required(FORECAST_COLUMN, "double"));

@@ -35,7 +35,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::rng::Rng;
-use super::{Algorithm, HandleUnknown, Result, TabularError, bad_param};
+use super::{Algorithm, HandleUnknown, Result, TabularError, bad_param, sigmoid};
 
 /// Rows used to compute bin thresholds (scikit-learn's `subsample` of `_BinMapper`).
 const BIN_SUBSAMPLE: usize = 200_000;
@@ -322,27 +322,6 @@ fn scores_for(n_classes: Option<usize>) -> usize {
     match n_classes {
         None | Some(2) => 1,
         Some(k) => k,
-    }
-}
-
-/// Class probabilities from raw scores (`n_classes == 2`: sigmoid of the single score).
-pub(crate) fn raw_to_proba(raw: &[f64], n_classes: usize) -> Vec<f64> {
-    if n_classes == 2 {
-        let p = sigmoid(raw[0]);
-        return vec![1.0 - p, p];
-    }
-    let max = raw.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let e: Vec<f64> = raw.iter().map(|v| (v - max).exp()).collect();
-    let s: f64 = e.iter().sum();
-    e.into_iter().map(|v| v / s).collect()
-}
-
-fn sigmoid(z: f64) -> f64 {
-    if z >= 0.0 {
-        1.0 / (1.0 + (-z).exp())
-    } else {
-        let e = z.exp();
-        e / (1.0 + e)
     }
 }
 

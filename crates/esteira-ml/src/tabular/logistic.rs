@@ -10,7 +10,9 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{Algorithm, HandleUnknown, Result, TabularError, bad_param};
+use super::{
+    Algorithm, HandleUnknown, Result, TabularError, bad_param, proba_from_scores, sigmoid,
+};
 
 /// Params of [`Algorithm::Logistic`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,30 +97,9 @@ impl LogisticModel {
                     .zip(&self.intercept)
                     .map(|(w, b)| b + w.iter().zip(x).map(|(wj, col)| wj * col[i]).sum::<f64>())
                     .collect();
-                probabilities(&z)
+                proba_from_scores(&z)
             })
             .collect()
-    }
-}
-
-/// Class probabilities from the scores `z` (one score: binomial, else softmax).
-fn probabilities(z: &[f64]) -> Vec<f64> {
-    if z.len() == 1 {
-        let p = sigmoid(z[0]);
-        return vec![1.0 - p, p];
-    }
-    let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let e: Vec<f64> = z.iter().map(|v| (v - max).exp()).collect();
-    let s: f64 = e.iter().sum();
-    e.into_iter().map(|v| v / s).collect()
-}
-
-fn sigmoid(z: f64) -> f64 {
-    if z >= 0.0 {
-        1.0 / (1.0 + (-z).exp())
-    } else {
-        let e = z.exp();
-        e / (1.0 + e)
     }
 }
 
@@ -166,7 +147,7 @@ impl Problem<'_> {
             let y = if code == 1 { 1.0 } else { 0.0 };
             (vec![sigmoid(z[0]) - y], softplus(z[0]) - y * z[0])
         } else {
-            let p = probabilities(z);
+            let p = proba_from_scores(z);
             let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let lse = max + z.iter().map(|v| (v - max).exp()).sum::<f64>().ln();
             let r = p
@@ -219,7 +200,7 @@ impl Problem<'_> {
                         let p = sigmoid(z[0]);
                         w[0] = p * (1.0 - p);
                     } else {
-                        let p = probabilities(&z);
+                        let p = proba_from_scores(&z);
                         for k in 0..m {
                             for l in k..m {
                                 w[k * m + l] = p[k] * (if k == l { 1.0 } else { 0.0 } - p[l]);

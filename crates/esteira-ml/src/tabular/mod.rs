@@ -252,6 +252,29 @@ fn category_text(value: &Option<String>) -> String {
     }
 }
 
+/// Class probabilities from raw scores: one score is binomial (its sigmoid is the second
+/// class's probability), several are a softmax.
+pub(crate) fn proba_from_scores(z: &[f64]) -> Vec<f64> {
+    if z.len() == 1 {
+        let p = sigmoid(z[0]);
+        return vec![1.0 - p, p];
+    }
+    let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let e: Vec<f64> = z.iter().map(|v| (v - max).exp()).collect();
+    let s: f64 = e.iter().sum();
+    e.into_iter().map(|v| v / s).collect()
+}
+
+/// The logistic function, without overflow for large |z|.
+pub(crate) fn sigmoid(z: f64) -> f64 {
+    if z >= 0.0 {
+        1.0 / (1.0 + (-z).exp())
+    } else {
+        let e = z.exp();
+        e / (1.0 + e)
+    }
+}
+
 /// The result type of this module.
 pub type Result<T> = std::result::Result<T, TabularError>;
 
@@ -906,7 +929,7 @@ impl TabularModel {
             Fitted::Gbdt(m) => m
                 .predict_raw(&x, n)
                 .into_iter()
-                .map(|r| gbdt::raw_to_proba(&r, classes.len()))
+                .map(|r| proba_from_scores(&r))
                 .collect(),
             Fitted::Forest(m) => m.predict(&x, n),
             Fitted::Linear(_) => Vec::new(),
