@@ -568,10 +568,10 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
             horizon: args.horizon,
             seasons: seasons(&args.season),
         };
-        results.insert(
-            method.clone(),
-            model::backtest(&set, &config, args.windows)?,
-        );
+        let bar = progress_bar(set.series.len(), &format!("backtest {method}"));
+        let result = model::backtest(&set, &config, args.windows, &|| bar.inc(1));
+        bar.finish_and_clear();
+        results.insert(method.clone(), result?);
     }
     if args.json {
         println!("{:#}", json!(results));

@@ -325,7 +325,7 @@ fn train_forecast(args: &TrainArgs, run: Option<&RunHandle>) -> Result<Trained> 
             let objective = |trial: &Trial, budget: f64| -> Result<f64> {
                 let candidate = forecast_trial_config(&base, trial)?;
                 let subset = series_subset(&set, budget, args.seed);
-                let b = model::backtest(&subset, &candidate, windows)?;
+                let b = model::backtest(&subset, &candidate, windows, &|| ())?;
                 b.pooled
                     .get("mase")
                     .map(|s| s.mean)
@@ -338,7 +338,10 @@ fn train_forecast(args: &TrainArgs, run: Option<&RunHandle>) -> Result<Trained> 
         None => None,
     };
     let backtest = if args.backtest_windows > 0 {
-        Some(model::backtest(&set, &config, args.backtest_windows)?)
+        let bar = progress_bar(set.series.len(), "backtest");
+        let result = model::backtest(&set, &config, args.backtest_windows, &|| bar.inc(1));
+        bar.finish_and_clear();
+        Some(result?)
     } else {
         None
     };

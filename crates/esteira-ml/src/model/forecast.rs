@@ -720,12 +720,18 @@ fn choose_seasons(
 
 /// Rolling-origin backtest of `config` on every series of `set`: `windows` windows of
 /// `config.horizon` steps, one horizon apart, each series with the season training would
-/// choose for it. Series too short for the windows are skipped and listed.
+/// choose for it. Series too short for the windows are skipped and listed. `progress` is
+/// called once per series.
 ///
 /// # Errors
 /// [`ModelError::Invalid`] for an unknown method or zero windows or horizon;
 /// [`ModelError::Backtest`] naming the series when a window fails.
-pub fn backtest(set: &SeriesSet, config: &ForecastConfig, windows: usize) -> Result<BacktestMany> {
+pub fn backtest(
+    set: &SeriesSet,
+    config: &ForecastConfig,
+    windows: usize,
+    progress: &(dyn Fn() + Sync),
+) -> Result<BacktestMany> {
     let (method, candidates) = config.resolve(set)?;
     if windows == 0 {
         return Err(ModelError::Invalid {
@@ -755,7 +761,9 @@ pub fn backtest(set: &SeriesSet, config: &ForecastConfig, windows: usize) -> Res
                 let f = fit(method, &adjusted, h, &seasons)?.forecast(h);
                 Ok(with_exog_effect(f, &coefficients, &future))
             };
-            match backtest_with(&s.id, &s.values, spec, &forecaster) {
+            let result = backtest_with(&s.id, &s.values, spec, &forecaster);
+            progress();
+            match result {
                 Ok(b) => Ok(Ok(SeriesBacktest {
                     name: s.id.clone(),
                     backtest: b,
