@@ -342,18 +342,21 @@ fn m4_scoring_formulas() {
     assert!(m4::parse_m4_csv("V1,V2\nW1,abc\n").is_err());
 }
 
-/// Regression guard: Naive2 on the first 20 M4 Weekly series, scored with the M4 formulas.
-/// Skipped (loudly) when the data directory is not present, except under CI, where it fails.
-#[test]
-fn m4_weekly_first_20_naive2_regression() {
+/// Rows of an M4 CSV: series id and values.
+type M4Rows = Vec<(String, Vec<f64>)>;
+
+/// The M4 subset `name` (train and test rows, in file order) from `$M4_DATA` or
+/// `../shared/datasets/m4` beside the repository. `None` (after a loud note naming `test`) when
+/// the data is absent, except under CI, where that fails.
+fn m4_subset(name: &str, test: &str) -> Option<(M4Rows, M4Rows)> {
     let dir = std::env::var("M4_DATA")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| {
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/m4")
         });
-    let (Ok(train), Ok(test)) = (
-        std::fs::read_to_string(dir.join("Weekly-train.csv")),
-        std::fs::read_to_string(dir.join("Weekly-test.csv")),
+    let (Ok(train), Ok(test_rows)) = (
+        std::fs::read_to_string(dir.join(format!("{name}-train.csv"))),
+        std::fs::read_to_string(dir.join(format!("{name}-test.csv"))),
     ) else {
         let required = std::env::var("CI").is_ok_and(|v| v == "true")
             || std::env::var("ESTEIRA_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
@@ -362,14 +365,22 @@ fn m4_weekly_first_20_naive2_regression() {
             "no M4 data in {} (required under CI)",
             dir.display()
         );
-        eprintln!(
-            "SKIPPED m4_weekly_first_20_naive2_regression: no M4 data in {}",
-            dir.display()
-        );
+        eprintln!("SKIPPED {test}: no M4 data in {}", dir.display());
+        return None;
+    };
+    Some((
+        m4::parse_m4_csv(&train).unwrap(),
+        m4::parse_m4_csv(&test_rows).unwrap(),
+    ))
+}
+
+/// Regression guard: Naive2 on the first 20 M4 Weekly series, scored with the M4 formulas.
+/// Skipped (loudly) when the data directory is not present, except under CI, where it fails.
+#[test]
+fn m4_weekly_first_20_naive2_regression() {
+    let Some((train, test)) = m4_subset("Weekly", "m4_weekly_first_20_naive2_regression") else {
         return;
     };
-    let train = m4::parse_m4_csv(&train).unwrap();
-    let test = m4::parse_m4_csv(&test).unwrap();
     let (mut smape, mut mase) = (0.0, 0.0);
     for ((id, x), (tid, y)) in train.iter().zip(&test).take(20) {
         assert_eq!(id, tid);
@@ -389,3 +400,59 @@ fn m4_weekly_first_20_naive2_regression() {
 /// Computed once with this implementation (it reproduces the published Weekly Naive2 scores).
 const SMAPE_W20: f64 = 14.715262;
 const MASE_W20: f64 = 4.510281;
+
+/// R's Holt and Damped forecasts of the first 20 M4 Hourly series, as the M4 benchmarks made
+/// them (`forecast::holt` with forecast 8.2's optimiser start; see `fixtures/m4_holt/generate.R`).
+const R_HOLT_DAMPED_HOURLY: &str = include_str!("fixtures/m4_holt/holt_damped_hourly.csv");
+
+/// Holt and Damped reproduce R's M4 benchmark forecasts on the first 20 M4 Hourly series, step
+/// by step, and so their sMAPE and MASE on the test rows. Skipped (loudly) when the data
+/// directory is not present, except under CI, where it fails.
+#[test]
+fn m4_hourly_first_20_holt_and_damped_match_r() {
+    let Some((train, test)) = m4_subset("Hourly", "m4_hourly_first_20_holt_and_damped_match_r")
+    else {
+        return;
+    };
+    let mut want: std::collections::HashMap<(String, String), Vec<f64>> = Default::default();
+    for line in R_HOLT_DAMPED_HOURLY.lines().skip(1) {
+        let cells: Vec<&str> = line.split(',').collect();
+        assert_eq!(cells.len(), 4, "fixture line {line:?}");
+        want.entry((cells[0].to_string(), cells[1].to_string()))
+            .or_default()
+            .push(cells[3].parse().unwrap());
+    }
+    assert_eq!(want.len(), 40, "20 series x 2 methods in the fixture");
+    let (h, m) = (48, 24);
+    for (name, method) in [("Holt", Method::Holt), ("Damped", Method::Damped)] {
+        let (mut ours, mut theirs, mut worst) = ((0.0, 0.0), (0.0, 0.0), 0.0_f64);
+        for ((id, x), (tid, y)) in train.iter().zip(&test).take(20) {
+            assert_eq!(id, tid);
+            let r = &want[&(id.clone(), name.to_string())];
+            let f = method.forecast(x, h, m).unwrap();
+            for (k, (got, w)) in f.mean.iter().zip(r).enumerate() {
+                worst = worst.max((got - w).abs() / (1.0 + w.abs()));
+                assert!(
+                    close(*got, *w, HOURLY_TOL),
+                    "{name} {id} step {}: ours {got}, R {w}",
+                    k + 1
+                );
+            }
+            ours.0 += m4::smape(y, &f.mean) / 20.0;
+            ours.1 += m4::mase(x, y, &f.mean, m) / 20.0;
+            theirs.0 += m4::smape(y, r) / 20.0;
+            theirs.1 += m4::mase(x, y, r, m) / 20.0;
+        }
+        eprintln!(
+            "Hourly H1..H20 {name}: sMAPE {:.6} (R {:.6}), MASE {:.6} (R {:.6}), \
+             largest relative deviation {worst:.1e}",
+            ours.0, theirs.0, ours.1, theirs.1
+        );
+        assert!((ours.0 - theirs.0).abs() < 1e-9, "{name} sMAPE");
+        assert!((ours.1 - theirs.1).abs() < 1e-9, "{name} MASE");
+    }
+}
+
+/// Relative tolerance of each forecast against R's (the largest deviation measured is 9e-14:
+/// the same local optimum, up to rounding).
+const HOURLY_TOL: f64 = 1e-10;

@@ -76,9 +76,11 @@ fn admissible(trend: Trend, p: &Params) -> bool {
 /// beta in [1e-4, alpha], phi in [0.8, 0.98]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Optimizer {
-    /// R `forecast::ets` as the M4 benchmarks ran it: the same starting values (alpha 0.2,
-    /// beta 0.02, phi 0.978, states from a regression on the first ten observations) and
-    /// R's Nelder-Mead (`nmmin`), local optima included. Reproduces the published M4 figures.
+    /// R `forecast::ets` as the M4 benchmarks ran it (forecast 8.2): the same starting values
+    /// (alpha 0.5, beta 0.05, phi 0.978, states from a regression on the first ten
+    /// observations) and R's Nelder-Mead (`nmmin`), local optima included. Reproduces the
+    /// published M4 figures of SES, Holt, Damped and Theta. (forecast 8.3 and later start at
+    /// alpha 0.2, beta 0.02 and often end in other local optima.)
     /// Falls back to [`Optimizer::GridNelderMead`] if R's procedure cannot start.
     #[default]
     RCompatible,
@@ -149,7 +151,10 @@ fn fit_r_compatible(x: &[f64], trend: Trend) -> Option<EtsFit> {
     let has_trend = trend != Trend::None;
     let damped = trend == Trend::Damped;
     let (l0, b0) = initial_states(x, trend);
-    let alpha = ALPHA_MIN + 0.2 * (ALPHA_MAX - ALPHA_MIN);
+    // forecast 8.2's `initparam` (m = 1): alpha halfway between its bounds (at least 2e-3
+    // above beta's lower bound), beta a tenth of the way from its lower bound to alpha, phi
+    // 99% of the way to its upper bound.
+    let alpha = (ALPHA_MIN + 0.5 * (ALPHA_MAX - ALPHA_MIN)).max(BETA_MIN + 2e-3);
     let beta = BETA_MIN + 0.1 * (alpha.min(ALPHA_MAX) - BETA_MIN);
     let phi = PHI_MIN + 0.99 * (PHI_MAX - PHI_MIN);
     let mut v = vec![alpha];
