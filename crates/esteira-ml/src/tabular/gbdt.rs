@@ -1319,3 +1319,49 @@ fn gradients(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fitted trees must not depend on the number of rayon threads (feature groups, partition
+    /// chunks and parallel trees are split by thread count; every sum keeps its order).
+    #[test]
+    fn fit_does_not_depend_on_the_thread_count() {
+        let (n, p) = (70_000, 7);
+        let mut rng = Rng::new(Some(7));
+        let mut unit = move || rng.next_u64() as f64 / u64::MAX as f64;
+        let mut x: Vec<Vec<f64>> = (0..p).map(|_| (0..n).map(|_| unit()).collect()).collect();
+        for v in x[1].iter_mut().step_by(13) {
+            *v = f64::NAN;
+        }
+        let signal: Vec<f64> = (0..n)
+            .map(|i| x[0][i] * 3.0 + (x[2][i] * 6.0).sin() + x[3][i] * x[4][i] + 0.3 * unit())
+            .collect();
+        let y: Vec<f64> = signal.iter().map(|s| s - 1.5).collect();
+        let classes: Vec<usize> = signal
+            .iter()
+            .map(|s| usize::from(*s > 1.3) + usize::from(*s > 2.0))
+            .collect();
+        let params = GbdtParams {
+            max_iter: 15,
+            early_stopping: EarlyStopping::Flag(false),
+            ..GbdtParams::default()
+        };
+        let fit_on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("thread pool");
+            pool.install(|| {
+                (
+                    fit(&x, GbdtTarget::Regression(&y), &params),
+                    fit(&x, GbdtTarget::Classes(&classes, 3), &params),
+                )
+            })
+        };
+        let one = fit_on(1);
+        assert_eq!(one, fit_on(2));
+        assert_eq!(one, fit_on(3));
+    }
+}
