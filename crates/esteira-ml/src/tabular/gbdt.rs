@@ -11,12 +11,15 @@
 //! - Trees grow leaf-wise: the leaf with the largest gain splits next, until `max_leaf_nodes`
 //!   leaves, `max_depth`, or no split with positive gain leaves each child at least
 //!   `min_samples_leaf` samples and hessian sum 1e-3. Gain and leaf values use
-//!   `l2_regularization`; leaf values are scaled by `learning_rate`. A child's histogram is the
-//!   parent's minus its sibling's (the smaller one is built from the samples).
+//!   `l2_regularization`; leaf values are scaled by `learning_rate`. As in scikit-learn, the
+//!   root's gradient total is numpy's pairwise sum of feature 0's histogram, and when a child
+//!   may split, one child is built from its samples (the left one if it has strictly fewer
+//!   samples, else the right one) and its sibling's histogram is the parent's minus it.
 //! - Gradients and hessians are stored as `f32` (histogram sums are `f64`), as in scikit-learn;
 //!   this reproduces scikit-learn's trees split for split on the test fixtures.
 //! - Missing values: if a column had NaNs at fit, every split tries sending them left and right
-//!   and keeps the better; otherwise NaNs at predict go to the child that had more samples.
+//!   and keeps the better; otherwise NaNs at predict go left iff the left child had strictly
+//!   more samples.
 //! - Early stopping (scoring `"loss"` only): `"auto"` turns it on above 10 000 rows. It holds out
 //!   `validation_fraction` of the rows (stratified by class for classification; our own random
 //!   split, so not scikit-learn's rows), fits the bins and trees on the rest, and stops once the
@@ -26,8 +29,11 @@
 //! - Not implemented: native categorical splits (categoricals arrive one-hot encoded), other
 //!   early-stopping scorers, monotonic and interaction constraints, sample weights.
 //!
-//! Histograms are built in parallel over features with rayon; multiclass trees of one iteration
-//! are grown in parallel.
+//! Parallelism (rayon): histograms and split finding run over feature groups (one per thread;
+//! each bin still sums its samples in order, so results do not depend on the thread count),
+//! large nodes are partitioned in parallel chunks (branch-free, stable), gradients and raw-score
+//! updates run over row chunks, and the trees of one multiclass iteration grow in parallel.
+//! Histogram buffers and index buffers are reused across nodes and iterations.
 
 use std::borrow::Cow;
 
@@ -450,12 +456,19 @@ fn bin_thresholds(sorted: &[f64], max_bins: usize) -> Vec<f64> {
     out
 }
 
+/// Gradient, sample and hessian sums of one histogram bin. The count is an `f64` (exact below
+/// 2^53) next to the gradient sum, so that both are updated by one two-lane vector addition.
 #[derive(Clone, Copy, Default)]
+#[repr(C, align(16))]
 struct Bin {
     g: f64,
+    n: f64,
     h: f64,
-    n: u32,
 }
+
+/// One feature's histogram: the value bins `0..max_bins`, the missing bin `max_bins`, then
+/// unused zero slots (a fixed size, so that indexing by a `u8` bin needs no bounds check).
+type FeatureHist = [Bin; SLOTS];
 
 #[derive(Clone, Copy, Default)]
 struct Sums {
@@ -491,6 +504,45 @@ struct SplitInfo {
     right: Sums,
 }
 
+/// The better of two splits: `b` only if its gain is strictly larger, so that among equal gains
+/// the one found first in scan order (`a`) wins.
+fn better(a: Option<SplitInfo>, b: Option<SplitInfo>) -> Option<SplitInfo> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(if y.gain > x.gain { y } else { x }),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+/// numpy's pairwise summation of `f` over `bins` (what `np.sum` gives for a float64 array:
+/// 8 interleaved partial sums for up to 128 values, halves at multiples of 8 above that).
+fn pairwise_sum(bins: &[Bin], f: fn(&Bin) -> f64) -> f64 {
+    const BLOCK: usize = 128;
+    let n = bins.len();
+    if n < 8 {
+        bins.iter().fold(0.0, |s, b| s + f(b))
+    } else if n <= BLOCK {
+        let mut r = [0.0; 8];
+        for (rj, b) in r.iter_mut().zip(bins) {
+            *rj = f(b);
+        }
+        let whole = n - n % 8;
+        for chunk in bins[8..whole].chunks_exact(8) {
+            for (rj, b) in r.iter_mut().zip(chunk) {
+                *rj += f(b);
+            }
+        }
+        let mut sum = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for b in &bins[whole..] {
+            sum += f(b);
+        }
+        sum
+    } else {
+        let half = n / 2 - (n / 2) % 8;
+        pairwise_sum(&bins[..half], f) + pairwise_sum(&bins[half..], f)
+    }
+}
+
 /// A grown tree: its nodes and, per leaf, the sample range in the index buffer and the value.
 type Grown = (Vec<TreeNode<f64>>, Vec<(usize, usize, f64)>);
 
@@ -502,9 +554,40 @@ struct Candidate {
     depth: usize,
     /// Gradient, hessian and sample totals of the node.
     sums: Sums,
-    hist: Vec<Bin>,
+    hist: Vec<FeatureHist>,
     split: SplitInfo,
 }
+
+/// A child of a node just split: its node, sample range, totals and whether it may split.
+struct Child {
+    node: usize,
+    start: usize,
+    end: usize,
+    sums: Sums,
+    may_split: bool,
+}
+
+/// Buffers of one tree's growth, kept across boosting iterations so that growing allocates
+/// little: the sample indices (each leaf ends as a contiguous ascending range), the partition
+/// scratch and spare histograms.
+#[derive(Default)]
+struct Workspace {
+    idx: Vec<u32>,
+    scratch: Vec<u32>,
+    spare: Vec<Vec<FeatureHist>>,
+}
+
+impl Workspace {
+    /// A histogram buffer for `p` features (contents unspecified).
+    fn histogram(&mut self, p: usize) -> Vec<FeatureHist> {
+        self.spare
+            .pop()
+            .unwrap_or_else(|| vec![[Bin::default(); SLOTS]; p])
+    }
+}
+
+/// Nodes with at least this many samples are partitioned in parallel chunks.
+const PARALLEL_PARTITION: usize = 1 << 15;
 
 /// Fixed inputs of tree growing.
 struct Grower<'a> {
@@ -512,6 +595,8 @@ struct Grower<'a> {
     params: &'a GbdtParams,
     /// Hessians are all 1 (squared error): histograms count instead of summing them.
     constant_hessian: bool,
+    /// Features per parallel task of histogram building and split finding.
+    group: usize,
 }
 
 impl Grower<'_> {
@@ -519,69 +604,74 @@ impl Grower<'_> {
         self.data.n_features
     }
 
-    /// Histogram of the samples `idx` (`None` = all rows in order).
-    ///
-    /// Features go in one group per rayon thread, built in parallel; each sample's bins for a
-    /// group are adjacent in the row-major bin matrix, so a scattered sample costs one cache
-    /// line per group. Every bin still sums its samples in order, so the result does not depend
-    /// on the number of threads. With constant hessians (squared error) the hessian sums are the
-    /// counts, as in scikit-learn.
-    fn histogram(&self, idx: Option<&[u32]>, g: &[f32], h: &[f32]) -> Vec<Bin> {
+    /// Overwrites `hist`, the histograms of features `f0..f0 + hist.len()`, with the sums over
+    /// the samples `idx` (`None` = all rows in order). Every bin adds its samples in order, so
+    /// the result does not depend on the number of threads; with constant hessians the hessian
+    /// sums are the counts, as in scikit-learn. The bins of a sample's features are adjacent in
+    /// the row-major bin matrix, so a scattered sample costs one cache line per feature group.
+    fn fill(&self, hist: &mut [FeatureHist], f0: usize, idx: Option<&[u32]>, g: &[f32], h: &[f32]) {
+        if self.constant_hessian {
+            self.fill_with::<false>(hist, f0, idx, g, h);
+        } else {
+            self.fill_with::<true>(hist, f0, idx, g, h);
+        }
+    }
+
+    fn fill_with<const HESSIAN: bool>(
+        &self,
+        hist: &mut [FeatureHist],
+        f0: usize,
+        idx: Option<&[u32]>,
+        g: &[f32],
+        h: &[f32],
+    ) {
+        for fh in hist.iter_mut() {
+            fh.fill(Bin::default());
+        }
         let p = self.n_features();
+        let width = hist.len();
         let rows = &self.data.rows;
-        let constant = self.constant_hessian;
-        let mut hist = vec![Bin::default(); p * SLOTS];
-        let ordered: Option<(Vec<f32>, Vec<f32>)> = idx.map(|idx| {
-            let og = idx.par_iter().map(|&i| g[i as usize]).collect();
-            let oh = if constant {
-                Vec::new()
-            } else {
-                idx.par_iter().map(|&i| h[i as usize]).collect()
-            };
-            (og, oh)
-        });
-        let group_size = p.div_ceil(rayon::current_num_threads().max(1)).max(1);
-        hist.par_chunks_mut(SLOTS * group_size)
-            .enumerate()
-            .for_each(|(group, hg)| {
-                let f0 = group * group_size;
-                let width = hg.len() / SLOTS;
-                let mut add = |i: usize, gi: f32, hi: f32| {
-                    let bins = &rows[i * p + f0..i * p + f0 + width];
-                    for (j, &b) in bins.iter().enumerate() {
-                        let bin = &mut hg[j * SLOTS + b as usize];
-                        bin.g += f64::from(gi);
-                        if !constant {
-                            bin.h += f64::from(hi);
-                        }
-                        bin.n += 1;
-                    }
-                };
-                match (idx, &ordered) {
-                    (Some(idx), Some((og, oh))) => {
-                        for (k, &i) in idx.iter().enumerate() {
-                            add(i as usize, og[k], if constant { 1.0 } else { oh[k] });
-                        }
-                    }
-                    _ => {
-                        for (i, (gi, hi)) in g.iter().zip(h).enumerate() {
-                            add(i, *gi, *hi);
-                        }
-                    }
+        let mut add = |i: usize, gi: f64, hi: f64| {
+            for (fh, &b) in hist.iter_mut().zip(&rows[i * p + f0..i * p + f0 + width]) {
+                let bin = &mut fh[usize::from(b)];
+                bin.g += gi;
+                bin.n += 1.0;
+                if HESSIAN {
+                    bin.h += hi;
                 }
-                if constant {
-                    hg.iter_mut().for_each(|b| b.h = f64::from(b.n));
+            }
+        };
+        match idx {
+            Some(idx) => {
+                for &i in idx {
+                    let i = i as usize;
+                    add(
+                        i,
+                        f64::from(g[i]),
+                        if HESSIAN { f64::from(h[i]) } else { 0.0 },
+                    );
                 }
-            });
-        hist
+            }
+            None => {
+                for (i, (gi, hi)) in g.iter().zip(h).enumerate() {
+                    add(i, f64::from(*gi), f64::from(*hi));
+                }
+            }
+        }
+        if !HESSIAN {
+            for b in hist.iter_mut().flat_map(|fh| fh.iter_mut()) {
+                b.h = b.n;
+            }
+        }
     }
 
     fn gain_term(&self, s: &Sums) -> f64 {
         s.g * s.g / (s.h + self.params.l2_regularization)
     }
 
-    /// The best split of a node with histogram `hist` and totals `total`, if any has positive gain.
-    fn best_split(&self, hist: &[Bin], total: &Sums) -> Option<SplitInfo> {
+    /// The best split over features `f0..f0 + hist.len()` of a node with totals `total`, if any
+    /// has positive gain; among equal gains the first in scan order wins.
+    fn best_split(&self, hist: &[FeatureHist], f0: usize, total: &Sums) -> Option<SplitInfo> {
         let msl = self.params.min_samples_leaf;
         let parent = self.gain_term(total);
         let mut best: Option<SplitInfo> = None;
@@ -602,8 +692,8 @@ impl Grower<'_> {
                 });
             }
         };
-        for feature in 0..self.n_features() {
-            let hf = &hist[feature * SLOTS..(feature + 1) * SLOTS];
+        for (k, hf) in hist.iter().enumerate() {
+            let feature = f0 + k;
             let n_bins = self.data.thresholds[feature].len() + 1;
             let has_missing = self.data.has_missing[feature];
             // Missing values go right; with missing values, also "all non-missing left".
@@ -630,13 +720,99 @@ impl Grower<'_> {
         n >= 2 * self.params.min_samples_leaf && self.params.max_depth.is_none_or(|d| depth < d)
     }
 
-    /// Grows one tree on gradients `g` and hessians `h`; returns the nodes and, per leaf, the
-    /// sample range in `idx` and the leaf value.
-    fn grow(&self, g: &[f32], h: &[f32], idx: &mut [u32]) -> Grown {
-        let n = idx.len();
-        for (i, v) in idx.iter_mut().enumerate() {
-            *v = i as u32;
+    /// Builds the root's histogram into `hist` (all `g.len()` rows) and returns the root's totals
+    /// and, if it may split, its best split. The totals are scikit-learn's: the pairwise sum
+    /// of feature 0's `max_bins + 1` bins (the count for constant hessians).
+    fn root(&self, hist: &mut [FeatureHist], g: &[f32], h: &[f32]) -> (Sums, Option<SplitInfo>) {
+        let n = g.len();
+        let group = self.group;
+        hist.par_chunks_mut(group)
+            .enumerate()
+            .for_each(|(k, hg)| self.fill(hg, k * group, None, g, h));
+        let total = match hist.first() {
+            Some(h0) => {
+                let bins = &h0[..=self.data.missing_bin];
+                Sums {
+                    g: pairwise_sum(bins, |b| b.g),
+                    h: if self.constant_hessian {
+                        n as f64
+                    } else {
+                        pairwise_sum(bins, |b| b.h)
+                    },
+                    n,
+                }
+            }
+            None => Sums {
+                g: g.iter().map(|&v| f64::from(v)).sum(),
+                h: h.iter().map(|&v| f64::from(v)).sum(),
+                n,
+            },
+        };
+        if !self.may_split(n, 0) {
+            return (total, None);
         }
+        let found: Vec<Option<SplitInfo>> = hist
+            .par_chunks(group)
+            .enumerate()
+            .map(|(k, hg)| self.best_split(hg, k * group, &total))
+            .collect();
+        (total, found.into_iter().fold(None, better))
+    }
+
+    /// Histograms and best splits of the two children of a split node, as scikit-learn does:
+    /// the child with fewer samples (`small`, into `small_hist`) from its samples in `idx`,
+    /// the other (`large`) as the parent's histogram minus it, in place in `parent_hist` (only
+    /// when `large` may split). Feature groups go in parallel. Returns the best split of each
+    /// (`None` if it may not split or has no split with positive gain).
+    fn children(
+        &self,
+        (g, h): (&[f32], &[f32]),
+        idx: &[u32],
+        parent_hist: &mut [FeatureHist],
+        small_hist: &mut [FeatureHist],
+        small: &Child,
+        large: &Child,
+    ) -> (Option<SplitInfo>, Option<SplitInfo>) {
+        let group = self.group;
+        let samples = &idx[small.start..small.end];
+        let found: Vec<(Option<SplitInfo>, Option<SplitInfo>)> = small_hist
+            .par_chunks_mut(group)
+            .zip(parent_hist.par_chunks_mut(group))
+            .enumerate()
+            .map(|(k, (sg, pg))| {
+                let f0 = k * group;
+                self.fill(sg, f0, Some(samples), g, h);
+                let best_small = if small.may_split {
+                    self.best_split(sg, f0, &small.sums)
+                } else {
+                    None
+                };
+                if !large.may_split {
+                    return (best_small, None);
+                }
+                for (pf, sf) in pg.iter_mut().zip(sg.iter()) {
+                    for (a, b) in pf.iter_mut().zip(sf) {
+                        a.g -= b.g;
+                        a.h -= b.h;
+                        a.n -= b.n;
+                    }
+                }
+                (best_small, self.best_split(pg, f0, &large.sums))
+            })
+            .collect();
+        found.into_iter().fold((None, None), |(s, l), (fs, fl)| {
+            (better(s, fs), better(l, fl))
+        })
+    }
+
+    /// Grows one tree on gradients `g` and hessians `h`; returns the nodes and, per leaf, the
+    /// sample range in `ws.idx` and the leaf value.
+    fn grow(&self, g: &[f32], h: &[f32], ws: &mut Workspace) -> Grown {
+        let n = g.len();
+        let p = self.n_features();
+        ws.idx.clear();
+        ws.idx.extend(0..n as u32);
+        ws.scratch.resize(n, 0);
         let lr = self.params.learning_rate;
         let l2 = self.params.l2_regularization;
         let leaf_value = |s: &Sums| -lr * s.g / (s.h + l2 + 1e-15);
@@ -644,36 +820,29 @@ impl Grower<'_> {
         let mut nodes = vec![TreeNode::Leaf(0.0)];
         let mut leaves: Vec<(usize, usize, f64)> = Vec::new();
         let mut candidates: Vec<Candidate> = Vec::new();
-        let total = Sums {
-            g: g.iter().map(|&v| f64::from(v)).sum(),
-            h: h.iter().map(|&v| f64::from(v)).sum(),
-            n,
-        };
         let mut finish =
             |nodes: &mut Vec<TreeNode<f64>>, node: usize, start: usize, end: usize, s: &Sums| {
                 let v = leaf_value(s);
                 nodes[node] = TreeNode::Leaf(v);
                 leaves.push((start, end, v));
             };
-        if self.may_split(n, 0) {
-            let hist = self.histogram(None, g, h);
-            match self.best_split(&hist, &total) {
-                Some(split) => candidates.push(Candidate {
-                    node: 0,
-                    start: 0,
-                    end: n,
-                    depth: 0,
-                    sums: total,
-                    hist,
-                    split,
-                }),
-                None => finish(&mut nodes, 0, 0, n, &total),
+        let mut hist = ws.histogram(p);
+        match self.root(&mut hist, g, h) {
+            (total, Some(split)) => candidates.push(Candidate {
+                node: 0,
+                start: 0,
+                end: n,
+                depth: 0,
+                sums: total,
+                hist,
+                split,
+            }),
+            (total, None) => {
+                finish(&mut nodes, 0, 0, n, &total);
+                ws.spare.push(hist);
             }
-        } else {
-            finish(&mut nodes, 0, 0, n, &total);
         }
         let mut n_leaves = 1;
-        let mut scratch: Vec<u32> = Vec::new();
         while n_leaves < max_leaves && !candidates.is_empty() {
             let pick = (0..candidates.len())
                 .reduce(|a, b| {
@@ -684,124 +853,182 @@ impl Grower<'_> {
                     }
                 })
                 .unwrap_or(0);
-            let c = candidates.swap_remove(pick);
-            let s = c.split;
-            let mid = self.partition(&mut idx[c.start..c.end], &s, &mut scratch) + c.start;
+            let Candidate {
+                node,
+                start,
+                end,
+                depth,
+                mut hist,
+                split: s,
+                ..
+            } = candidates.swap_remove(pick);
+            let mid =
+                start + self.partition(&mut ws.idx[start..end], &s, &mut ws.scratch[..end - start]);
             let (left, right) = (nodes.len(), nodes.len() + 1);
             nodes.push(TreeNode::Leaf(0.0));
             nodes.push(TreeNode::Leaf(0.0));
-            let thresholds = &self.data.thresholds[s.feature];
             let missing_left = if self.data.has_missing[s.feature] {
                 s.missing_left
             } else {
-                s.left.n >= s.right.n
+                // scikit-learn: missing values at predict follow the strictly larger child.
+                s.left.n > s.right.n
             };
-            nodes[c.node] = TreeNode::Split {
+            nodes[node] = TreeNode::Split {
                 feature: s.feature as u32,
-                threshold: thresholds.get(s.bin).copied().unwrap_or(f64::MAX),
+                threshold: self.data.thresholds[s.feature]
+                    .get(s.bin)
+                    .copied()
+                    .unwrap_or(f64::MAX),
                 missing_left,
                 left: left as u32,
                 right: right as u32,
             };
             n_leaves += 1;
-            let depth = c.depth + 1;
+            let depth = depth + 1;
             let room = n_leaves < max_leaves;
-            let children = [(left, c.start, mid, s.left), (right, mid, c.end, s.right)];
-            let splittable: Vec<bool> = children
-                .iter()
-                .map(|(_, a, b, _)| room && self.may_split(b - a, depth))
-                .collect();
-            let mut hists: [Option<Vec<Bin>>; 2] = [None, None];
-            match (splittable[0], splittable[1]) {
-                (true, true) => {
-                    let small = if mid - c.start <= c.end - mid { 0 } else { 1 };
-                    let (_, a, b, _) = children[small];
-                    let hs = self.histogram(Some(&idx[a..b]), g, h);
-                    let hl: Vec<Bin> = c
-                        .hist
-                        .iter()
-                        .zip(&hs)
-                        .map(|(p, q)| Bin {
-                            g: p.g - q.g,
-                            h: p.h - q.h,
-                            n: p.n - q.n,
-                        })
-                        .collect();
-                    hists[small] = Some(hs);
-                    hists[1 - small] = Some(hl);
-                }
-                (true, false) => hists[0] = Some(self.histogram(Some(&idx[c.start..mid]), g, h)),
-                (false, true) => hists[1] = Some(self.histogram(Some(&idx[mid..c.end]), g, h)),
-                (false, false) => {}
+            let child = |node: usize, start: usize, end: usize, sums: Sums| Child {
+                node,
+                start,
+                end,
+                sums,
+                may_split: room && self.may_split(end - start, depth),
+            };
+            let left = child(left, start, mid, s.left);
+            let right = child(right, mid, end, s.right);
+            if !(left.may_split || right.may_split) {
+                finish(&mut nodes, left.node, left.start, left.end, &left.sums);
+                finish(&mut nodes, right.node, right.start, right.end, &right.sums);
+                ws.spare.push(hist);
+                continue;
             }
-            for ((node, a, b, sums), hist) in children.into_iter().zip(hists) {
-                match hist.and_then(|hist| self.best_split(&hist, &sums).map(|split| (hist, split)))
-                {
-                    Some((hist, split)) => candidates.push(Candidate {
-                        node,
-                        start: a,
-                        end: b,
+            // scikit-learn builds the left child from its samples only if it has strictly fewer.
+            let left_small = left.end - left.start < right.end - right.start;
+            let mut small_hist = ws.histogram(p);
+            let (small, large) = if left_small {
+                (&left, &right)
+            } else {
+                (&right, &left)
+            };
+            let (best_small, best_large) =
+                self.children((g, h), &ws.idx, &mut hist, &mut small_hist, small, large);
+            let (outcome_left, outcome_right) = if left_small {
+                ((small_hist, best_small), (hist, best_large))
+            } else {
+                ((hist, best_large), (small_hist, best_small))
+            };
+            for (c, (hist, split)) in [(left, outcome_left), (right, outcome_right)] {
+                match split {
+                    Some(split) => candidates.push(Candidate {
+                        node: c.node,
+                        start: c.start,
+                        end: c.end,
                         depth,
-                        sums,
+                        sums: c.sums,
                         hist,
                         split,
                     }),
-                    None => finish(&mut nodes, node, a, b, &sums),
+                    None => {
+                        finish(&mut nodes, c.node, c.start, c.end, &c.sums);
+                        ws.spare.push(hist);
+                    }
                 }
             }
         }
         for c in candidates {
             finish(&mut nodes, c.node, c.start, c.end, &c.sums);
+            ws.spare.push(c.hist);
         }
         (nodes, leaves)
     }
 
-    /// Stable partition of `idx` by `split`; returns the number going left. Large nodes are
-    /// split in parallel chunks whose left and right parts are then concatenated in order.
-    fn partition(&self, idx: &mut [u32], split: &SplitInfo, scratch: &mut Vec<u32>) -> usize {
-        const CHUNK: usize = 1 << 14;
+    /// Stable partition of `idx` by `split` (the samples going left first, each side in
+    /// order), using `scratch` (as long as `idx`); returns the number going left. Branch-free;
+    /// nodes of at least [`PARALLEL_PARTITION`] samples go in parallel chunks.
+    fn partition(&self, idx: &mut [u32], split: &SplitInfo, scratch: &mut [u32]) -> usize {
         let p = self.n_features();
         let rows = &self.data.rows;
-        let missing = self.data.missing_bin;
-        let goes_left = |i: u32| {
-            let b = rows[i as usize * p + split.feature] as usize;
-            if b == missing {
+        let mut left_of = [false; SLOTS];
+        for (b, l) in left_of.iter_mut().enumerate() {
+            *l = if b == self.data.missing_bin {
                 split.missing_left
             } else {
                 b <= split.bin
-            }
-        };
-        if idx.len() > 2 * CHUNK {
-            let parts: Vec<(Vec<u32>, Vec<u32>)> = idx
-                .par_chunks(CHUNK)
-                .map(|c| c.iter().partition(|&&i| goes_left(i)))
-                .collect();
-            let mut w = 0;
-            for (left, _) in &parts {
-                idx[w..w + left.len()].copy_from_slice(left);
-                w += left.len();
-            }
-            let mut r = w;
-            for (_, right) in &parts {
-                idx[r..r + right.len()].copy_from_slice(right);
-                r += right.len();
-            }
-            return w;
+            };
         }
-        scratch.clear();
-        let mut w = 0;
-        for r in 0..idx.len() {
-            let i = idx[r];
-            if goes_left(i) {
-                idx[w] = i;
-                w += 1;
-            } else {
-                scratch.push(i);
-            }
+        let goes_left = |i: u32| left_of[usize::from(rows[i as usize * p + split.feature])];
+        if idx.len() < PARALLEL_PARTITION {
+            let n_left = split_in_two(idx, scratch, goes_left);
+            let (lefts, rights) = idx.split_at_mut(n_left);
+            unsplit(&scratch[..], lefts, rights);
+            return n_left;
         }
-        idx[w..].copy_from_slice(scratch);
-        w
+        let chunk = idx
+            .len()
+            .div_ceil(4 * rayon::current_num_threads())
+            .max(PARALLEL_PARTITION / 4);
+        let counts: Vec<usize> = idx
+            .par_chunks(chunk)
+            .zip(scratch.par_chunks_mut(chunk))
+            .map(|(src, dst)| split_in_two(src, dst, goes_left))
+            .collect();
+        let n_left = counts.iter().sum();
+        let (mut lefts, mut rights) = idx.split_at_mut(n_left);
+        let mut jobs = Vec::with_capacity(counts.len());
+        for (src, &k) in scratch.chunks(chunk).zip(&counts) {
+            let (l, rest) = std::mem::take(&mut lefts).split_at_mut(k);
+            lefts = rest;
+            let (r, rest) = std::mem::take(&mut rights).split_at_mut(src.len() - k);
+            rights = rest;
+            jobs.push((src, l, r));
+        }
+        jobs.into_par_iter()
+            .for_each(|(src, l, r)| unsplit(src, l, r));
+        n_left
     }
+}
+
+/// Writes the samples of `src` going left to the front of `dst` in order and the others to
+/// its back in reverse order, without branching on the side; returns the number going left.
+fn split_in_two(src: &[u32], dst: &mut [u32], goes_left: impl Fn(u32) -> bool) -> usize {
+    let (mut l, mut r) = (0, src.len());
+    for &i in src {
+        let left = goes_left(i);
+        // Both slots are written; the one not kept is overwritten by a later sample.
+        dst[l] = i;
+        dst[r - 1] = i;
+        l += usize::from(left);
+        r -= usize::from(!left);
+    }
+    l
+}
+
+/// Copies a [`split_in_two`] result `src` into `lefts` (its front) and `rights` (its back,
+/// reversed back into order).
+fn unsplit(src: &[u32], lefts: &mut [u32], rights: &mut [u32]) {
+    lefts.copy_from_slice(&src[..lefts.len()]);
+    for (d, s) in rights.iter_mut().zip(src[lefts.len()..].iter().rev()) {
+        *d = *s;
+    }
+}
+
+/// Adds each leaf's value to the raw scores of its samples (`leaves`: ranges of `idx`, each
+/// ascending), in parallel over blocks of rows.
+fn add_leaves(raw: &mut [f64], idx: &[u32], leaves: &[(usize, usize, f64)]) {
+    const BLOCK: usize = 1 << 14;
+    raw.par_chunks_mut(BLOCK)
+        .enumerate()
+        .for_each(|(b, block)| {
+            let lo = (b * BLOCK) as u32;
+            let hi = lo + block.len() as u32;
+            for &(start, end, v) in leaves {
+                let samples = &idx[start..end];
+                let from = samples.partition_point(|&i| i < lo);
+                let to = samples.partition_point(|&i| i < hi);
+                for &i in &samples[from..to] {
+                    block[(i - lo) as usize] += v;
+                }
+            }
+        });
 }
 
 /// Rows `idx` of the column-major `x`.
@@ -933,6 +1160,12 @@ fn should_stop(scores: &[f64], n_iter_no_change: usize, tol: f64) -> bool {
         .any(|s| *s > reference)
 }
 
+/// Features per parallel task of histogram building and split finding: one task per rayon
+/// thread, as every task reads the rows of the node (more, smaller tasks measured slower).
+fn feature_group(p: usize) -> usize {
+    p.div_ceil(rayon::current_num_threads().max(1)).max(1)
+}
+
 /// Fits the boosting model on the column-major design `x` (NaN = missing).
 pub(crate) fn fit(x: &[Vec<f64>], target: GbdtTarget<'_>, params: &GbdtParams) -> GbdtModel {
     let n_all = x.first().map_or(0, Vec::len);
@@ -964,6 +1197,7 @@ pub(crate) fn fit(x: &[Vec<f64>], target: GbdtTarget<'_>, params: &GbdtParams) -
         data: &data,
         params,
         constant_hessian: matches!(target, GbdtTarget::Regression(_)),
+        group: feature_group(data.n_features),
     };
     let (k, baseline): (usize, Vec<f64>) = match &target {
         GbdtTarget::Regression(y) => (1, vec![y.iter().sum::<f64>() / n as f64]),
@@ -997,24 +1231,18 @@ pub(crate) fn fit(x: &[Vec<f64>], target: GbdtTarget<'_>, params: &GbdtParams) -
     }
     let mut grad = vec![vec![0.0f32; n]; k];
     let mut hess = vec![vec![1.0f32; n]; k];
-    let mut idx_bufs: Vec<Vec<u32>> = vec![vec![0u32; n]; k];
+    let mut workspaces: Vec<Workspace> = (0..k).map(|_| Workspace::default()).collect();
     let mut trees = Vec::with_capacity(params.max_iter * k);
     for _ in 0..params.max_iter {
         gradients(&target, &raw, &mut grad, &mut hess);
         let grown: Vec<Grown> = grad
             .par_iter()
             .zip(&hess)
-            .zip(idx_bufs.par_iter_mut())
-            .map(|((g, h), idx)| grower.grow(g, h, idx))
+            .zip(workspaces.par_iter_mut())
+            .map(|((g, h), ws)| grower.grow(g, h, ws))
             .collect();
         for (c, (nodes, leaves)) in grown.into_iter().enumerate() {
-            let idx = &idx_bufs[c];
-            let r = &mut raw[c];
-            for (a, b, v) in leaves {
-                for &i in &idx[a..b] {
-                    r[i as usize] += v;
-                }
-            }
+            add_leaves(&mut raw[c], &workspaces[c].idx, &leaves);
             if let Some((xv, _)) = &val {
                 raw_val[c].par_iter_mut().enumerate().for_each(|(row, r)| {
                     if let TreeNode::Leaf(v) = nodes[leaf_of(&nodes, |j| xv[j][row])] {
@@ -1089,5 +1317,51 @@ fn gradients(
                     });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fitted trees must not depend on the number of rayon threads (feature groups, partition
+    /// chunks and parallel trees are split by thread count; every sum keeps its order).
+    #[test]
+    fn fit_does_not_depend_on_the_thread_count() {
+        let (n, p) = (70_000, 7);
+        let mut rng = Rng::new(Some(7));
+        let mut unit = move || rng.next_u64() as f64 / u64::MAX as f64;
+        let mut x: Vec<Vec<f64>> = (0..p).map(|_| (0..n).map(|_| unit()).collect()).collect();
+        for v in x[1].iter_mut().step_by(13) {
+            *v = f64::NAN;
+        }
+        let signal: Vec<f64> = (0..n)
+            .map(|i| x[0][i] * 3.0 + (x[2][i] * 6.0).sin() + x[3][i] * x[4][i] + 0.3 * unit())
+            .collect();
+        let y: Vec<f64> = signal.iter().map(|s| s - 1.5).collect();
+        let classes: Vec<usize> = signal
+            .iter()
+            .map(|s| usize::from(*s > 1.3) + usize::from(*s > 2.0))
+            .collect();
+        let params = GbdtParams {
+            max_iter: 15,
+            early_stopping: EarlyStopping::Flag(false),
+            ..GbdtParams::default()
+        };
+        let fit_on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("thread pool");
+            pool.install(|| {
+                (
+                    fit(&x, GbdtTarget::Regression(&y), &params),
+                    fit(&x, GbdtTarget::Classes(&classes, 3), &params),
+                )
+            })
+        };
+        let one = fit_on(1);
+        assert_eq!(one, fit_on(2));
+        assert_eq!(one, fit_on(3));
     }
 }
