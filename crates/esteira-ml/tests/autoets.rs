@@ -5,8 +5,8 @@
 
 use esteira_ml::forecast::{
     AutoEtsOptions, Criterion, ErrorType, EtsError, EtsModel, EtsSpec, Fallback, Forecast,
-    Frequency, SeasonType, SeasonalityError, TrendType, admissible, auto_ets, candidate_periods,
-    detect_seasonality, fit_ets_model,
+    ForecastError, Frequency, SeasonType, SeasonalityError, TrendType, admissible, auto_ets,
+    candidate_periods, detect_seasonality, fit_ets_model,
 };
 use serde_json::Value;
 
@@ -249,22 +249,30 @@ fn criterion_option_is_honoured() {
 #[test]
 fn bad_input_is_a_precise_error() {
     let opts = AutoEtsOptions::default();
-    assert_eq!(auto_ets(&[], 1, &opts), Err(EtsError::EmptyHistory));
+    assert_eq!(
+        auto_ets(&[], 1, &opts),
+        Err(EtsError::Input(ForecastError::EmptyHistory))
+    );
     let err = auto_ets(&[1.0, 2.0, f64::NAN, 4.0], 1, &opts).unwrap_err();
-    assert!(matches!(err, EtsError::NonFinite { position: 2, value } if value.is_nan()));
+    assert!(
+        matches!(err, EtsError::Input(ForecastError::NonFinite { position: 2, value }) if value.is_nan())
+    );
     assert_eq!(
         auto_ets(&[1.0, f64::INFINITY], 1, &opts),
-        Err(EtsError::NonFinite {
+        Err(EtsError::Input(ForecastError::NonFinite {
             position: 1,
             value: f64::INFINITY
-        })
+        }))
     );
     assert_eq!(
         auto_ets(&[1.0, 2.0, 3.0], 0, &opts),
-        Err(EtsError::ZeroSeason)
+        Err(EtsError::Input(ForecastError::ZeroSeason))
     );
     let model = auto_ets(&[1.0, 2.0, 3.0, 2.0, 5.0, 4.0, 6.0, 5.0], 1, &opts).expect("fits");
-    assert_eq!(model.forecast(0), Err(EtsError::ZeroHorizon));
+    assert_eq!(
+        model.forecast(0),
+        Err(EtsError::Input(ForecastError::ZeroHorizon))
+    );
     let bad_tol = AutoEtsOptions {
         tolerance: 0.0,
         ..AutoEtsOptions::default()

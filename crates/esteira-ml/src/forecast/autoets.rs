@@ -39,20 +39,15 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Forecast;
 use super::optim::{BoundedNelderMead, NmWork};
+use super::{Forecast, ForecastError};
 
 /// Errors of [`auto_ets`] and [`EtsModel::forecast`].
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum EtsError {
-    #[error("history is empty")]
-    EmptyHistory,
-    #[error("history value at position {position} is not finite ({value})")]
-    NonFinite { position: usize, value: f64 },
-    #[error("horizon h must be at least 1")]
-    ZeroHorizon,
-    #[error("seasonal period m must be at least 1 (use 1 for non-seasonal series)")]
-    ZeroSeason,
+    /// The history, horizon or season (the checks every forecaster makes).
+    #[error(transparent)]
+    Input(#[from] ForecastError),
     #[error("option {option} is invalid: {reason}")]
     InvalidOption {
         option: &'static str,
@@ -236,13 +231,13 @@ const SIM_SEED: u64 = 0x05ee_de75;
 
 fn validate(x: &[f64], m: usize) -> Result<(), EtsError> {
     if x.is_empty() {
-        return Err(EtsError::EmptyHistory);
+        return Err(ForecastError::EmptyHistory.into());
     }
     if let Some((position, &value)) = x.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-        return Err(EtsError::NonFinite { position, value });
+        return Err(ForecastError::NonFinite { position, value }.into());
     }
     if m == 0 {
-        return Err(EtsError::ZeroSeason);
+        return Err(ForecastError::ZeroSeason.into());
     }
     Ok(())
 }
@@ -1206,7 +1201,7 @@ impl EtsModel {
     /// name of `spec`).
     pub fn forecast(&self, h: usize) -> Result<Forecast, EtsError> {
         if h == 0 {
-            return Err(EtsError::ZeroHorizon);
+            return Err(ForecastError::ZeroHorizon.into());
         }
         self.check()?;
         let m = self.m.max(1);

@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::autoets::{AutoEtsOptions, EtsModel, Fallback, SeasonType, auto_ets};
+use super::autoets::{AutoEtsOptions, EtsError, EtsModel, Fallback, SeasonType, auto_ets};
 use super::ensemble::{EnsembleRule, Selection, fit_auto_unchecked};
 use super::mstl::{Mstl, mstl_unchecked, usable_periods};
 use super::{
@@ -523,11 +523,12 @@ pub(crate) fn fit_unchecked(
 /// [`auto_ets`] with the default options and period `m`, as a [`FittedSeries`] named after the
 /// chosen model (e.g. `ETS(M,Ad,M)`), with AutoETS's fallback reported.
 fn ets_fit(history: &[f64], m: usize) -> Result<FittedSeries, ForecastError> {
-    let model = auto_ets(history, m, &AutoEtsOptions::default()).map_err(|e| {
-        ForecastError::InvalidParameter {
+    let model = auto_ets(history, m, &AutoEtsOptions::default()).map_err(|e| match e {
+        EtsError::Input(input) => input,
+        other => ForecastError::InvalidParameter {
             parameter: "history",
-            reason: e.to_string(),
-        }
+            reason: other.to_string(),
+        },
     })?;
     let fallback = match model.fallback {
         Some(Fallback::Constant) => Some("constant series: the constant is repeated".to_string()),
