@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Datelike, Months, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Months, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::{DatasetError, Table, TimeColumn};
@@ -493,11 +493,4 @@ fn interpolate(values: &[Option<f64>]) -> Vec<f64> {
         }
     }
     out
-}
-
-/// Date of midnight UTC `days` after the epoch, for tests and generators.
-pub fn date_seconds(year: i32, month: u32, day: u32) -> Option<i64> {
-    NaiveDate::from_ymd_opt(year, month, day)
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| d.and_utc().timestamp())
 }
