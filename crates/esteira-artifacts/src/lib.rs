@@ -14,7 +14,8 @@
 mod error;
 mod path;
 mod store;
+mod transfer;
 
 pub use error::{Error, Result};
-pub use path::{ArtifactPath, MAX_PATH_LEN};
+pub use path::{ArtifactPath, MAX_PATH_LEN, PROXY_SCHEME};
 pub use store::{ArtifactDownload, ArtifactStore, FileInfo, MAX_PART_NUMBER};

@@ -5,6 +5,9 @@ use std::str::FromStr;
 
 use crate::error::{Error, Result};
 
+/// The scheme of artifact URIs served through the tracking server's proxy.
+pub const PROXY_SCHEME: &str = "mlflow-artifacts:";
+
 /// The longest accepted artifact path, in bytes (S3's key limit).
 pub const MAX_PATH_LEN: usize = 1024;
 
@@ -82,6 +85,33 @@ impl ArtifactPath {
             kept.push(segment);
         }
         Ok(Self(kept.join("/")))
+    }
+
+    /// The path of a `mlflow-artifacts:` URI (`mlflow-artifacts:/1/abc/artifacts`, or with a
+    /// host: `mlflow-artifacts://host:port/1/abc/artifacts`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidPath`] when the URI has another scheme or an unsafe path.
+    pub fn from_proxy_uri(uri: &str) -> Result<Self> {
+        let rest = uri
+            .strip_prefix(PROXY_SCHEME)
+            .ok_or_else(|| Error::InvalidPath {
+                path: uri.to_string(),
+                reason: format!("not served by this server (expected {PROXY_SCHEME}/...)"),
+            })?;
+        let path = match rest.strip_prefix("//") {
+            Some(with_host) => with_host
+                .split_once('/')
+                .map(|(_, p)| p)
+                .unwrap_or_default(),
+            None => rest.trim_start_matches('/'),
+        };
+        Self::parse(path)
+    }
+
+    /// The `mlflow-artifacts:` URI of this path.
+    pub fn to_proxy_uri(&self) -> String {
+        format!("{PROXY_SCHEME}/{}", self.0)
     }
 
     /// The root of the store (the empty path).

@@ -320,7 +320,11 @@ impl PipelineSpec {
     }
 }
 
-fn typed_param(name: &str, default: &Value, text: &str) -> Result<Value> {
+/// `text` read as a value of the same type as `default` (JSON for non-strings).
+///
+/// # Errors
+/// [`Error::Invalid`] naming the param when `text` is not of that type.
+pub fn typed_param(name: &str, default: &Value, text: &str) -> Result<Value> {
     let wrong = |what: &str| {
         Error::invalid(
             format!("--param {name}"),

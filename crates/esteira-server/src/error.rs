@@ -72,6 +72,12 @@ impl From<esteira_store::Error> for ApiError {
     }
 }
 
+impl From<esteira_pipeline::Error> for ApiError {
+    fn from(e: esteira_pipeline::Error) -> Self {
+        ApiError::new(e.code(), e.to_string())
+    }
+}
+
 impl From<esteira_artifacts::Error> for ApiError {
     fn from(e: esteira_artifacts::Error) -> Self {
         use esteira_artifacts::Error as A;

@@ -21,7 +21,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use esteira_artifacts::ArtifactStore;
 use esteira_core::ErrorCode;
-use esteira_store::MetadataStore;
+use esteira_pipeline::Engine;
+use esteira_store::Store;
 
 pub use error::{ApiError, ApiResult, status};
 pub use telemetry::Telemetry;
@@ -33,7 +34,9 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     /// The metadata store.
-    pub store: Arc<dyn MetadataStore>,
+    pub store: Arc<dyn Store>,
+    /// The pipeline engine over the same stores.
+    pub engine: Arc<Engine>,
     /// The artifact store behind the proxy.
     pub artifacts: ArtifactStore,
     /// Accepted bearer tokens; `None` turns authentication off.
@@ -46,8 +49,9 @@ pub struct AppState {
 
 impl AppState {
     /// State with authentication off and the default body limit.
-    pub fn new(store: Arc<dyn MetadataStore>, artifacts: ArtifactStore) -> Self {
+    pub fn new(store: Arc<dyn Store>, artifacts: ArtifactStore) -> Self {
         AppState {
+            engine: Arc::new(Engine::new(store.clone(), artifacts.clone())),
             store,
             artifacts,
             auth_tokens: None,

@@ -8,8 +8,7 @@ use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult};
 
-/// The scheme of artifact URIs this server proxies.
-pub const PROXY_SCHEME: &str = "mlflow-artifacts:";
+pub use esteira_artifacts::PROXY_SCHEME;
 
 /// An artifact listing entry as MLflow returns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -30,19 +29,12 @@ pub struct FileInfo {
 /// `INVALID_PARAMETER_VALUE` when the URI has another scheme (its artifacts are not served
 /// by this server) or an unsafe path.
 pub fn proxied_path(uri: &str) -> ApiResult<ArtifactPath> {
-    let rest = uri.strip_prefix(PROXY_SCHEME).ok_or_else(|| {
-        ApiError::invalid(format!(
-            "The artifact location {uri:?} is not served by this server (expected {PROXY_SCHEME}/...)"
-        ))
-    })?;
-    let path = match rest.strip_prefix("//") {
-        Some(with_host) => with_host
-            .split_once('/')
-            .map(|(_, p)| p)
-            .unwrap_or_default(),
-        None => rest.trim_start_matches('/'),
-    };
-    Ok(ArtifactPath::parse(path)?)
+    ArtifactPath::from_proxy_uri(uri).map_err(|e| match e {
+        esteira_artifacts::Error::InvalidPath { reason, .. } if !uri.starts_with(PROXY_SCHEME) => {
+            ApiError::invalid(format!("The artifact location {uri:?} is {reason}"))
+        }
+        other => other.into(),
+    })
 }
 
 /// Lists the direct children of `relative` under the artifact root `root_uri`, with paths

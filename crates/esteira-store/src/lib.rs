@@ -7,10 +7,17 @@
 //! versioned migrations, applied on open. Every write is one transaction.
 
 mod error;
+pub mod pipelines;
 pub mod sql;
 mod types;
 
 pub use error::{Error, Result};
+pub use pipelines::PipelineStore;
+
+/// Both sides of the metadata store: MLflow's entities and the pipelines'.
+pub trait Store: MetadataStore + PipelineStore {}
+
+impl<T: MetadataStore + PipelineStore> Store for T {}
 pub use sql::SqlStore;
 pub use types::*;
 

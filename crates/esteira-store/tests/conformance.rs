@@ -28,6 +28,8 @@ mod logged_models;
 mod metric_history;
 #[path = "conformance/migrations.rs"]
 mod migrations;
+#[path = "conformance/pipelines.rs"]
+mod pipelines;
 #[path = "conformance/registry.rs"]
 mod registry;
 #[path = "conformance/runs.rs"]
@@ -137,6 +139,19 @@ conformance_suite! {
         search_registered_models,
         search_model_versions,
         download_uri,
+    ],
+    pipelines: [
+        steps_run_in_dag_order_and_the_run_ends,
+        a_final_failure_skips_dependents_and_fails_the_run,
+        failures_are_retried_until_the_budget_is_spent,
+        an_expired_lease_is_reclaimed_and_the_old_holder_cannot_commit,
+        concurrent_claims_never_hand_out_a_step_twice,
+        cancel_stops_waiting_steps,
+        cached_executions_are_found_by_key,
+        lineage_events_link_both_ways,
+        firings_collapse_by_idempotency_key,
+        deploy_versions_and_keeps_trigger_cursors,
+        alias_moves_are_recorded,
     ],
     logged_models: [
         create_and_finalize,

@@ -4,6 +4,7 @@ mod backend;
 mod config;
 mod ml;
 mod output;
+mod pipeline;
 mod tracker;
 mod train;
 
@@ -54,6 +55,13 @@ enum Command {
     Evaluate(ml::EvaluateArgs),
     /// Rolling-origin backtest of forecasting methods on a CSV or Parquet file.
     Backtest(ml::BacktestArgs),
+    /// Continuous-training pipelines: validate, graph, run, deploy, trigger, inspect.
+    #[command(subcommand)]
+    Pipeline(pipeline::PipelineCommand),
+    /// Executes queued pipeline steps (any number of workers may share the stores).
+    Worker(pipeline::WorkerArgs),
+    /// What produced a model version, artifact or run, and what used it since.
+    Lineage(pipeline::LineageArgs),
 }
 
 #[derive(Args, Default)]
@@ -82,6 +90,10 @@ struct ServerArgs {
     /// Seconds a shutdown waits for in-flight requests [default: 30].
     #[arg(long)]
     drain_seconds: Option<u64>,
+    /// Pipeline steps this server executes itself; 0 leaves them to `esteira worker`
+    /// processes.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
 }
 
 /// How a CLI command reaches the data: a server, or the store directly.
@@ -162,6 +174,9 @@ enum ModelsCommand {
     /// Model aliases (champion, challenger, ...).
     #[command(subcommand)]
     Alias(AliasCommand),
+    /// Moves an alias (champion by default) back to the version it pointed to before,
+    /// recording who, when and why.
+    Rollback(pipeline::RollbackArgs),
 }
 
 #[derive(Subcommand)]
@@ -219,13 +234,23 @@ async fn run_server(mut config: Config, args: ServerArgs) -> Result<()> {
         .with_context(|| format!("cannot open the metadata store {}", redact(&resolved.store)))?;
     let artifacts = ArtifactStore::from_url(&resolved.artifacts)
         .with_context(|| format!("cannot open the artifact store {}", resolved.artifacts))?;
-    let mut state = AppState::new(Arc::new(store.clone()), artifacts);
-    state.auth_tokens = resolved.auth_tokens.clone().map(Arc::new);
-    state.max_body_bytes = resolved.max_body_bytes;
     let listener = tokio::net::TcpListener::bind((resolved.host.as_str(), resolved.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", resolved.host, resolved.port))?;
     let addr = listener.local_addr()?;
+    let mut state = AppState::new(Arc::new(store.clone()), artifacts.clone());
+    state.auth_tokens = resolved.auth_tokens.clone().map(Arc::new);
+    state.max_body_bytes = resolved.max_body_bytes;
+    let tracking_uri = format!("http://{}", loopback_of(addr));
+    state.engine = Arc::new(
+        esteira_pipeline::Engine::new(Arc::new(store.clone()), artifacts)
+            .with_tracking_uri(Some(tracking_uri)),
+    );
+    let background = pipeline::start_background(
+        state.engine.clone(),
+        args.workers,
+        resolved.data_dir.join("work"),
+    );
     let shutdown = shutdown_signal()?;
     tracing::info!(store = %redact(&resolved.store), artifacts = %resolved.artifacts, auth = resolved.auth_tokens.is_some(), "Esteira server starting.");
     println!("Esteira server listening on http://{addr}");
@@ -247,9 +272,20 @@ async fn run_server(mut config: Config, args: ServerArgs) -> Result<()> {
             "Drain deadline passed: closing the connections still open."
         ),
     }
+    background.stop().await;
     store.close().await;
     tracing::info!("Esteira server stopped.");
     Ok(())
+}
+
+/// The address local processes use to reach a server bound to `addr` (loopback when it
+/// listens on every interface).
+fn loopback_of(addr: std::net::SocketAddr) -> std::net::SocketAddr {
+    if addr.ip().is_unspecified() {
+        std::net::SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    }
 }
 
 /// Hides the password of a database URL (a URL without one is shown as is).
@@ -321,6 +357,13 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Backtest(args) => ml::backtest(args),
+        Command::Pipeline(command) => match pipeline::pipeline(&config, command).await? {
+            0 => Ok(()),
+            code => Err(Exit(code).into()),
+        },
+        Command::Worker(args) => pipeline::worker(&config, args).await,
+        Command::Lineage(args) => pipeline::lineage_command(&config, args).await,
+        Command::Models(ModelsCommand::Rollback(args)) => pipeline::rollback(&config, args).await,
         Command::Experiments(ExperimentsCommand::List { target, view }) => {
             let view = match view.as_str() {
                 "active" => ViewType::ActiveOnly,
@@ -408,6 +451,9 @@ fn main() -> std::process::ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) if e.is::<GateRefused>() => std::process::ExitCode::from(ml::GATE_FAILED_EXIT),
+        Err(e) if e.is::<Exit>() => {
+            std::process::ExitCode::from(e.downcast_ref::<Exit>().map_or(1, |x| x.0))
+        }
         Err(e) => {
             eprintln!("error: {}", error_chain(&e));
             std::process::ExitCode::FAILURE
@@ -426,6 +472,18 @@ impl std::fmt::Display for GateRefused {
 }
 
 impl std::error::Error for GateRefused {}
+
+/// A command finished and asks for this exit code (its output already said why).
+#[derive(Debug)]
+struct Exit(u8);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit code {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
 
 /// An error and its causes on one line, like `{:#}`, but without a cause whose text its
 /// parent already shows (errors that both print and expose their source).

@@ -4,6 +4,7 @@
 mod artifacts;
 mod logged_models;
 mod misc;
+mod pipelines;
 mod registry;
 mod tracking;
 
@@ -141,6 +142,24 @@ fn mlflow_rpcs() -> Vec<(&'static str, MethodRouter<AppState>)> {
     ]
 }
 
+/// Esteira's own routes, relative to `/api/2.0/esteira`.
+fn esteira_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    use pipelines as p;
+    vec![
+        ("/pipelines/deploy", post(p::deploy)),
+        ("/pipelines/get", get(p::get_pipeline)),
+        ("/pipelines/list", get(p::list_pipelines)),
+        ("/pipelines/trigger", post(p::trigger)),
+        ("/pipelines/runs/list", get(p::list_runs)),
+        ("/pipelines/runs/get", get(p::get_run)),
+        ("/pipelines/runs/cancel", post(p::cancel_run)),
+        ("/pipelines/firings/list", get(p::list_firings)),
+        ("/lineage", get(p::get_lineage)),
+        ("/models/alias-history", get(p::alias_history)),
+        ("/models/rollback", post(p::rollback)),
+    ]
+}
+
 /// The artifact proxy routes, relative to `/api/2.0/mlflow-artifacts`.
 fn artifact_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
     use artifacts as a;
@@ -164,6 +183,9 @@ pub(crate) fn api_routes() -> Router<AppState> {
     for prefix in ["/api/2.0", "/ajax-api/2.0"] {
         for (path, handler) in mlflow_rpcs() {
             router = router.route(&format!("{prefix}/mlflow{path}"), handler);
+        }
+        for (path, handler) in esteira_routes() {
+            router = router.route(&format!("{prefix}/esteira{path}"), handler);
         }
         for (path, handler) in artifact_routes() {
             router = router.route(&format!("{prefix}/mlflow-artifacts{path}"), handler);

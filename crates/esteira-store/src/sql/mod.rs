@@ -10,6 +10,7 @@ mod batcher;
 mod experiments;
 mod logged_models;
 mod migrate;
+mod pipelines;
 mod registry;
 mod runs;
 mod search;

@@ -14,6 +14,9 @@ use super::{
 use crate::error::{Result, invalid, not_found};
 use crate::{NewModelVersion, NewRegisteredModel, Page, RegistryQuery};
 
+/// The actor recorded in the alias history for moves made through the MLflow API.
+const MLFLOW_API_ACTOR: &str = "mlflow-api";
+
 const VERSION_COLUMNS: &str = "mv.name, mv.version, mv.creation_time, mv.last_updated_time, mv.description, \
     mv.user_id, mv.current_stage, mv.source, mv.run_id, mv.run_link, mv.status, mv.status_message, mv.model_id";
 
@@ -57,7 +60,7 @@ fn missing_version(name: &str, version: i64) -> String {
 }
 
 impl SqlStore {
-    async fn model_exists(&self, name: &str) -> Result<()> {
+    pub(crate) async fn model_exists(&self, name: &str) -> Result<()> {
         let row = sqlx::query("SELECT name FROM registered_models WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.reader)
@@ -666,14 +669,14 @@ impl SqlStore {
         let v = validation::version_number(version)?;
         self.get_model_version(name, version).await?;
         let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO registered_model_aliases (name, alias, version) VALUES ($1, $2, $3)
-             ON CONFLICT (name, alias) DO UPDATE SET version = excluded.version",
+        self.set_alias_in(
+            &mut tx,
+            name,
+            alias,
+            v,
+            MLFLOW_API_ACTOR,
+            "set through the MLflow API",
         )
-        .bind(name)
-        .bind(alias)
-        .bind(v)
-        .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(())
@@ -686,10 +689,7 @@ impl SqlStore {
     ) -> Result<()> {
         self.model_exists(name).await?;
         let mut tx = self.begin().await?;
-        sqlx::query("DELETE FROM registered_model_aliases WHERE name = $1 AND alias = $2")
-            .bind(name)
-            .bind(alias)
-            .execute(&mut *tx)
+        self.delete_alias_in(&mut tx, name, alias, MLFLOW_API_ACTOR)
             .await?;
         tx.commit().await?;
         Ok(())

@@ -8,8 +8,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use esteira_core::ErrorCode;
 use esteira_core::entities::{Metric, Tag, ViewType};
 use esteira_store::{
-    ExperimentQuery, MetadataStore, NewExperiment, NewRun, Page, Paging, RegistryQuery, RunQuery,
-    SqlStore,
+    ExperimentQuery, MetadataStore, NewExperiment, NewRun, Page, Paging, PipelineStore,
+    RegistryQuery, RunQuery, SqlStore, Store,
 };
 use sqlx::Connection;
 
@@ -24,13 +24,20 @@ pub enum Backend {
 /// that a test may open the same database a second time.
 #[derive(Clone)]
 pub struct Ctx {
-    pub store: Arc<dyn MetadataStore>,
+    pub store: Arc<dyn Store>,
     pub url: String,
 }
 
 impl std::ops::Deref for Ctx {
     type Target = dyn MetadataStore;
     fn deref(&self) -> &Self::Target {
+        &*self.store
+    }
+}
+
+impl Ctx {
+    /// The pipeline side of the store.
+    pub fn pipes(&self) -> &dyn PipelineStore {
         &*self.store
     }
 }
