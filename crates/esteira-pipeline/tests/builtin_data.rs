@@ -341,6 +341,11 @@ async fn ingest_rejects_patterns_that_match_nothing_and_bad_params() -> Result<(
             "url",
             "only used with `query`",
         ),
+        (
+            json!({ "path": "x.csv", "paths": "y.csv" }),
+            "paths",
+            "unknown param",
+        ),
         (json!({ "path": "s3://bucket" }), "path", "names no object"),
         (
             json!({ "path": "s3://bucket/*/x.csv" }),
@@ -362,6 +367,16 @@ async fn ingest_rejects_patterns_that_match_nothing_and_bad_params() -> Result<(
     )
     .await?;
     assert_failed(run.error()?, &["notes.txt", "unsupported file type"]);
+    // A Parquet file that is not Parquet inside.
+    write(dir.path(), "broken.parquet", "PAR1 but not really")?;
+    let run = run_step(
+        BuiltinKind::Ingest,
+        dir.path(),
+        json!({ "path": "broken.parquet" }),
+        &[],
+    )
+    .await?;
+    assert_failed(run.error()?, &["reading", "broken.parquet"]);
     Ok(())
 }
 
@@ -619,6 +634,15 @@ async fn ingest_converts_a_postgres_query_to_arrow_types() -> Result<()> {
     )
     .await?;
     assert_param_error(run.error()?, "query", "syntax");
+
+    let run = run_step(
+        BuiltinKind::Ingest,
+        dir.path(),
+        json!({ "query": "SELECT 1::int4 AS n WHERE false", "url": url }),
+        &[],
+    )
+    .await?;
+    assert_failed(run.error()?, &["no rows"]);
     Ok(())
 }
 
@@ -966,6 +990,18 @@ async fn validate_rejects_bad_params_by_name() -> Result<()> {
         matches!(run.error()?, StepError::Input { input, .. } if input == "data"),
         "an unconnected input is an input error"
     );
+    let not_a_table = ("data", fixtures().join("make_fixtures.py"));
+    let run = run_step(
+        BuiltinKind::Validate,
+        &fixtures(),
+        json!({}),
+        &[not_a_table],
+    )
+    .await?;
+    assert!(
+        matches!(run.error()?, StepError::Input { input, reason } if input == "data" && reason.contains("make_fixtures.py")),
+        "an unreadable input is an input error naming the file"
+    );
     Ok(())
 }
 
@@ -1197,6 +1233,16 @@ async fn split_rejects_bad_params_and_empty_sides() -> Result<()> {
     assert_failed(run.error()?, &["`train` empty"]);
     let run = split_csv(SERIES_CSV, json!({ "time": "day", "cutoff": "2024-02-01" })).await?;
     assert_failed(run.error()?, &["`test` empty"]);
+    // A null time cannot be placed on either side.
+    let run = split_csv(
+        "day,y\n2024-01-01,1\n,2\n2024-01-03,3\n",
+        json!({ "time": "day", "horizon": 1 }),
+    )
+    .await?;
+    assert!(
+        matches!(run.error()?, StepError::Input { reason, .. } if reason.contains("`day` is null in row 1")),
+        "a null time is an input error naming the row"
+    );
     Ok(())
 }
 
@@ -1383,6 +1429,16 @@ async fn transform_rejects_bad_params_by_name() -> Result<()> {
             "time",
             "Float64",
         ),
+        (
+            json!({ "time": "ts", "target": "store", "lags": [1] }),
+            "target",
+            "Utf8",
+        ),
+        (
+            json!({ "time": "ts", "calendar": ["month"], "lag": [1] }),
+            "lag",
+            "unknown param",
+        ),
     ];
     for (params, param, needle) in cases {
         let run = transform(params.clone()).await?;
@@ -1399,6 +1455,19 @@ async fn transform_rejects_bad_params_by_name() -> Result<()> {
     )
     .await?;
     assert_param_error(run.error()?, "calendar", "integer column");
+    // A null time cannot be sorted into its series.
+    write(dir.path(), "n.csv", "t,y\n2024-01-01,1\n,2\n")?;
+    let run = run_step(
+        BuiltinKind::Transform,
+        dir.path(),
+        json!({ "time": "t", "calendar": ["month"] }),
+        &[("data", dir.path().join("n.csv"))],
+    )
+    .await?;
+    assert!(
+        matches!(run.error()?, StepError::Input { reason, .. } if reason.contains("`t` is null in row 1")),
+        "a null time is an input error naming the row"
+    );
     // A feature column whose name is taken.
     write(dir.path(), "d.csv", "t,y,y_lag_1\n1,1,0\n2,2,1\n")?;
     let run = run_step(

@@ -14,7 +14,9 @@
 //! - `query` with `url`: one SQL statement run on the PostgreSQL database at `url`. Column
 //!   types map to Arrow as: `int2`/`int4`/`int8` → Int64, `float4`/`float8`/`numeric` →
 //!   Float64, `text`/`varchar`/`char`/`name` → Utf8, `bool` → Boolean, `date` → Date32,
-//!   `timestamp` → Timestamp(ms), `timestamptz` → Timestamp(ms, UTC).
+//!   `timestamp` → Timestamp(ms), `timestamptz` → Timestamp(ms, UTC) (sub-millisecond digits
+//!   are dropped, rounding down). Another type is an error naming the column. A query
+//!   that returns no rows is an error, as an empty file is.
 //!
 //! Output `data`; metrics `rows` and `files` (0 for a query).
 
@@ -48,11 +50,9 @@ use crate::step::{StepContext, StepError, StepOutput};
 pub async fn run(ctx: &StepContext<'_>) -> Result<StepOutput, StepError> {
     let (table, files) = match Source::from_params(ctx)? {
         Source::Files(patterns) => {
-            let sources = resolve_patterns(ctx, &patterns).await?;
-            let count = sources.len();
-            let table = io::spawn_cpu(move || read_and_concat(&sources)).await;
+            let read = read_files(ctx, &patterns).await;
             remove_downloads(ctx).await?;
-            (table?, count)
+            read?
         }
         Source::Query { sql, url } => (query_postgres(&url, &sql).await?, 0),
     };
@@ -78,6 +78,21 @@ pub async fn run(ctx: &StepContext<'_>) -> Result<StepOutput, StepError> {
     })
 }
 
+/// The params this step knows.
+const KNOWN_PARAMS: [&str; 3] = ["path", "query", "url"];
+
+/// Reads and concatenates the files that `patterns` match; returns the table and the number
+/// of files.
+async fn read_files(
+    ctx: &StepContext<'_>,
+    patterns: &[String],
+) -> Result<(Table, usize), StepError> {
+    let sources = resolve_patterns(ctx, patterns).await?;
+    let count = sources.len();
+    let table = io::spawn_cpu(move || read_and_concat(&sources)).await?;
+    Ok((table, count))
+}
+
 /// Where the rows come from.
 enum Source {
     Files(Vec<String>),
@@ -86,6 +101,16 @@ enum Source {
 
 impl Source {
     fn from_params(ctx: &StepContext<'_>) -> Result<Source, StepError> {
+        if let Some(unknown) = ctx
+            .params
+            .keys()
+            .find(|k| !KNOWN_PARAMS.contains(&k.as_str()))
+        {
+            return Err(param_error(
+                unknown,
+                format!("unknown param (known: {})", KNOWN_PARAMS.join(", ")),
+            ));
+        }
         let patterns = io::str_list(ctx, "path")?;
         let sql = io::optional_str(ctx, "query")?;
         let url = io::optional_str(ctx, "url")?;
@@ -246,7 +271,7 @@ fn matching_entries(dir: &Path, glob: &str) -> Vec<PathBuf> {
 }
 
 /// Whether `name` matches the one-segment `glob` (`*`, `?`, `[...]`, `[!...]`).
-pub(crate) fn glob_match(glob: &str, name: &str) -> bool {
+fn glob_match(glob: &str, name: &str) -> bool {
     let glob: Vec<char> = glob.chars().collect();
     let name: Vec<char> = name.chars().collect();
     let (mut g, mut n) = (0, 0);
@@ -396,57 +421,56 @@ fn read_and_concat(files: &[SourceFile]) -> Result<Table, StepError> {
         .iter()
         .map(|file| {
             Table::read(&file.local)
+                .map(|table| (file.name.as_str(), table))
                 .map_err(|e| StepError::Failed(format!("reading {}: {e}", file.name)))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let schema = unified_schema(files, &tables)?;
+    let schema = unified_schema(&tables)?;
     let batches = tables
         .iter()
-        .zip(files)
-        .map(|(table, file)| conform(table, &schema, &file.name))
+        .map(|(name, table)| conform(table, &schema, name))
         .collect::<Result<Vec<_>, _>>()?;
     let batch = concat_batches(&schema, &batches)
         .map_err(|e| StepError::Failed(format!("concatenating the files: {e}")))?;
     Ok(Table::new(batch))
 }
 
-/// The columns of the first file, each with the type every file agrees on (integers and
-/// floats mixed give floats).
-fn unified_schema(files: &[SourceFile], tables: &[Table]) -> Result<SchemaRef, StepError> {
-    let first = &tables[0].schema();
-    let first_name = &files[0].name;
+/// The columns of the first table, each with the type every table agrees on (integers and
+/// floats mixed give floats). Each table comes with its file's name.
+fn unified_schema(tables: &[(&str, Table)]) -> Result<SchemaRef, StepError> {
+    let Some(((first_name, first), rest)) = tables.split_first() else {
+        return Err(StepError::Failed("no file to read".into()));
+    };
+    let first = first.schema();
     let mut fields = Vec::with_capacity(first.fields().len());
     for field in first.fields() {
         let mut data_type = field.data_type().clone();
-        for (table, file) in tables.iter().zip(files).skip(1) {
+        for (name, table) in rest {
             let Ok(other) = table.column(field.name()) else {
                 return Err(StepError::Failed(format!(
-                    "{} has no column `{}`, which {first_name} has",
-                    file.name,
+                    "{name} has no column `{}`, which {first_name} has",
                     field.name()
                 )));
             };
             data_type = common_type(&data_type, other.data_type()).ok_or_else(|| {
                 StepError::Failed(format!(
-                    "column `{}` is {} in {first_name} but {} in {}",
+                    "column `{}` is {} in {first_name} but {} in {name}",
                     field.name(),
                     field.data_type(),
                     other.data_type(),
-                    file.name
                 ))
             })?;
         }
         fields.push(Field::new(field.name(), data_type, true));
     }
-    for (table, file) in tables.iter().zip(files).skip(1) {
+    for (name, table) in rest {
         if let Some(extra) = table
             .column_names()
             .into_iter()
-            .find(|name| first.field_with_name(name).is_err())
+            .find(|column| first.field_with_name(column).is_err())
         {
             return Err(StepError::Failed(format!(
-                "{} has a column `{extra}` that {first_name} does not have",
-                file.name
+                "{name} has a column `{extra}` that {first_name} does not have"
             )));
         }
     }

@@ -25,6 +25,7 @@
 //! means are Float64 columns. The output rows are sorted by (id columns, time), stably.
 //! Metrics: `rows` (written), `dropped_rows`, `features` (columns added).
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, Int64Array, UInt64Array};
@@ -37,6 +38,17 @@ use serde_json::Value;
 
 use super::io::{self, param_error};
 use crate::step::{StepContext, StepError, StepOutput};
+
+/// The params this step knows.
+const KNOWN_PARAMS: [&str; 7] = [
+    "time",
+    "id",
+    "target",
+    "lags",
+    "rolling_mean",
+    "calendar",
+    "drop_incomplete",
+];
 
 /// The calendar features this step knows.
 const CALENDAR_FEATURES: [&str; 7] = [
@@ -91,6 +103,16 @@ struct Features {
 
 impl Features {
     fn from_params(ctx: &StepContext<'_>) -> Result<Features, StepError> {
+        if let Some(unknown) = ctx
+            .params
+            .keys()
+            .find(|k| !KNOWN_PARAMS.contains(&k.as_str()))
+        {
+            return Err(param_error(
+                unknown,
+                format!("unknown param (known: {})", KNOWN_PARAMS.join(", ")),
+            ));
+        }
         let features = Features {
             time: io::required_str(ctx, "time")?.to_string(),
             ids: io::str_list(ctx, "id")?,
@@ -142,7 +164,6 @@ impl Features {
     fn apply(&self, table: &Table) -> Result<(Table, usize), StepError> {
         let sorted = self.sort(table)?;
         let mut columns: Vec<(String, ArrayRef)> = Vec::new();
-        let mut history_columns = Vec::new();
         if let Some(target) = &self.target {
             let values = sorted
                 .f64_column(target)
@@ -158,7 +179,6 @@ impl Features {
                 let name = format!("{target}_rolling_mean_{w}");
                 columns.push((name, Arc::new(rolling_mean(&values, &starts, w))));
             }
-            history_columns = (0..columns.len()).collect();
         }
         if !self.calendar.is_empty() {
             let seconds = self.seconds(&sorted)?;
@@ -170,7 +190,10 @@ impl Features {
         let added = columns.len();
         let mut table = append_columns(&sorted, columns)?;
         if self.drop_incomplete {
-            table = drop_incomplete(&table, sorted.schema().fields().len(), &history_columns)?;
+            // The lags and rolling means are the first columns added.
+            let first = sorted.schema().fields().len();
+            let history = first..first + self.lags.len() + self.windows.len();
+            table = drop_incomplete(&table, history)?;
         }
         Ok((table, added))
     }
@@ -343,22 +366,11 @@ fn append_columns(table: &Table, columns: Vec<(String, ArrayRef)>) -> Result<Tab
         .map_err(|e| StepError::Failed(format!("adding the feature columns: {e}")))
 }
 
-/// Drops the rows where any of the history columns (lags, rolling means; indices counted
-/// from `first_added`) is null.
-fn drop_incomplete(
-    table: &Table,
-    first_added: usize,
-    history_columns: &[usize],
-) -> Result<Table, StepError> {
+/// Drops the rows where any of the columns `history` (lags and rolling means) is null.
+fn drop_incomplete(table: &Table, history: Range<usize>) -> Result<Table, StepError> {
     let batch = table.batch();
     let keep: BooleanArray = (0..batch.num_rows())
-        .map(|row| {
-            Some(
-                history_columns
-                    .iter()
-                    .all(|&c| batch.column(first_added + c).is_valid(row)),
-            )
-        })
+        .map(|row| Some(history.clone().all(|c| batch.column(c).is_valid(row))))
         .collect();
     filter_record_batch(batch, &keep)
         .map(Table::new)
