@@ -168,3 +168,15 @@ pub fn param_error(name: &str, reason: String) -> StepError {
         reason,
     }
 }
+
+/// Runs `work` (CPU-heavy or blocking file work) on Tokio's blocking thread pool.
+///
+/// # Errors
+/// The error `work` returns, or [`StepError::Failed`] when it panicked.
+pub async fn spawn_cpu<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StepError> + Send + 'static,
+) -> Result<T, StepError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| StepError::Failed(format!("the step's worker thread failed: {e}")))?
+}
