@@ -1,14 +1,244 @@
-//! The `batch_predict` step.
+//! The `batch_predict` step: scores the `data` dataset with a model and writes the
+//! `predictions` dataset.
+//!
+//! The model is the `model` input when connected, otherwise the registry's model behind the
+//! param `model = "NAME@ALIAS"` (one of the two is required, not both).
+//!
+//! - Forecast models without exogenous columns forecast `horizon` steps (param; default the
+//!   horizon the model was trained for) for each series id present in `data` (read from the
+//!   `id` columns, param; default the model's id columns), in order of first appearance.
+//! - Forecast models with exogenous columns read `data` as future rows (ids, times and the
+//!   exogenous values) and forecast each series through its last future row; `horizon` is
+//!   not allowed then.
+//! - Tabular models predict every row (`prediction`, and `proba_<class>` for
+//!   classification); ONNX models output every output of the model, one column per output
+//!   column.
+//!
+//! The metric `rows` counts the prediction rows.
 
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Float64Array, StringArray};
+use esteira_ml::dataset::{Table, table_from_columns};
+use esteira_ml::model::{ForecastModel, LoadedModel, tabular as tab};
+use esteira_ml::onnx::{Column, OnnxModel};
+use esteira_ml::series::SeriesSet;
+use serde_json::Value;
+
+use super::io::{self, param, param_error, str_list, usize_or};
+use super::model_io::{fetch_alias, load_input_model};
+use super::model_params::{alias_ref, blocking, check_known_params, input_error};
 use crate::step::{StepContext, StepError, StepOutput};
 
 /// Runs the step.
 ///
 /// # Errors
-/// [`StepError`] naming the param or input at fault.
+/// [`StepError::Param`] when neither or both of the `model` input and param are given, the
+/// alias does not exist, or a param does not apply to the model; [`StepError::Input`] when
+/// the model cannot be loaded or `data` does not fit it (missing column, unknown series,
+/// unseen category); [`StepError::Failed`] when the registry fails or the output cannot be
+/// written.
 pub async fn run(ctx: &StepContext<'_>) -> Result<StepOutput, StepError> {
-    Err(StepError::Failed(format!(
-        "step `{}`: `batch_predict` is being written",
-        ctx.origin.step
-    )))
+    check_known_params(ctx, "`batch_predict`", &["model", "id", "horizon"])?;
+    let id = str_list(ctx, "id")?;
+    let horizon = match param(ctx, "horizon") {
+        None | Some(Value::Null) => None,
+        Some(_) => Some(usize_or(ctx, "horizon", 0)?),
+    };
+    if horizon == Some(0) {
+        return Err(param_error("horizon", "must be at least 1".into()));
+    }
+    let reference = alias_ref(ctx, "model")?;
+    let data = io::read_table(ctx, "data")?;
+    let (model_path, fetched) = match (ctx.inputs.get("model"), &reference) {
+        (Some(_), Some(_)) => {
+            return Err(param_error(
+                "model",
+                "the `model` input is connected too; give one of the two".into(),
+            ));
+        }
+        (None, None) => {
+            return Err(param_error(
+                "model",
+                "is required when no `model` input is connected (NAME@ALIAS)".into(),
+            ));
+        }
+        (Some(path), None) => (path.clone(), None),
+        (None, Some(r)) => match fetch_alias(ctx, r).await? {
+            None => {
+                return Err(param_error(
+                    "model",
+                    format!("{r} does not exist in the registry"),
+                ));
+            }
+            Some(f) => {
+                ctx.log
+                    .line(format!("{r} is version {}", f.version.version));
+                (f.dir.clone(), Some(f))
+            }
+        },
+    };
+    let port = if fetched.is_some() {
+        "model (registry)"
+    } else {
+        "model"
+    };
+    let predictions = blocking(move || {
+        let model = load_input_model(&model_path, port)?;
+        let predictions = predict(&model, &data, &id, horizon);
+        drop(fetched);
+        predictions
+    })
+    .await?;
+    let out = io::write_table(ctx, "predictions", &predictions)?;
+    ctx.log
+        .line(format!("{} prediction rows", predictions.num_rows()));
+    Ok(StepOutput {
+        outputs: BTreeMap::from([("predictions".to_string(), out)]),
+        metrics: BTreeMap::from([("rows".to_string(), predictions.num_rows() as f64)]),
+    })
+}
+
+fn predict(
+    model: &LoadedModel,
+    data: &Table,
+    id: &[String],
+    horizon: Option<usize>,
+) -> Result<Table, StepError> {
+    let tabular_only = |name: &str| {
+        param_error(
+            name,
+            "applies to forecast models; this is not one".to_string(),
+        )
+    };
+    match model {
+        LoadedModel::Forecast(m, _) => predict_forecast(m, data, id, horizon),
+        LoadedModel::Tabular(..) | LoadedModel::Onnx(_) if !id.is_empty() => {
+            Err(tabular_only("id"))
+        }
+        LoadedModel::Tabular(..) | LoadedModel::Onnx(_) if horizon.is_some() => {
+            Err(tabular_only("horizon"))
+        }
+        LoadedModel::Tabular(m, _) => {
+            tab::predict_table(m, data).map_err(|e| input_error("data", e))
+        }
+        LoadedModel::Onnx(m) => onnx_predict(m, data),
+    }
+}
+
+fn predict_forecast(
+    model: &ForecastModel,
+    data: &Table,
+    id: &[String],
+    horizon: Option<usize>,
+) -> Result<Table, StepError> {
+    let mut format = model.config.format.clone();
+    if !id.is_empty() {
+        format.id = id.to_vec();
+    }
+    let table = if format.exog.is_empty() {
+        let ids = series_ids(data, &format.id)?;
+        model.predict(Some(&ids), horizon.unwrap_or(model.config.horizon))
+    } else {
+        if horizon.is_some() {
+            return Err(param_error(
+                "horizon",
+                format!(
+                    "the model uses exogenous columns ({}): it forecasts through the future rows of `data`",
+                    format.exog.join(", ")
+                ),
+            ));
+        }
+        let future = SeriesSet::future_from_table(data, &format, model.calendar)
+            .map_err(|e| input_error("data", e))?;
+        model.predict_future(&future)
+    };
+    table.map_err(|e| input_error("data", e))
+}
+
+/// The distinct series ids of `table` (id columns joined with `/`), in order of first
+/// appearance.
+fn series_ids(table: &Table, id_columns: &[String]) -> Result<Vec<String>, StepError> {
+    let columns = id_columns
+        .iter()
+        .map(|c| table.string_column(c))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| input_error("data", e))?;
+    let mut seen = HashSet::new();
+    let mut ids = Vec::new();
+    for row in 0..table.num_rows() {
+        let parts = id_columns
+            .iter()
+            .zip(&columns)
+            .map(|(name, column)| {
+                column[row].clone().ok_or_else(|| {
+                    input_error("data", format!("column '{name}' is null at row {row}"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let id = parts.join("/");
+        if seen.insert(id.clone()) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
+/// Every column of `table` fed to the ONNX model by name; every output column back.
+fn onnx_predict(model: &OnnxModel, table: &Table) -> Result<Table, StepError> {
+    let columns = table
+        .column_names()
+        .into_iter()
+        .map(|name| onnx_column(table, &name).map(|c| (name, c)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let outputs = model
+        .predict(&columns, table.num_rows())
+        .map_err(|e| input_error("data", e))?;
+    let mut out: Vec<(String, ArrayRef)> = Vec::new();
+    for matrix in &outputs.0 {
+        for col in 0..matrix.cols {
+            let name = match (matrix.cols, matrix.column_labels.get(col)) {
+                (1, _) => matrix.name.clone(),
+                (_, Some(label)) => format!("{}_{label}", matrix.name),
+                (_, None) => format!("{}_{col}", matrix.name),
+            };
+            let rows = 0..matrix.rows;
+            let array: ArrayRef = match &matrix.data {
+                Column::F64(_) => Arc::new(Float64Array::from(
+                    rows.map(|r| matrix.get(r, col)).collect::<Vec<_>>(),
+                )),
+                Column::Str(_) => Arc::new(StringArray::from(
+                    rows.map(|r| matrix.get_str(r, col)).collect::<Vec<_>>(),
+                )),
+            };
+            out.push((name, array));
+        }
+    }
+    table_from_columns(out).map_err(|e| StepError::Failed(format!("building predictions: {e}")))
+}
+
+/// Column `name` of `table` as an ONNX input: numbers for numeric columns, text otherwise.
+fn onnx_column(table: &Table, name: &str) -> Result<Column, StepError> {
+    let column = table.column(name).map_err(|e| input_error("data", e))?;
+    let null = |row: usize| input_error("data", format!("column '{name}' is null at row {row}"));
+    if column.data_type().is_numeric() {
+        let values = table.f64_column(name).map_err(|e| input_error("data", e))?;
+        values
+            .into_iter()
+            .enumerate()
+            .map(|(row, v)| v.ok_or_else(|| null(row)))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Column::F64)
+    } else {
+        let values = table
+            .string_column(name)
+            .map_err(|e| input_error("data", e))?;
+        values
+            .into_iter()
+            .enumerate()
+            .map(|(row, v)| v.ok_or_else(|| null(row)))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Column::Str)
+    }
 }

@@ -6,6 +6,8 @@ mod evaluate;
 mod gate;
 mod ingest;
 mod io;
+mod model_io;
+mod model_params;
 mod register;
 mod split;
 mod train;
