@@ -395,7 +395,7 @@ impl Worker {
         if let Some(reused) = self.reusable(claimed, step, &key).await? {
             return Ok(reused);
         }
-        let miss_reason = self.miss_reason(claimed, &key.1).await;
+        let miss_reason = self.miss_reason(claimed, step, &key.1).await?;
         let local = self.download_inputs(&inputs, &work.join("in")).await?;
         let out_dir = work.join("out");
         tokio::fs::create_dir_all(&out_dir)
@@ -436,7 +436,7 @@ impl Worker {
         attempt.cache_key = Some(key.0);
         attempt.cache_document = Some(key.1.to_string());
         if matches!(attempt.outcome, Outcome::Succeeded { .. }) {
-            attempt.reason = miss_reason;
+            attempt.reason = Some(miss_reason);
         }
         Ok(attempt)
     }
@@ -746,36 +746,46 @@ impl Worker {
         }
     }
 
-    /// Why the cache missed, compared with the step's previous execution in the pipeline.
-    async fn miss_reason(&self, claimed: &ClaimedStep, document: &Value) -> Option<String> {
-        let store = self.engine.store();
-        let runs = store
-            .list_pipeline_runs(Some(&claimed.run.pipeline), 5)
-            .await
-            .ok()?;
-        for run in runs.iter().filter(|r| r.run_id != claimed.run.run_id) {
-            let executions = store.list_executions(&run.run_id).await.ok()?;
-            let previous = executions.iter().rev().find(|e| {
-                e.step == claimed.step && e.cache_document.is_some() && e.status != "RUNNING"
-            });
-            if let Some(prev) = previous {
-                let old: Value = serde_json::from_str(prev.cache_document.as_deref()?).ok()?;
-                let changes = digest::explain_difference(&old, document);
-                return Some(if changes.is_empty() {
-                    format!(
-                        "ran: execution {} had the same key but its outputs are gone or it did not succeed",
-                        prev.execution_id
-                    )
-                } else {
-                    format!(
-                        "ran: changed since execution {}: {}",
-                        prev.execution_id,
-                        changes.join("; ")
-                    )
-                });
-            }
+    /// Why the step runs: caching is off, or what changed since the step's previous
+    /// execution in the pipeline.
+    async fn miss_reason(
+        &self,
+        claimed: &ClaimedStep,
+        step: &StepSpec,
+        document: &Value,
+    ) -> Result<String> {
+        if !step.cache {
+            return Ok("ran: cache = false for this step".into());
         }
-        Some("ran: no earlier execution of this step".into())
+        if claimed.run.no_cache {
+            return Ok("ran: caching is off for this run (--no-cache)".into());
+        }
+        let previous = self
+            .engine
+            .store()
+            .previous_execution(&claimed.run.pipeline, &claimed.step, &claimed.run.run_id)
+            .await?;
+        let Some(prev) = previous else {
+            return Ok("ran: no earlier execution of this step".into());
+        };
+        let old: Value = prev
+            .cache_document
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok())
+            .unwrap_or(Value::Null);
+        let changes = digest::explain_difference(&old, document);
+        Ok(if changes.is_empty() {
+            format!(
+                "ran: execution {} had the same key but did not succeed or its outputs are gone",
+                prev.execution_id
+            )
+        } else {
+            format!(
+                "ran: changed since execution {}: {}",
+                prev.execution_id,
+                changes.join("; ")
+            )
+        })
     }
 
     async fn download_inputs(

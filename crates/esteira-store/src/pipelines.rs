@@ -554,6 +554,14 @@ pub trait PipelineStore: Send + Sync {
 
     /// The newest successful execution (run or reused) with this cache key.
     async fn find_cached_execution(&self, cache_key: &str) -> Result<Option<ExecutionRecord>>;
+    /// The newest finished execution of `step` of `pipeline` outside run `exclude_run`
+    /// that recorded a cache document (to explain a cache miss).
+    async fn previous_execution(
+        &self,
+        pipeline: &str,
+        step: &str,
+        exclude_run: &str,
+    ) -> Result<Option<ExecutionRecord>>;
     /// An execution. `RESOURCE_DOES_NOT_EXIST` when unknown.
     async fn get_execution(&self, execution_id: &str) -> Result<ExecutionRecord>;
     /// The executions of a run, in start order.

@@ -856,7 +856,7 @@ pub async fn worker(config: &Config, args: WorkerArgs) -> Result<()> {
         bail!("--lease: {lease:?} is too short; use at least 300ms");
     }
     let local = open_local(config, args.store.as_deref(), args.artifacts.as_deref()).await?;
-    let (tracking_uri, _stop_tracking) = match args.tracking_uri {
+    let (tracking_uri, _stop_tracking) = match args.tracking_uri.clone() {
         Some(uri) => (uri, None),
         None => {
             let (uri, stop) = loopback_server(&local).await?;

@@ -9,6 +9,8 @@
 //! - `commands`: the CLI over a server and on the store directly, and bad input.
 //! - `auth`: bearer tokens.
 //! - `config`: configuration layers.
+//! - `pipeline`: `esteira pipeline` runs (built-in and Python steps, caching, resume,
+//!   failures, retries, timeouts), lineage, rollback and pipeline-file errors.
 //! - `replicas`: two servers on one PostgreSQL database and one artifact store.
 //! - `store_errors`: a store that cannot be opened fails at once with its cause.
 //! - `train`: `esteira train`, `predict`, `evaluate` (the promotion gate) and `backtest`.
@@ -28,6 +30,8 @@ mod config;
 mod crash;
 #[path = "cli/drain.rs"]
 mod drain;
+#[path = "cli/pipeline.rs"]
+mod pipeline;
 #[path = "cli/replicas.rs"]
 mod replicas;
 #[path = "cli/store_errors.rs"]

@@ -97,6 +97,7 @@ CREATE TABLE executions (
 );
 CREATE INDEX executions_by_run ON executions (run_id, step);
 CREATE INDEX executions_by_cache_key ON executions (cache_key, status, end_time);
+CREATE INDEX executions_by_step ON executions (pipeline, step, start_time);
 
 CREATE TABLE lineage_artifacts (
     artifact_id TEXT PRIMARY KEY,

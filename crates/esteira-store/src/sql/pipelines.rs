@@ -1040,6 +1040,27 @@ impl PipelineStore for SqlStore {
         .transpose()
     }
 
+    async fn previous_execution(
+        &self,
+        pipeline: &str,
+        step: &str,
+        exclude_run: &str,
+    ) -> Result<Option<ExecutionRecord>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {EXECUTION_COLUMNS} FROM executions WHERE pipeline = $1 AND step = $2
+             AND run_id <> $3 AND cache_document IS NOT NULL AND status <> 'RUNNING'
+             ORDER BY start_time DESC LIMIT 1"
+        )))
+        .bind(pipeline)
+        .bind(step)
+        .bind(exclude_run)
+        .fetch_optional(&self.reader)
+        .await?
+        .as_ref()
+        .map(execution_from_row)
+        .transpose()
+    }
+
     async fn get_execution(&self, execution_id: &str) -> Result<ExecutionRecord> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {EXECUTION_COLUMNS} FROM executions WHERE execution_id = $1"

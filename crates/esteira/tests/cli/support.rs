@@ -50,6 +50,25 @@ impl Server {
     /// Starts the binary with exactly `args` (which must make it serve) and waits for the
     /// listening line.
     pub fn start_raw(args: &[&str], envs: &[(&str, &str)], cwd: &Path, log: &Path) -> Server {
+        Self::start_until(args, envs, cwd, log, "Esteira server listening on ")
+    }
+
+    /// Starts `esteira worker ARGS...` and waits for its line naming its tracking server.
+    pub fn start_worker(args: &[&str], envs: &[(&str, &str)], cwd: &Path, log: &Path) -> Server {
+        let mut full = vec!["worker"];
+        full.extend_from_slice(args);
+        Self::start_until(&full, envs, cwd, log, "esteira worker tracking ")
+    }
+
+    /// Starts the binary with `args` and waits for a stdout line starting with `prefix`
+    /// followed by a loopback URL.
+    fn start_until(
+        args: &[&str],
+        envs: &[(&str, &str)],
+        cwd: &Path,
+        log: &Path,
+        prefix: &'static str,
+    ) -> Server {
         let log_file = std::fs::File::create(log).expect("create the server log file");
         let mut cmd = Command::new(BIN);
         scrub_env(&mut cmd);
@@ -66,7 +85,7 @@ impl Server {
             // Keeps reading until EOF so the server never writes into a full pipe.
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if let Some(rest) = line.strip_prefix("Esteira server listening on ") {
+                if let Some(rest) = line.strip_prefix(prefix) {
                     let _ = tx.send(rest.trim().to_string());
                 }
             }
