@@ -880,6 +880,17 @@ async fn validate_max_null_fraction_globally_and_per_column() -> Result<()> {
             anomaly("max_null_fraction", "active", "warn"),
         ]
     );
+
+    // A per-column limit on an absent column is an anomaly with that limit's severity.
+    let run = validate(json!({ "max_null_fraction": {
+        "severity": "warn",
+        "columns": { "weight": 0.1 }
+    } }))
+    .await?;
+    assert_eq!(
+        anomalies(&read_report(&run)?),
+        [anomaly("max_null_fraction", "weight", "warn")]
+    );
     Ok(())
 }
 

@@ -32,10 +32,12 @@ use arrow::compute::{cast, concat_batches};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use esteira_artifacts::{ArtifactPath, ArtifactStore};
 use esteira_ml::dataset::Table;
+use futures::TryStreamExt;
 use sqlx::postgres::{PgConnection, PgRow, PgValueFormat, PgValueRef};
 use sqlx::{
     AssertSqlSafe, Column, Connection, Executor, Row, SqlSafeStr, Statement, TypeInfo, ValueRef,
 };
+use tokio::io::AsyncWriteExt;
 
 use super::io::{self, param_error};
 use crate::step::{StepContext, StepError, StepOutput};
@@ -240,7 +242,8 @@ fn glob_local(base: &Path, pattern: &str) -> Result<Vec<PathBuf>, StepError> {
     Ok(candidates.into_iter().filter(|p| p.is_file()).collect())
 }
 
-/// `dir` and every directory below it.
+/// `dir` and every directory below it (symbolic links to directories are not followed, so
+/// a link cycle cannot make this loop).
 fn all_dirs(dir: &Path) -> Vec<PathBuf> {
     let mut found = vec![dir.to_path_buf()];
     let mut i = 0;
@@ -248,8 +251,8 @@ fn all_dirs(dir: &Path) -> Vec<PathBuf> {
         if let Ok(entries) = std::fs::read_dir(&found[i]) {
             let subdirs: Vec<PathBuf> = entries
                 .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
                 .map(|e| e.path())
-                .filter(|p| p.is_dir())
                 .collect();
             found.extend(subdirs);
         }
@@ -388,27 +391,25 @@ async fn list_s3(pattern: &str) -> Result<Vec<S3Object>, StepError> {
         .collect())
 }
 
-/// Downloads `object` into `dir`, under a name that keeps its extension.
+/// Downloads `object` into `dir`, streaming it to disk, under a name that keeps its extension.
 async fn download_s3(object: &S3Object, dir: &Path, index: usize) -> Result<SourceFile, StepError> {
     let failed =
         |e: &dyn std::fmt::Display| StepError::Failed(format!("downloading {}: {e}", object.url()));
     let store = s3_store(&object.bucket)?;
     let path = ArtifactPath::parse(&object.key).map_err(|e| failed(&e))?;
-    let bytes = store
-        .get(&path)
-        .await
-        .map_err(|e| failed(&e))?
-        .into_bytes()
-        .await
-        .map_err(|e| failed(&e))?;
+    let mut stream = store.get(&path).await.map_err(|e| failed(&e))?.stream;
     let file_name = path.file_name().unwrap_or("object");
     let local = dir.join(format!("{index}-{file_name}"));
     tokio::fs::create_dir_all(dir)
         .await
         .map_err(|e| failed(&e))?;
-    tokio::fs::write(&local, bytes)
+    let mut file = tokio::fs::File::create(&local)
         .await
         .map_err(|e| failed(&e))?;
+    while let Some(chunk) = stream.try_next().await.map_err(|e| failed(&e))? {
+        file.write_all(&chunk).await.map_err(|e| failed(&e))?;
+    }
+    file.flush().await.map_err(|e| failed(&e))?;
     Ok(SourceFile {
         name: object.url(),
         local,

@@ -3,8 +3,9 @@
 //! Params:
 //! - `method`: `"time"` (the default when `time` is given), `"random"` (the default otherwise)
 //!   or `"stratified"`.
-//! - `"time"`: `time` (a date, timestamp, date-time text or integer column), `id` (optional;
-//!   a column or a list of columns identifying series) and exactly one of
+//! - `"time"`: `time` (a date, timestamp, date-time text or integer column, with no nulls;
+//!   times are compared to the second), `id` (optional; a column or a list of columns
+//!   identifying series) and exactly one of
 //!   - `horizon = N`: the last N distinct times of each series go to test (a series with N
 //!     times or fewer goes entirely to test);
 //!   - `test_fraction = f`: the last ⌈f·k⌉ of the k distinct times of the whole table go to

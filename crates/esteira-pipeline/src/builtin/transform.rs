@@ -3,7 +3,8 @@
 //!
 //! Params:
 //! - `time`: the time column (dates, timestamps or date-time text; an integer period index
-//!   is allowed unless `calendar` is asked for). It must have no nulls.
+//!   is allowed unless `calendar` is asked for). It must have no nulls. Times are compared
+//!   to the second.
 //! - `id` (optional): a column or a list of columns identifying series.
 //! - `target`: the column lags and rolling means are computed from (numeric); required when
 //!   `lags` or `rolling_mean` is given.
@@ -340,7 +341,13 @@ fn calendar_feature(seconds: &[i64], feature: &str) -> Result<Int64Array, StepEr
                 "weekofyear" => i64::from(t.iso_week().week()),
                 "hour" => i64::from(t.hour()),
                 "is_weekend" => i64::from(matches!(t.weekday(), Weekday::Sat | Weekday::Sun)),
-                _ => i64::from(t.year()),
+                "year" => i64::from(t.year()),
+                unknown => {
+                    return Err(param_error(
+                        "calendar",
+                        format!("unknown feature `{unknown}`"),
+                    ));
+                }
             }))
         })
         .collect()

@@ -613,7 +613,7 @@ fn check_min_rows(rows: usize, rules: &Rules, anomalies: &mut Vec<Anomaly>) {
 }
 
 fn check_null_fractions(columns: &[ColumnStats], rules: &Rules, anomalies: &mut Vec<Anomaly>) {
-    for (column, _) in rules
+    for (column, limit) in rules
         .column_null_fractions
         .iter()
         .filter(|(name, _)| !columns.iter().any(|c| &&c.name == name))
@@ -621,7 +621,7 @@ fn check_null_fractions(columns: &[ColumnStats], rules: &Rules, anomalies: &mut 
         anomalies.push(missing_rule_column(
             "max_null_fraction",
             column,
-            Severity::Fail,
+            limit.severity,
         ));
     }
     for stats in columns {
