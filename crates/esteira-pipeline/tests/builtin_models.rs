@@ -958,6 +958,28 @@ async fn bad_params_are_errors_naming_the_param() {
             "param `hyperparams`: unknown parameter 'depth' for gbdt",
         ),
         (
+            Train,
+            json!({"kind": "regression", "target": "sales", "features": ["week", "sales"]}),
+            "param `features`: lists the target column `sales`; a target cannot be a feature",
+        ),
+        (
+            Train,
+            json!({"kind": "regression", "target": "sales", "test_fraction": 1.5}),
+            "param `test_fraction`: must be at least 0 and below 1, not 1.5",
+        ),
+        (
+            Train,
+            forecast_params(json!({"season": 7, "seasons": [7, 52]})),
+            "param `seasons`: give `season` or `seasons`, not both",
+        ),
+        (
+            Tune,
+            forecast_params(
+                json!({"space": {"method": {"choice": ["naive"]}}, "strategy": "grid", "trials": 5}),
+            ),
+            "param `trials`: grid search runs every point of the space",
+        ),
+        (
             Tune,
             forecast_params(json!({"space": {"alpha": {"float": [0.1, 1.0]}}})),
             "param `space.alpha`: forecast tuning searches `method` and `season` only",
