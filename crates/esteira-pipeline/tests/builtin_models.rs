@@ -958,6 +958,28 @@ async fn bad_params_are_errors_naming_the_param() {
             "param `hyperparams`: unknown parameter 'depth' for gbdt",
         ),
         (
+            Train,
+            json!({"kind": "regression", "target": "sales", "features": ["week", "sales"]}),
+            "param `features`: lists the target column `sales`; a target cannot be a feature",
+        ),
+        (
+            Train,
+            json!({"kind": "regression", "target": "sales", "test_fraction": 1.5}),
+            "param `test_fraction`: must be at least 0 and below 1, not 1.5",
+        ),
+        (
+            Train,
+            forecast_params(json!({"season": 7, "seasons": [7, 52]})),
+            "param `seasons`: give `season` or `seasons`, not both",
+        ),
+        (
+            Tune,
+            forecast_params(
+                json!({"space": {"method": {"choice": ["naive"]}}, "strategy": "grid", "trials": 5}),
+            ),
+            "param `trials`: grid search runs every point of the space",
+        ),
+        (
             Tune,
             forecast_params(json!({"space": {"alpha": {"float": [0.1, 1.0]}}})),
             "param `space.alpha`: forecast tuning searches `method` and `season` only",
@@ -1049,5 +1071,298 @@ async fn test_data_the_model_cannot_score_is_an_input_error() {
     assert_eq!(
         ran.error(),
         "input `test`: invalid actuals: no value falls after the training data of its series"
+    );
+}
+
+#[tokio::test]
+async fn batch_predict_runs_an_onnx_model_like_scikit_learn() -> Result<()> {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models");
+    if let Err(e) = esteira_ml::onnx::find_runtime_library() {
+        let required = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+        assert!(!required, "ONNX Runtime is required under CI but {e}");
+        // Straight to stderr, past the harness's capture, so the skip is visible.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "*** SKIPPING onnx batch_predict: {e} ***"
+        );
+        return Ok(());
+    }
+    let rows: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures.join("linear_rows.json"))?)?;
+    let names: Vec<String> = serde_json::from_value(rows["columns"].clone())?;
+    let values: Vec<Vec<f64>> = serde_json::from_value(rows["rows"].clone())?;
+    let want: Vec<f64> = serde_json::from_value(rows["variable"].clone())?;
+    let data = Data::new();
+    let columns: Vec<(&str, ArrayRef)> = names
+        .iter()
+        .enumerate()
+        .map(|(c, name)| {
+            let column: Vec<f64> = values.iter().map(|r| r[c]).collect();
+            (
+                name.as_str(),
+                Arc::new(Float64Array::from(column)) as ArrayRef,
+            )
+        })
+        .collect();
+    let input = data.write("rows", columns);
+    let ran = run(
+        BuiltinKind::BatchPredict,
+        json!({}),
+        &[("model", &fixtures.join("linear.onnx")), ("data", &input)],
+        &FakeRegistry::new(),
+    )
+    .await;
+    let predictions = Table::read(&ran.path("predictions"))?;
+    let got = column(&predictions, "variable");
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        // The ONNX graph computes in float32.
+        assert!((g - w).abs() <= 1e-4 * w.abs(), "got {g}, scikit-learn {w}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn batch_predict_forecasts_with_future_exogenous_values() -> Result<()> {
+    let data = Data::new();
+    // y = 10 + 2 x: the exogenous effect is fitted as 2 x and the rest, 10, is constant, so
+    // naive forecasts 10 + 2 x_future.
+    let x: Vec<f64> = (1..=20).map(|t| f64::from(t % 5)).collect();
+    let y: Vec<f64> = x.iter().map(|v| 10.0 + 2.0 * v).collect();
+    let train = data.write(
+        "train",
+        vec![
+            ("store", Arc::new(StringArray::from(vec!["s1"; 20]))),
+            (
+                "week",
+                Arc::new(Int64Array::from((1..=20).collect::<Vec<i64>>())),
+            ),
+            ("price", Arc::new(Float64Array::from(x))),
+            ("sales", Arc::new(Float64Array::from(y))),
+        ],
+    );
+    let registry = FakeRegistry::new();
+    let trained = run(
+        BuiltinKind::Train,
+        forecast_params(json!({"exog": ["price"]})),
+        &[("train", &train)],
+        &registry,
+    )
+    .await;
+    let future = data.write(
+        "future",
+        vec![
+            ("store", Arc::new(StringArray::from(vec!["s1", "s1"]))),
+            ("week", Arc::new(Int64Array::from(vec![21, 22]))),
+            ("price", Arc::new(Float64Array::from(vec![5.0, 0.5]))),
+        ],
+    );
+    let ran = run(
+        BuiltinKind::BatchPredict,
+        json!({}),
+        &[("model", &trained.path("model")), ("data", &future)],
+        &registry,
+    )
+    .await;
+    let predictions = Table::read(&ran.path("predictions"))?;
+    let got = column(&predictions, "forecast");
+    assert_close(got[0], 20.0, "price 5");
+    assert_close(got[1], 11.0, "price 0.5");
+
+    let with_horizon = run(
+        BuiltinKind::BatchPredict,
+        json!({"horizon": 2}),
+        &[("model", &trained.path("model")), ("data", &future)],
+        &registry,
+    )
+    .await;
+    assert!(
+        with_horizon
+            .error()
+            .starts_with("param `horizon`: the model uses exogenous columns (price)"),
+        "{}",
+        with_horizon.error()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn classification_is_trained_and_evaluated_with_its_recorded_target() -> Result<()> {
+    let data = Data::new();
+    // The label is "high" exactly when x > 10: separable by one split.
+    let x: Vec<f64> = (0..40).map(f64::from).collect();
+    let label: Vec<&str> = x
+        .iter()
+        .map(|v| if *v > 10.0 { "high" } else { "low" })
+        .collect();
+    let rows = data.write(
+        "rows",
+        vec![
+            ("x", Arc::new(Float64Array::from(x))),
+            ("label", Arc::new(StringArray::from(label))),
+        ],
+    );
+    let registry = FakeRegistry::new();
+    let params = json!({"kind": "classification", "target": "label", "algorithm": "random-forest",
+                        "hyperparams": {"n_estimators": 5}});
+    let trained = run(BuiltinKind::Train, params, &[("train", &rows)], &registry).await;
+    assert_eq!(trained.json("report")["classes"], json!(["high", "low"]));
+    let ran = run(
+        BuiltinKind::Evaluate,
+        json!({"metrics": ["accuracy"]}),
+        &[("model", &trained.path("model")), ("test", &rows)],
+        &registry,
+    )
+    .await;
+    assert_eq!(ran.json("report")["candidate"], json!({"accuracy": 1.0}));
+    Ok(())
+}
+
+#[tokio::test]
+async fn tune_counts_random_and_halving_trials() -> Result<()> {
+    let data = Data::new();
+    let train = data.linear_rows("train");
+    let registry = FakeRegistry::new();
+    let base = json!({"kind": "regression", "target": "y", "algorithm": "ridge",
+                      "features": ["x1", "x2"], "seed": 7,
+                      "space": {"alpha": {"float": [0.001, 100.0], "log": true}}});
+    let mut random = base.clone();
+    random["strategy"] = json!("random");
+    random["trials"] = json!(4);
+    let ran = run(BuiltinKind::Tune, random, &[("train", &train)], &registry).await;
+    assert_eq!(ran.metric("trials"), 4.0);
+    // Halving over 3 candidates with eta 3: 1 + floor(log3 3) = 2 rungs, 3 trials at
+    // budget 1/3, then the best one at budget 1.
+    let mut halving = base;
+    halving["strategy"] = json!("halving");
+    halving["trials"] = json!(3);
+    let ran = run(BuiltinKind::Tune, halving, &[("train", &train)], &registry).await;
+    let report = ran.json("report");
+    let budgets: Vec<f64> = report["trials"]
+        .as_array()
+        .context("trials")?
+        .iter()
+        .map(|t| t["budget"].as_f64().expect("budget"))
+        .collect();
+    assert_eq!(budgets.len(), 4);
+    assert_eq!(budgets[3], 1.0);
+    assert_eq!(report["best"]["rung"], 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_champion_of_another_kind_is_reported_and_ignored() -> Result<()> {
+    let data = Data::new();
+    let train = data.lines("train", 1..=30);
+    let test = data.lines("test", 31..=33);
+    let registry = FakeRegistry::new();
+    let tabular = run(
+        BuiltinKind::Train,
+        json!({"kind": "regression", "target": "sales", "features": ["week"], "algorithm": "linear"}),
+        &[("train", &train)],
+        &registry,
+    )
+    .await;
+    register(&tabular.path("model"), &registry).await.output();
+    let version = ModelVersionRef {
+        name: "sales".into(),
+        version: "1".into(),
+    };
+    registry
+        .set_alias(&version, "champion", "setup", &StepOrigin::default())
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let candidate = naive_model(&train, &registry).await;
+    let ran = run(
+        BuiltinKind::Evaluate,
+        json!({"champion": "sales@champion"}),
+        &[("model", &candidate.path("model")), ("test", &test)],
+        &registry,
+    )
+    .await;
+    let report = ran.json("report");
+    assert_eq!(report["champion"], Value::Null);
+    assert_eq!(
+        report["champion_error"],
+        "sales@champion (version 1): it is not the same kind of model as the candidate"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn gate_fails_change_rules_when_the_champion_lacks_the_metric() -> Result<()> {
+    let report = json!({"candidate": {"mae": 4.0, "mase": 1.0}, "champion": {"mae": 10.0}});
+    let rules = json!({"mase": {"greater_is_better": false, "min_absolute_change": 0.5}});
+    let ran = gate(report, rules).await;
+    assert_eq!(
+        blessing(&ran),
+        Blessing {
+            blessed: false,
+            reasons: vec!["mase min_absolute_change failed: baseline metric missing".into()],
+        }
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_data_and_registry_failures_name_their_cause() {
+    let data = Data::new();
+    let short = data.lines("short", 1..=5);
+    let registry = FakeRegistry::new();
+    let too_short = run(
+        BuiltinKind::Train,
+        forecast_params(json!({"backtest_windows": 3})),
+        &[("train", &short)],
+        &registry,
+    )
+    .await;
+    assert!(
+        too_short.error().starts_with(
+            "param `backtest_windows`: no series is long enough for 3 window(s) of 3 steps"
+        ),
+        "{}",
+        too_short.error()
+    );
+    let missing_column = run(
+        BuiltinKind::Train,
+        json!({"kind": "regression", "target": "revenue"}),
+        &[("train", &short)],
+        &registry,
+    )
+    .await;
+    assert!(
+        missing_column.error().starts_with("input `train`: ")
+            && missing_column.error().contains("revenue"),
+        "{}",
+        missing_column.error()
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let unknown_version = write_json(
+        dir.path(),
+        "version.json",
+        &ModelVersionRef {
+            name: "sales".into(),
+            version: "9".into(),
+        },
+    );
+    let blessed = write_json(
+        dir.path(),
+        "blessing.json",
+        &Blessing {
+            blessed: true,
+            reasons: vec![],
+        },
+    );
+    let deploy = run(
+        BuiltinKind::Deploy,
+        json!({}),
+        &[("version", &unknown_version), ("blessing", &blessed)],
+        &registry,
+    )
+    .await;
+    assert_eq!(
+        deploy.error(),
+        "moving sales@champion to version 9: sales has no version 9"
     );
 }

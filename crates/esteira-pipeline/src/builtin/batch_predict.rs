@@ -21,13 +21,13 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float64Array, StringArray};
 use esteira_ml::dataset::{Table, table_from_columns};
-use esteira_ml::model::{ForecastModel, LoadedModel, tabular as tab};
+use esteira_ml::model::{self, ForecastModel, LoadedModel, tabular as tab};
 use esteira_ml::onnx::{Column, OnnxModel};
 use esteira_ml::series::SeriesSet;
 use serde_json::Value;
 
 use super::io::{self, param, param_error, str_list, usize_or};
-use super::model_io::{fetch_alias, load_input_model};
+use super::model_io::fetch_alias;
 use super::model_params::{alias_ref, blocking, check_known_params, input_error};
 use crate::step::{StepContext, StepError, StepOutput};
 
@@ -36,9 +36,9 @@ use crate::step::{StepContext, StepError, StepOutput};
 /// # Errors
 /// [`StepError::Param`] when neither or both of the `model` input and param are given, the
 /// alias does not exist, or a param does not apply to the model; [`StepError::Input`] when
-/// the model cannot be loaded or `data` does not fit it (missing column, unknown series,
-/// unseen category); [`StepError::Failed`] when the registry fails or the output cannot be
-/// written.
+/// the `model` input cannot be loaded or `data` does not fit the model (missing column,
+/// unknown series, unseen category); [`StepError::Failed`] when the registry fails, its model
+/// cannot be loaded, or the output cannot be written.
 pub async fn run(ctx: &StepContext<'_>) -> Result<StepOutput, StepError> {
     check_known_params(ctx, "`batch_predict`", &["model", "id", "horizon"])?;
     let id = str_list(ctx, "id")?;
@@ -79,14 +79,16 @@ pub async fn run(ctx: &StepContext<'_>) -> Result<StepOutput, StepError> {
             }
         },
     };
-    let port = if fetched.is_some() {
-        "model (registry)"
-    } else {
-        "model"
-    };
+    let source = fetched
+        .as_ref()
+        .map(|f| format!("{} version {}", f.version.name, f.version.version));
     let predictions = blocking(move || {
-        let model = load_input_model(&model_path, port)?;
+        let model = model::load(&model_path).map_err(|e| match &source {
+            Some(registered) => StepError::Failed(format!("loading {registered}: {e}")),
+            None => input_error("model", e),
+        })?;
         let predictions = predict(&model, &data, &id, horizon);
+        // The downloaded files are kept until the model has been used.
         drop(fetched);
         predictions
     })

@@ -62,7 +62,7 @@ pub async fn fetch_alias(
     ctx: &StepContext<'_>,
     reference: &AliasRef,
 ) -> Result<Option<FetchedModel>, StepError> {
-    let scratch = ScratchDir::new(&reference.alias)?;
+    let scratch = ScratchDir::new("registry-model")?;
     let dir = scratch.path().join("model");
     std::fs::create_dir(&dir)
         .map_err(|e| StepError::Failed(format!("creating {}: {e}", dir.display())))?;

@@ -56,7 +56,7 @@ pub async fn run(ctx: &StepContext<'_>) -> Result<StepOutput, StepError> {
             .await?
         }
         Some(t) => {
-            check_known_params(ctx, &tabular_what("train", task), &TABULAR_PARAMS)?;
+            check_known_params(ctx, &step_with_kind("train", task), &TABULAR_PARAMS)?;
             let settings = tabular_settings(ctx, t)?;
             blocking(move || {
                 let data = TabularData::read(&train, &settings)?;
@@ -74,8 +74,8 @@ pub async fn run(ctx: &StepContext<'_>) -> Result<StepOutput, StepError> {
     finish(ctx, trained)
 }
 
-/// "`step` with kind = "task"", for messages about params.
-pub fn tabular_what(step: &str, task: ModelTask) -> String {
+/// `` `step` with kind = "task" ``, for messages about params.
+pub fn step_with_kind(step: &str, task: ModelTask) -> String {
     format!("`{step}` with kind = \"{}\"", task.name())
 }
 

@@ -37,7 +37,7 @@ use super::model_params::{
     input_error, model_task, tabular_settings,
 };
 use super::train::{
-    TabularData, Trained, backtest, finish, read_series, tabular_what, train_forecast,
+    TabularData, Trained, backtest, finish, read_series, step_with_kind, train_forecast,
     train_tabular,
 };
 use crate::step::{StepContext, StepError, StepOutput};
@@ -62,7 +62,7 @@ pub async fn run(ctx: &StepContext<'_>) -> Result<StepOutput, StepError> {
             .collect(),
         _ => TABULAR_PARAMS.iter().chain(&TUNE_PARAMS).copied().collect(),
     };
-    check_known_params(ctx, &tabular_what("tune", task), &known)?;
+    check_known_params(ctx, &step_with_kind("tune", task), &known)?;
     let search = Search::from_params(ctx, task)?;
     let (trained, result) = match task.tabular() {
         None => {
@@ -92,7 +92,12 @@ pub async fn run(ctx: &StepContext<'_>) -> Result<StepOutput, StepError> {
             .await?
         }
     };
-    let best = result.best.value().unwrap_or(f64::NAN);
+    let best = result.best.value().ok_or_else(|| {
+        StepError::Failed(format!(
+            "the best trial {} has no score",
+            result.best.trial.id
+        ))
+    })?;
     ctx.log.line(format!(
         "{} trials; best trial {} with {} = {best}",
         result.trials.len(),
