@@ -14,6 +14,7 @@
 //! - `replicas`: two servers on one PostgreSQL database and one artifact store.
 //! - `store_errors`: a store that cannot be opened fails at once with its cause.
 //! - `train`: `esteira train`, `predict`, `evaluate` (the promotion gate) and `backtest`.
+//! - `workers`: two `esteira worker` processes on PostgreSQL; one is killed mid-step.
 //! - `zero_setup`: `esteira server` with no flags.
 //!
 //! `ESTEIRA_TEST_SEED` replays the random kill timing of a failed crash test.
@@ -40,5 +41,7 @@ mod store_errors;
 mod support;
 #[path = "cli/train.rs"]
 mod train;
+#[path = "cli/workers.rs"]
+mod workers;
 #[path = "cli/zero_setup.rs"]
 mod zero_setup;

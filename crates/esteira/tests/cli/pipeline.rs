@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::support::{Out, cli};
 
 /// The Python of the project's virtual environment (mlflow, pandas, pyarrow).
-fn python() -> PathBuf {
+pub fn python() -> PathBuf {
     let venv = std::env::var("ESTEIRA_VENV")
         .map(PathBuf::from)
         .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv"));
