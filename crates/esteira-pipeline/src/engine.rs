@@ -296,11 +296,15 @@ impl Engine {
     }
 
     /// Asks a run to stop. Steps not started are cancelled now, running ones at their next
-    /// heartbeat.
+    /// heartbeat. A run that had already ended is returned unchanged (its MLflow run too).
     ///
     /// # Errors
     /// `RESOURCE_DOES_NOT_EXIST` for an unknown run; store errors.
     pub async fn cancel(&self, run_id: &str) -> Result<PipelineRunRecord> {
+        let before = self.store.get_pipeline_run(run_id).await?;
+        if before.status.is_terminal() {
+            return Ok(before);
+        }
         let run = self.store.cancel_pipeline_run(run_id).await?;
         if run.status.is_terminal() {
             self.end_mlflow_run(run_id, run.status).await?;
@@ -391,7 +395,11 @@ impl Engine {
                     .set_firing_outcome(&firing.firing_id, "STARTED", Some(&run.run_id), None)
                     .await?;
                 Ok(FireOutcome::Started {
-                    firing,
+                    firing: FiringRecord {
+                        status: "STARTED".into(),
+                        run_id: Some(run.run_id.clone()),
+                        ..firing
+                    },
                     run_id: run.run_id,
                 })
             }
@@ -439,6 +447,11 @@ impl Engine {
         self.store
             .set_firing_outcome(&firing.firing_id, status, None, Some(&reason))
             .await?;
+        let firing = FiringRecord {
+            status: status.to_string(),
+            message: Some(reason.clone()),
+            ..firing
+        };
         Ok(FireOutcome::NotStarted { firing, reason })
     }
 

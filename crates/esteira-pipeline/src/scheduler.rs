@@ -27,6 +27,9 @@ pub struct Tick {
     pub fired: Vec<(String, FireOutcome)>,
     /// Triggers that could not be evaluated, with why.
     pub errors: Vec<(String, String)>,
+    /// Cron triggers that passed over scheduled times without firing them (catch-up
+    /// policy), with the sentence saying how many and since when.
+    pub skipped: Vec<(String, String)>,
 }
 
 /// Evaluates every trigger at `now` (an injected clock in tests). `tolerance` is how late a
@@ -40,9 +43,15 @@ pub async fn tick(engine: &Engine, now: DateTime<Utc>, tolerance: Duration) -> R
     for t in engine.store().list_triggers().await? {
         let label = format!("{}/{}", t.pipeline, t.name);
         match evaluate(engine, &t, now, tolerance).await {
-            Ok(fired) => report
-                .fired
-                .extend(fired.into_iter().map(|o| (label.clone(), o))),
+            Ok((fired, skipped)) => {
+                if let Some(note) = skipped {
+                    tracing::info!(trigger = %label, "{note}");
+                    report.skipped.push((label.clone(), note));
+                }
+                report
+                    .fired
+                    .extend(fired.into_iter().map(|o| (label.clone(), o)));
+            }
             Err(e) => {
                 tracing::warn!(trigger = %label, error = %e, "trigger evaluation failed");
                 report.errors.push((label, e));
@@ -52,12 +61,14 @@ pub async fn tick(engine: &Engine, now: DateTime<Utc>, tolerance: Duration) -> R
     Ok(report)
 }
 
+/// Fires what one trigger has due; also returns the note of a cron trigger that skipped
+/// scheduled times.
 async fn evaluate(
     engine: &Engine,
     t: &TriggerRecord,
     now: DateTime<Utc>,
     tolerance: Duration,
-) -> std::result::Result<Vec<FireOutcome>, String> {
+) -> std::result::Result<(Vec<FireOutcome>, Option<String>), String> {
     let kind: TriggerKind = from_json(&t.spec).map_err(|e| e.to_string())?;
     let firings = match &kind {
         TriggerKind::Cron {
@@ -73,7 +84,7 @@ async fn evaluate(
             .map_err(|e| e.to_string())?;
             let fired = fire_all(engine, t, due.firings).await?;
             set_cursor(engine, t, due.cursor.timestamp_millis()).await?;
-            return Ok(fired);
+            return Ok((fired, due.note));
         }
         TriggerKind::NewData { path, param } => {
             let base = pipeline_dir(engine, &t.pipeline).await?;
@@ -83,7 +94,7 @@ async fn evaluate(
             if t.cursor.is_none() {
                 baseline(engine, t, found).await?;
                 set_cursor(engine, t, now.timestamp_millis()).await?;
-                return Ok(Vec::new());
+                return Ok((Vec::new(), None));
             }
             found
         }
@@ -94,9 +105,9 @@ async fn evaluate(
                 .into_iter()
                 .collect()
         }
-        TriggerKind::Upstream { .. } | TriggerKind::Hook => return Ok(Vec::new()),
+        TriggerKind::Upstream { .. } | TriggerKind::Hook => return Ok((Vec::new(), None)),
     };
-    fire_all(engine, t, firings).await
+    Ok((fire_all(engine, t, firings).await?, None))
 }
 
 async fn pipeline_dir(engine: &Engine, pipeline: &str) -> std::result::Result<PathBuf, String> {
