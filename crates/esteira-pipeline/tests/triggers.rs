@@ -619,7 +619,7 @@ async fn bad_new_data_paths_are_refused() -> anyhow::Result<()> {
     match missing {
         Err(
             e @ TriggerError::Glob {
-                source: GlobError::MissingDir { .. },
+                source: GlobError::StartDir { .. },
                 ..
             },
         ) => {
@@ -628,6 +628,11 @@ async fn bad_new_data_paths_are_refused() -> anyhow::Result<()> {
             assert!(text.ends_with("nowhere does not exist"), "{text}");
         }
         other => panic!("expected a missing-directory error, got {other:?}"),
+    }
+    std::fs::write(dir.path().join("plain"), b"a file")?;
+    match scan_new_data("landing", "plain/*.csv", "file", dir.path()).await {
+        Err(e) => assert!(e.to_string().ends_with("plain is not a directory"), "{e}"),
+        Ok(v) => bail!("a file is not a directory to scan, got {v:?}"),
     }
     let cases = [
         ("gs://bucket/x.csv", "unsupported scheme \"gs\""),
@@ -1079,6 +1084,21 @@ async fn watermark_connection_errors_hide_the_password() -> anyhow::Result<()> {
             assert!(!text.contains("hunter2"), "{text}");
         }
         other => bail!("expected a connection error, got {other:?}"),
+    }
+    match watermark(
+        "fresh",
+        "postgres://u:hunter2@127.0.0.1:port/db",
+        "SELECT 1",
+        "since",
+    )
+    .await
+    {
+        Err(e) => assert_eq!(
+            e.to_string(),
+            "trigger \"fresh\": watermark query: the url is not a valid PostgreSQL url: invalid \
+             port number"
+        ),
+        Ok(v) => bail!("a url without a numeric port must be refused, got {v:?}"),
     }
     match watermark("fresh", "mysql://db/x", "SELECT 1", "since").await {
         Err(e) => assert_eq!(
