@@ -728,7 +728,11 @@ fn print_details(d: &RunDetails) {
             .and_then(|e| e.end_time.map(|end| (end - e.start_time) as f64 / 1000.0))
             .map(|x| format!("{x:.2}"))
             .unwrap_or_default();
-        let why = last.and_then(|e| e.reason.clone()).unwrap_or_default();
+        let why = last
+            .and_then(|e| e.reason.as_deref())
+            .and_then(|r| r.lines().next())
+            .unwrap_or_default()
+            .to_string();
         table.add_row([
             s.step.clone(),
             s.status.as_str().to_string(),

@@ -91,7 +91,7 @@ outputs = {{ summary = "file" }}
 params = {{ note = "${{params.note}}" }}
 {extra}
 "#,
-        python = python().display()
+        python = python.display()
     )
 }
 
@@ -150,9 +150,13 @@ impl Project {
         cli(&args, &[], self.path()).await
     }
 
+    /// `esteira ARGS --store ...` (and `--artifacts` for the pipeline commands).
     async fn cmd(&self, args: &[&str]) -> Out {
         let mut full: Vec<&str> = args.to_vec();
-        full.extend_from_slice(&["--store", &self.store, "--artifacts", &self.artifacts]);
+        full.extend_from_slice(&["--store", &self.store]);
+        if ["pipeline", "lineage"].contains(&args[0]) || args.get(1) == Some(&"rollback") {
+            full.extend_from_slice(&["--artifacts", &self.artifacts]);
+        }
         cli(&full, &[], self.path()).await
     }
 }
@@ -345,7 +349,7 @@ timeout = "1s"
     let run_id = details["run"]["run_id"].as_str().expect("id");
     let show = p.cmd(&["pipeline", "show", run_id]).await;
     let text = show.ok();
-    assert!(text.contains("exit code 4") && text.contains("| bad thing"), "{text}");
+    assert!(text.contains("exit code 4") && text.contains("| stderr: bad thing"), "{text}");
 }
 
 #[tokio::test]
