@@ -9,7 +9,10 @@
 //!   evaluate, gate, register, deploy, batch_predict).
 
 pub mod builtin;
+pub mod command;
+pub mod digest;
 pub mod error;
+pub mod graph;
 pub mod spec;
 pub mod step;
 pub mod trigger;
