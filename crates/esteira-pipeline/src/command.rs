@@ -329,6 +329,7 @@ fn build_command(
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    die_with_parent(&mut command);
     for (name, _) in std::env::vars_os() {
         let bytes = name.as_bytes();
         if bytes.starts_with(b"ESTEIRA_INPUT_") || bytes.starts_with(b"ESTEIRA_OUTPUT_") {
@@ -394,6 +395,24 @@ pub fn port_variable(prefix: &str, port: &str) -> String {
         })
         .collect();
     format!("{prefix}{name}")
+}
+
+/// Makes the kernel kill the step (SIGKILL) when the thread that started it dies, so a
+/// worker killed with SIGKILL leaves no step running: its lease expires and the step runs
+/// again elsewhere, never twice at the same time. (The runtime's worker threads live as long
+/// as the process.) Only the step's own process gets the signal; processes it starts
+/// itself are killed with the group on cancellation, not on a worker's death.
+fn die_with_parent(command: &mut Command) {
+    // SAFETY: the closure runs in the child between fork and exec; it only calls prctl,
+    // which is async-signal-safe, and allocates nothing.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }
 
 fn spawn(mut command: Command, name: &str, program: &Path) -> Result<Child, StepError> {

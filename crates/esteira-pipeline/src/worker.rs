@@ -674,10 +674,16 @@ impl Worker {
         inputs: &[PortArtifact],
         pipeline_dir: &Path,
     ) -> std::result::Result<(String, Value), String> {
-        let code = digest::code_digest(pipeline_dir, &claimed.step, step).map_err(|e| e.to_string())?;
+        let code =
+            digest::code_digest(pipeline_dir, &claimed.step, step).map_err(|e| e.to_string())?;
         let digests: BTreeMap<String, String> = inputs
             .iter()
-            .map(|i| (i.port.clone(), i.artifact.digest.clone().unwrap_or_default()))
+            .map(|i| {
+                (
+                    i.port.clone(),
+                    i.artifact.digest.clone().unwrap_or_default(),
+                )
+            })
             .collect();
         let key = digest::cache_key(
             &claimed.step,

@@ -878,6 +878,7 @@ pub async fn worker(config: &Config, args: WorkerArgs) -> Result<()> {
         base.id = id;
     }
     base.lease = lease;
+    let shutdown = crate::shutdown_signal()?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     for i in 0..args.concurrency.max(1) {
@@ -894,7 +895,10 @@ pub async fn worker(config: &Config, args: WorkerArgs) -> Result<()> {
         base.id,
         args.concurrency.max(1)
     );
-    let shutdown = crate::shutdown_signal()?;
+    println!(
+        "esteira worker tracking {}",
+        engine.tracking_uri().unwrap_or_default()
+    );
     shutdown.await;
     let _ = stop_tx.send(true);
     for t in tasks {
