@@ -98,7 +98,8 @@ pub struct Tracking {
 /// The step is cancelled when `cancel` becomes `true` (a dropped sender never cancels).
 ///
 /// # Errors
-/// - [`StepError::Input`] naming a `{input.PORT}` placeholder whose port is not connected;
+/// - [`StepError::Input`] naming an input whose path does not exist, or a `{input.PORT}`
+///   placeholder whose port is not connected;
 /// - [`StepError::Failed`] when `argv` is empty, a `{output.PORT}` placeholder names no
 ///   declared output, two ports map to the same variable name, the program is not found
 ///   or cannot start, it exits non-zero or by a signal, an output is missing or of the
@@ -168,7 +169,7 @@ impl StepFiles {
         let inputs = ctx
             .inputs
             .iter()
-            .map(|(port, path)| Ok((port.clone(), absolute(path)?)))
+            .map(|(port, path)| Ok((port.clone(), existing_input(port, path)?)))
             .collect::<Result<_, StepError>>()?;
         let outputs = outputs
             .iter()
@@ -195,6 +196,20 @@ impl StepFiles {
             metrics,
         })
     }
+}
+
+/// The absolute path of input `port`.
+///
+/// # Errors
+/// [`StepError::Input`] when nothing exists at `path`.
+fn existing_input(port: &str, path: &Path) -> Result<PathBuf, StepError> {
+    if !path.exists() {
+        return Err(StepError::Input {
+            input: port.to_string(),
+            reason: format!("{} does not exist", path.display()),
+        });
+    }
+    absolute(path)
 }
 
 fn absolute(path: &Path) -> Result<PathBuf, StepError> {
