@@ -9,7 +9,9 @@ use std::fmt::Write;
 
 use crate::spec::{InputRef, PipelineSpec, StepKind, StepSpec};
 
-/// The steps by level, each level in [`PipelineSpec::order`].
+/// The steps by level, each level in [`PipelineSpec::order`]. Steps that a cycle keeps out
+/// of the order (possible only in a spec that did not come from [`PipelineSpec::parse`])
+/// come last, in one more level.
 fn levels(spec: &PipelineSpec) -> Vec<Vec<&str>> {
     let mut depth: BTreeMap<&str, usize> = BTreeMap::new();
     let mut levels: Vec<Vec<&str>> = Vec::new();
@@ -26,6 +28,15 @@ fn levels(spec: &PipelineSpec) -> Vec<Vec<&str>> {
             levels.resize(level + 1, Vec::new());
         }
         levels[level].push(name);
+    }
+    let cyclic: Vec<&str> = spec
+        .steps
+        .keys()
+        .map(String::as_str)
+        .filter(|name| !depth.contains_key(name))
+        .collect();
+    if !cyclic.is_empty() {
+        levels.push(cyclic);
     }
     levels
 }
@@ -54,15 +65,17 @@ fn source_name(input: &InputRef) -> String {
 ///   ingest (ingest)
 /// level 1
 ///   train (train)  train ← ingest.data
-///   report (command: python report.py)  model ← train.model, extra ← ./extra.csv
+///   report (command: python report.py)  extra ← ./extra.csv, model ← train.model
 /// ```
+///
+/// Inputs are listed by port name.
 pub fn text(spec: &PipelineSpec) -> String {
     let levels = levels(spec);
     let mut out = format!(
-        "pipeline {}: {} steps in {} levels\n",
+        "pipeline {}: {} in {}\n",
         spec.name,
-        spec.steps.len(),
-        levels.len()
+        counted(spec.steps.len(), "step"),
+        counted(levels.len(), "level")
     );
     for (index, level) in levels.iter().enumerate() {
         let _ = writeln!(out, "level {index}");
@@ -85,6 +98,15 @@ pub fn text(spec: &PipelineSpec) -> String {
         }
     }
     out
+}
+
+/// `1 step`, `2 steps`.
+fn counted(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
 }
 
 /// Graphviz DOT, laid out left to right: a rounded box per step (`step:<name>`, labelled
@@ -113,22 +135,14 @@ pub fn dot(spec: &PipelineSpec) -> String {
             dot_escape(path)
         );
     }
-    for (name, step) in &spec.steps {
-        for (port, input) in &step.inputs {
-            let (from, label) = match input {
-                InputRef::Step { step, output } => {
-                    (format!("step:{step}"), format!("{output}→{port}"))
-                }
-                InputRef::External(path) => (format!("input:{path}"), port.clone()),
-            };
-            let _ = writeln!(
-                out,
-                "  \"{}\" -> \"step:{}\" [label=\"{}\"];",
-                dot_escape(&from),
-                dot_escape(name),
-                dot_escape(&label)
-            );
-        }
+    for edge in edges(spec) {
+        let _ = writeln!(
+            out,
+            "  \"{}\" -> \"{}\" [label=\"{}\"];",
+            dot_escape(&edge.from),
+            dot_escape(&edge.to),
+            dot_escape(&edge.label)
+        );
     }
     out.push_str("}\n");
     out
@@ -199,6 +213,18 @@ fn node_id(input: &InputRef) -> String {
     }
 }
 
+/// The edges whose ends are both drawn, left to right (in a spec from
+/// [`PipelineSpec::parse`], all of them).
+fn drawable_edges(spec: &PipelineSpec, column_of: &BTreeMap<String, usize>) -> Vec<Edge> {
+    edges(spec)
+        .into_iter()
+        .filter(|e| match (column_of.get(&e.from), column_of.get(&e.to)) {
+            (Some(from), Some(to)) => from < to,
+            _ => false,
+        })
+        .collect()
+}
+
 fn edges(spec: &PipelineSpec) -> Vec<Edge> {
     let mut edges = Vec::new();
     for (name, step) in &spec.steps {
@@ -233,12 +259,14 @@ struct Layout {
     columns: Vec<Vec<Slot>>,
     column_of: BTreeMap<String, usize>,
     row_of: BTreeMap<(usize, Slot), usize>,
+    edges: Vec<Edge>,
 }
 
 impl Layout {
-    fn new(spec: &PipelineSpec, edges: &[Edge]) -> Layout {
+    fn new(spec: &PipelineSpec) -> Layout {
         let inputs = external_inputs(spec);
         let column_of = node_columns(spec, &inputs);
+        let edges = drawable_edges(spec, &column_of);
         let width = column_of.values().max().map_or(0, |c| c + 1);
         let mut columns: Vec<Vec<Slot>> = vec![Vec::new(); width];
         for (id, column) in &column_of {
@@ -256,19 +284,20 @@ impl Layout {
             columns,
             column_of,
             row_of: BTreeMap::new(),
+            edges,
         };
-        layout.order_rows(edges);
+        layout.order_rows();
         layout
     }
 
     /// Orders each column by the mean row of what feeds its slots from the column
     /// before (slots fed by nothing keep their place).
-    fn order_rows(&mut self, edges: &[Edge]) {
+    fn order_rows(&mut self) {
         for column in 0..self.columns.len() {
             let mut keyed: Vec<(f64, usize, Slot)> = std::mem::take(&mut self.columns[column])
                 .into_iter()
                 .enumerate()
-                .map(|(index, slot)| (self.feeding_mean(column, &slot, edges, index), index, slot))
+                .map(|(index, slot)| (self.feeding_mean(column, &slot, index), index, slot))
                 .collect();
             keyed.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
             for (row, (_, _, slot)) in keyed.into_iter().enumerate() {
@@ -278,7 +307,8 @@ impl Layout {
         }
     }
 
-    fn feeding_mean(&self, column: usize, slot: &Slot, edges: &[Edge], fallback: usize) -> f64 {
+    fn feeding_mean(&self, column: usize, slot: &Slot, fallback: usize) -> f64 {
+        let edges = &self.edges;
         let feeding: Vec<usize> = match slot {
             Slot::Node(id) => (0..edges.len()).filter(|e| edges[*e].to == *id).collect(),
             Slot::Pass(e) => vec![*e],
@@ -370,15 +400,14 @@ fn node_columns(spec: &PipelineSpec, inputs: &[&str]) -> BTreeMap<String, usize>
 /// each external input a note-shaped `<g class="input" data-input="<path>">`; each input
 /// port an arrow `<path class="edge">` whose tooltip is `output→port`.
 pub fn svg(spec: &PipelineSpec, status: Option<&BTreeMap<String, String>>) -> String {
-    let edges = edges(spec);
-    let layout = Layout::new(spec, &edges);
+    let layout = Layout::new(spec);
     let (width, height) = (layout.width(), layout.height());
     let mut out = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" viewBox=\"0 0 {width:.0} {height:.0}\" font-family=\"sans-serif\" font-size=\"12\">\n<title>{}</title>\n<defs><marker id=\"esteira-arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"8\" markerHeight=\"8\" orient=\"auto\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#666\"/></marker></defs>\n",
         xml_escape(&spec.name)
     );
-    let anchors = Anchors::new(&layout, &edges);
-    for (index, edge) in edges.iter().enumerate() {
+    let anchors = Anchors::new(&layout);
+    for (index, edge) in layout.edges.iter().enumerate() {
         draw_edge(&layout, &anchors, index, edge, &mut out);
     }
     for path in external_inputs(spec) {
@@ -402,7 +431,8 @@ struct Anchors {
 }
 
 impl Anchors {
-    fn new(layout: &Layout, edges: &[Edge]) -> Anchors {
+    fn new(layout: &Layout) -> Anchors {
+        let edges = &layout.edges;
         let mut anchors = Anchors {
             start: vec![0.0; edges.len()],
             end: vec![0.0; edges.len()],

@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, ensure};
 use esteira_pipeline::graph::{dot, svg, text};
-use esteira_pipeline::spec::PipelineSpec;
+use esteira_pipeline::spec::{InputRef, PipelineSpec};
 use serde_json::{Value, json};
 
 fn fixture() -> PipelineSpec {
@@ -338,5 +338,33 @@ print(json.dumps(float(re.match(r"M([\d.]+),", g.find("s:path", ns).get("d")).gr
     // column.
     assert_eq!(input_x, parsed["steps"]["train"]["x"]);
     assert_eq!(parsed["steps"]["ingest"]["x"], 16.0);
+    Ok(())
+}
+
+#[test]
+fn an_unvalidated_spec_with_a_cycle_or_a_missing_step_is_still_drawn() -> Result<()> {
+    // `parse` refuses both; a spec built or deserialized by hand may have them.
+    let mut spec = fixture();
+    let ingest = spec.steps.get_mut("ingest").context("ingest")?;
+    ingest.inputs.insert(
+        "loop".into(),
+        InputRef::Step {
+            step: "register".into(),
+            output: "version".into(),
+        },
+    );
+    ingest.inputs.insert(
+        "ghost".into(),
+        InputRef::Step {
+            step: "ghost".into(),
+            output: "data".into(),
+        },
+    );
+    // Every step now waits on the cycle, so all are in the one extra level.
+    let listing = text(&spec);
+    assert!(listing.starts_with("pipeline demand: 8 steps in 1 level\nlevel 0\n"));
+    assert_eq!(listing.lines().count(), 10, "{listing}");
+    let parsed = parse_svg(&svg(&spec, None))?;
+    assert_eq!(parsed["steps"].as_object().context("steps")?.len(), 8);
     Ok(())
 }
