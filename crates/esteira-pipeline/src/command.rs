@@ -26,12 +26,14 @@
 //!
 //!   `<PORT>` is the port name upper-cased, with every character other than an ASCII
 //!   letter or digit replaced by `_`. Inherited `ESTEIRA_INPUT_*` and `ESTEIRA_OUTPUT_*`
-//!   variables are removed first. Every path is absolute.
+//!   variables are removed first. Every path is absolute. The params and metrics files
+//!   are under `<output dir>/.esteira/`, so an output port's name cannot start with `.`.
 //! - **Arguments**: `{input.PORT}`, `{output.PORT}`, `{params}` and `{metrics}` anywhere in
 //!   an argument are replaced by the same paths. Other braces are left alone.
 //! - **Standard input** is empty; **standard output and error** go to the step's log line
-//!   by line (error lines prefixed `stderr: `), in the order they arrive. A line longer
-//!   than 64 KiB is cut into several.
+//!   by line (error lines prefixed `stderr: `), after a first line `$ <command>`, in the
+//!   order they are read (lines written to both at nearly the same moment may swap). A
+//!   line longer than 64 KiB is cut into several.
 //!
 //! # When it fails
 //!
