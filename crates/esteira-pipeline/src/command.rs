@@ -26,12 +26,14 @@
 //!
 //!   `<PORT>` is the port name upper-cased, with every character other than an ASCII
 //!   letter or digit replaced by `_`. Inherited `ESTEIRA_INPUT_*` and `ESTEIRA_OUTPUT_*`
-//!   variables are removed first. Every path is absolute.
+//!   variables are removed first. Every path is absolute. The params and metrics files
+//!   are under `<output dir>/.esteira/`, so an output port's name cannot start with `.`.
 //! - **Arguments**: `{input.PORT}`, `{output.PORT}`, `{params}` and `{metrics}` anywhere in
 //!   an argument are replaced by the same paths. Other braces are left alone.
 //! - **Standard input** is empty; **standard output and error** go to the step's log line
-//!   by line (error lines prefixed `stderr: `), in the order they arrive. A line longer
-//!   than 64 KiB is cut into several.
+//!   by line (error lines prefixed `stderr: `), after a first line `$ <command>`, in the
+//!   order they are read (lines written to both at nearly the same moment may swap). A
+//!   line longer than 64 KiB is cut into several.
 //!
 //! # When it fails
 //!
@@ -98,7 +100,8 @@ pub struct Tracking {
 /// The step is cancelled when `cancel` becomes `true` (a dropped sender never cancels).
 ///
 /// # Errors
-/// - [`StepError::Input`] naming a `{input.PORT}` placeholder whose port is not connected;
+/// - [`StepError::Input`] naming an input whose path does not exist, or a `{input.PORT}`
+///   placeholder whose port is not connected;
 /// - [`StepError::Failed`] when `argv` is empty, a `{output.PORT}` placeholder names no
 ///   declared output, two ports map to the same variable name, the program is not found
 ///   or cannot start, it exits non-zero or by a signal, an output is missing or of the
@@ -168,7 +171,7 @@ impl StepFiles {
         let inputs = ctx
             .inputs
             .iter()
-            .map(|(port, path)| Ok((port.clone(), absolute(path)?)))
+            .map(|(port, path)| Ok((port.clone(), existing_input(port, path)?)))
             .collect::<Result<_, StepError>>()?;
         let outputs = outputs
             .iter()
@@ -195,6 +198,20 @@ impl StepFiles {
             metrics,
         })
     }
+}
+
+/// The absolute path of input `port`.
+///
+/// # Errors
+/// [`StepError::Input`] when nothing exists at `path`.
+fn existing_input(port: &str, path: &Path) -> Result<PathBuf, StepError> {
+    if !path.exists() {
+        return Err(StepError::Input {
+            input: port.to_string(),
+            reason: format!("{} does not exist", path.display()),
+        });
+    }
+    absolute(path)
 }
 
 fn absolute(path: &Path) -> Result<PathBuf, StepError> {

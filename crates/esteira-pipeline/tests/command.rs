@@ -216,6 +216,24 @@ async fn a_placeholder_for_an_unconnected_input_names_the_port() {
 }
 
 #[tokio::test]
+async fn a_missing_input_file_names_the_port() {
+    let step = Step::new().input("data", fixtures().join("no-such.csv"));
+    match step.run(&["true"]).await {
+        Err(StepError::Input { input, reason }) => {
+            assert_eq!(input, "data");
+            assert_eq!(
+                reason,
+                format!(
+                    "{} does not exist",
+                    fixtures().join("no-such.csv").display()
+                )
+            );
+        }
+        other => panic!("expected an input error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn a_placeholder_for_an_undeclared_output_names_it() {
     let step = Step::new().output("summary", ArtifactKind::File);
     let message = failure(step.run(&["echo", "{output.report}"]).await);

@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, ensure};
 use esteira_pipeline::graph::{dot, svg, text};
-use esteira_pipeline::spec::PipelineSpec;
+use esteira_pipeline::spec::{InputRef, PipelineSpec};
 use serde_json::{Value, json};
 
 fn fixture() -> PipelineSpec {
@@ -130,7 +130,10 @@ fn dot_escapes_quotes_in_names() {
 /// and `x` of its box and its texts; and the number of inputs and edges, and the edge
 /// tooltips.
 fn parse_svg(svg: &str) -> Result<Value> {
-    let script = r#"
+    run_python(SVG_SUMMARY, svg)
+}
+
+const SVG_SUMMARY: &str = r#"
 import json, sys
 import xml.etree.ElementTree as ET
 ns = {"s": "http://www.w3.org/2000/svg"}
@@ -149,6 +152,9 @@ inputs = [g.get("data-input") for g in root.findall("s:g", ns) if g.get("class")
 edges = sorted(p.find("s:title", ns).text for p in root.findall("s:path", ns) if p.get("class") == "edge")
 print(json.dumps({"steps": steps, "inputs": inputs, "edges": edges}))
 "#;
+
+/// Runs `script` with Python on `input`, and reads its output as JSON.
+fn run_python(script: &str, input: &str) -> Result<Value> {
     let mut child = Command::new(python())
         .args(["-c", script])
         .stdin(Stdio::piped())
@@ -158,9 +164,12 @@ print(json.dumps({"steps": steps, "inputs": inputs, "edges": edges}))
         .stdin
         .take()
         .context("stdin")?
-        .write_all(svg.as_bytes())?;
+        .write_all(input.as_bytes())?;
     let output = child.wait_with_output()?;
-    ensure!(output.status.success(), "the SVG is not well-formed XML");
+    ensure!(
+        output.status.success(),
+        "python failed (is the SVG well-formed XML?)"
+    );
     Ok(serde_json::from_slice(&output.stdout)?)
 }
 
@@ -253,5 +262,109 @@ fn svg_escapes_markup_in_names() -> Result<()> {
     let parsed = parse_svg(&svg(&spec, None))?;
     assert_eq!(parsed["steps"]["load&<raw>"]["texts"][0], "load&<raw>");
     assert_eq!(parsed["inputs"], json!(["./x&y.csv"]));
+    Ok(())
+}
+
+/// Samples every edge of an SVG (its `M`, `C` and `L` commands) and lists the points that
+/// fall inside a step's or an input's box (shrunk by 1px, so touching a border is fine).
+const EDGE_CROSSINGS: &str = r#"
+import json, re, sys
+import xml.etree.ElementTree as ET
+ns = {"s": "http://www.w3.org/2000/svg"}
+root = ET.fromstring(sys.stdin.read())
+boxes = []
+for g in root.findall("s:g", ns):
+    rect = g.find("s:rect", ns)
+    if rect is not None:
+        boxes.append([float(rect.get(k)) for k in ("x", "y", "width", "height")])
+    else:
+        m = re.match(r"M([\d.]+),([\d.]+) h([\d.]+) l10,10 v([\d.]+)", g.find("s:path", ns).get("d"))
+        x, y, w, h = map(float, m.groups())
+        boxes.append([x, y, w + 10, h + 10])
+def sample(points, n=40):
+    if len(points) == 2:
+        (x0, y0), (x1, y1) = points
+        return [(x0 + (x1 - x0) * t / n, y0 + (y1 - y0) * t / n) for t in range(n + 1)]
+    (x0, y0), (x1, y1), (x2, y2), (x3, y3) = points
+    out = []
+    for i in range(n + 1):
+        t = i / n
+        a, b, c, d = (1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t ** 2, t ** 3
+        out.append((a * x0 + b * x1 + c * x2 + d * x3, a * y0 + b * y1 + c * y2 + d * y3))
+    return out
+crossings, edges, samples = [], 0, 0
+for path in root.findall("s:path", ns):
+    if path.get("class") != "edge":
+        continue
+    edges += 1
+    current = None
+    for command, args in re.findall(r"([MCL])([^MCL]*)", path.get("d")):
+        points = [tuple(map(float, a.split(","))) for a in args.split()]
+        if command != "M":
+            for x, y in sample([current] + points):
+                samples += 1
+                for bx, by, bw, bh in boxes:
+                    if bx + 1 < x < bx + bw - 1 and by + 1 < y < by + bh - 1:
+                        crossings.append([path.find("s:title", ns).text, x, y])
+        current = points[-1]
+print(json.dumps({"edges": edges, "samples": samples, "crossings": crossings}))
+"#;
+
+#[test]
+fn svg_edges_go_around_the_boxes() -> Result<()> {
+    // train → register spans three levels and split → evaluate two: they are routed
+    // through the columns between, beside the boxes there.
+    let checked = run_python(EDGE_CROSSINGS, &svg(&fixture(), None))?;
+    assert_eq!(checked["edges"], 10);
+    assert!(checked["samples"].as_u64().context("samples")? > 10 * 40);
+    assert_eq!(checked["crossings"], json!([]));
+    Ok(())
+}
+
+#[test]
+fn svg_puts_an_external_input_just_before_its_reader() -> Result<()> {
+    let parsed = parse_svg(&svg(&fixture(), None))?;
+    let script = r#"
+import json, re, sys
+import xml.etree.ElementTree as ET
+ns = {"s": "http://www.w3.org/2000/svg"}
+root = ET.fromstring(sys.stdin.read())
+g = [g for g in root.findall("s:g", ns) if g.get("class") == "input"][0]
+print(json.dumps(float(re.match(r"M([\d.]+),", g.find("s:path", ns).get("d")).group(1))))
+"#;
+    let input_x = run_python(script, &svg(&fixture(), None))?;
+    // holidays.csv is read by report (level 4) only, so it sits in the column of level 3
+    // (train's); no step reads an external input at level 0, so ingest is in the first
+    // column.
+    assert_eq!(input_x, parsed["steps"]["train"]["x"]);
+    assert_eq!(parsed["steps"]["ingest"]["x"], 16.0);
+    Ok(())
+}
+
+#[test]
+fn an_unvalidated_spec_with_a_cycle_or_a_missing_step_is_still_drawn() -> Result<()> {
+    // `parse` refuses both; a spec built or deserialized by hand may have them.
+    let mut spec = fixture();
+    let ingest = spec.steps.get_mut("ingest").context("ingest")?;
+    ingest.inputs.insert(
+        "loop".into(),
+        InputRef::Step {
+            step: "register".into(),
+            output: "version".into(),
+        },
+    );
+    ingest.inputs.insert(
+        "ghost".into(),
+        InputRef::Step {
+            step: "ghost".into(),
+            output: "data".into(),
+        },
+    );
+    // Every step now waits on the cycle, so all are in the one extra level.
+    let listing = text(&spec);
+    assert!(listing.starts_with("pipeline demand: 8 steps in 1 level\nlevel 0\n"));
+    assert_eq!(listing.lines().count(), 10, "{listing}");
+    let parsed = parse_svg(&svg(&spec, None))?;
+    assert_eq!(parsed["steps"].as_object().context("steps")?.len(), 8);
     Ok(())
 }
