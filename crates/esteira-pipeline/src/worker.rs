@@ -433,7 +433,9 @@ impl Worker {
             registry: &registry,
             log: &log,
         };
-        let result = self.run_step(step, &ctx, mlflow_run, beat.clone()).await;
+        let result = self
+            .run_step(step, &params, &ctx, mlflow_run, beat.clone())
+            .await;
         let mut attempt = match result {
             Ok(output) => {
                 self.succeeded(claimed, step, &inputs, &local, output, mlflow_run, &log)
@@ -466,6 +468,7 @@ impl Worker {
     async fn run_step(
         &self,
         step: &StepSpec,
+        params: &BTreeMap<String, Value>,
         ctx: &StepContext<'_>,
         mlflow_run: &StepRun,
         mut beat: watch::Receiver<Heartbeat>,
@@ -474,14 +477,21 @@ impl Worker {
         let run = async {
             match &step.kind {
                 StepKind::Builtin(kind) => builtin::run(*kind, ctx).await,
-                StepKind::Command(argv) => {
+                StepKind::Command(template) => {
+                    let argv = match command_args(template, params) {
+                        Ok(a) => a,
+                        Err(e) => return Err(StepError::Param {
+                            param: "command".into(),
+                            reason: e.to_string(),
+                        }),
+                    };
                     let tracking = self.engine.tracking_uri().map(|uri| command::Tracking {
                         uri: uri.to_string(),
                         run_id: mlflow_run.run_id.clone(),
                         experiment_id: mlflow_run.experiment_id.clone(),
                     });
                     command::run_command(
-                        argv,
+                        &argv,
                         ctx,
                         &step.outputs,
                         &step.env,
@@ -940,6 +950,19 @@ fn external_artifact(
     let path = pipeline_dir.join(&text);
     let digest = digest::path_digest(&path).map_err(|e| Error::invalid(&text, e.to_string()))?;
     Ok(local_artifact(&path, digest))
+}
+
+/// A command's arguments with `${params.NAME}` replaced.
+fn command_args(template: &[String], params: &BTreeMap<String, Value>) -> Result<Vec<String>> {
+    template
+        .iter()
+        .map(|arg| {
+            substitute_text(arg, params).map(|v| match v {
+                Value::String(s) => s,
+                other => other.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// The process exit code a command step's failure message names (`exit code N`).
