@@ -387,15 +387,29 @@ impl Worker {
             Ok(i) => i,
             Err(e) => return Ok(failed_attempt(e.to_string(), Vec::new(), Vec::new())),
         };
-        let port_inputs: Vec<PortArtifact> = inputs.iter().map(|i| i.artifact.clone()).collect();
-        let key = match self.cache_key(claimed, step, &resolved, &inputs, &pipeline_dir) {
+        let sources = match data_sources(step, &resolved, &pipeline_dir) {
+            Ok(s) => s,
+            Err(e) => return Ok(failed_attempt(e, Vec::new(), Vec::new())),
+        };
+        let mut port_inputs: Vec<PortArtifact> =
+            inputs.iter().map(|i| i.artifact.clone()).collect();
+        port_inputs.extend(sources.iter().flatten().cloned());
+        let key = match self.cache_key(claimed, step, &resolved, &port_inputs, &pipeline_dir) {
             Ok(k) => k,
             Err(e) => return Ok(failed_attempt(e, port_inputs, Vec::new())),
         };
-        if let Some(reused) = self.reusable(claimed, step, &key).await? {
-            return Ok(reused);
+        let cacheable = sources.is_some();
+        if cacheable && let Some(reused) = self.reusable(claimed, step, &key).await? {
+            return Ok(Attempt {
+                inputs: port_inputs,
+                ..reused
+            });
         }
-        let miss_reason = self.miss_reason(claimed, step, &key.1).await?;
+        let miss_reason = if cacheable {
+            self.miss_reason(claimed, step, &key.1).await?
+        } else {
+            "ran: an ingest from S3 or SQL always runs (its data is only known once read)".into()
+        };
         let local = self.download_inputs(&inputs, &work.join("in")).await?;
         let out_dir = work.join("out");
         tokio::fs::create_dir_all(&out_dir)
@@ -419,7 +433,9 @@ impl Worker {
             registry: &registry,
             log: &log,
         };
-        let result = self.run_step(step, &ctx, mlflow_run, beat.clone()).await;
+        let result = self
+            .run_step(step, &params, &ctx, mlflow_run, beat.clone())
+            .await;
         let mut attempt = match result {
             Ok(output) => {
                 self.succeeded(claimed, step, &inputs, &local, output, mlflow_run, &log)
@@ -430,7 +446,15 @@ impl Worker {
                 reason: Some(format!("cancelled: {e}")),
                 ..failed_attempt(String::new(), Vec::new(), log.lines())
             },
-            Err(e) => failed_attempt(e.to_string(), Vec::new(), log.lines()),
+            Err(e) => {
+                let reason = e.to_string();
+                let mut failed = failed_attempt(reason.clone(), Vec::new(), log.lines());
+                failed.outcome = Outcome::Failed {
+                    retry_at: None,
+                    exit_code: exit_code_in(&reason),
+                };
+                failed
+            }
         };
         attempt.inputs = port_inputs;
         attempt.cache_key = Some(key.0);
@@ -444,6 +468,7 @@ impl Worker {
     async fn run_step(
         &self,
         step: &StepSpec,
+        params: &BTreeMap<String, Value>,
         ctx: &StepContext<'_>,
         mlflow_run: &StepRun,
         mut beat: watch::Receiver<Heartbeat>,
@@ -452,14 +477,21 @@ impl Worker {
         let run = async {
             match &step.kind {
                 StepKind::Builtin(kind) => builtin::run(*kind, ctx).await,
-                StepKind::Command(argv) => {
+                StepKind::Command(template) => {
+                    let argv = match command_args(template, params) {
+                        Ok(a) => a,
+                        Err(e) => return Err(StepError::Param {
+                            param: "command".into(),
+                            reason: e.to_string(),
+                        }),
+                    };
                     let tracking = self.engine.tracking_uri().map(|uri| command::Tracking {
                         uri: uri.to_string(),
                         run_id: mlflow_run.run_id.clone(),
                         experiment_id: mlflow_run.experiment_id.clone(),
                     });
                     command::run_command(
-                        argv,
+                        &argv,
                         ctx,
                         &step.outputs,
                         &step.env,
@@ -649,16 +681,17 @@ impl Worker {
         claimed: &ClaimedStep,
         step: &StepSpec,
         resolved: &Map<String, Value>,
-        inputs: &[ResolvedInput],
+        inputs: &[PortArtifact],
         pipeline_dir: &Path,
     ) -> std::result::Result<(String, Value), String> {
-        let code = digest::code_digest(pipeline_dir, step).map_err(|e| e.to_string())?;
+        let code =
+            digest::code_digest(pipeline_dir, &claimed.step, step).map_err(|e| e.to_string())?;
         let digests: BTreeMap<String, String> = inputs
             .iter()
             .map(|i| {
                 (
-                    i.artifact.port.clone(),
-                    i.artifact.artifact.digest.clone().unwrap_or_default(),
+                    i.port.clone(),
+                    i.artifact.digest.clone().unwrap_or_default(),
                 )
             })
             .collect();
@@ -740,6 +773,18 @@ impl Worker {
     }
 
     async fn output_exists(&self, artifact: &ArtifactRecord) -> Result<bool> {
+        if let Some((name, version)) = artifact
+            .uri
+            .strip_prefix("models:/")
+            .and_then(|r| r.rsplit_once('/'))
+        {
+            return Ok(self
+                .engine
+                .store()
+                .get_model_version(name, version)
+                .await
+                .is_ok());
+        }
         match ArtifactPath::from_proxy_uri(&artifact.uri) {
             Ok(path) => Ok(self.engine.artifacts().exists(&path).await?),
             Err(_) => Ok(Path::new(&artifact.uri).exists()),
@@ -841,6 +886,51 @@ fn passed_through(
         .map(|i| i.artifact.artifact.clone())
 }
 
+/// The files an ingest step reads, as lineage inputs (port `source:<path>`); `Some(empty)`
+/// for other steps; `None` when they cannot be known before running (S3, SQL), which makes
+/// the step uncacheable.
+fn data_sources(
+    step: &StepSpec,
+    params: &Map<String, Value>,
+    pipeline_dir: &Path,
+) -> std::result::Result<Option<Vec<PortArtifact>>, String> {
+    if step.kind != StepKind::Builtin(crate::step::BuiltinKind::Ingest) {
+        return Ok(Some(Vec::new()));
+    }
+    let Some(files) = builtin::ingest_sources(pipeline_dir, params).map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    files
+        .iter()
+        .map(|path| {
+            let digest = digest::path_digest(path).map_err(|e| e.to_string())?;
+            Ok(PortArtifact {
+                port: format!("source:{}", path.display()),
+                artifact: local_artifact(path, digest),
+            })
+        })
+        .collect::<std::result::Result<Vec<_>, String>>()
+        .map(Some)
+}
+
+/// An artifact record for a local file or directory outside the artifact store, with an id
+/// derived from its path and digest (the same content at the same place is one artifact).
+fn local_artifact(path: &Path, digest: String) -> ArtifactRecord {
+    let uri = path.display().to_string();
+    ArtifactRecord {
+        artifact_id: format!(
+            "ext-{}",
+            &crate::spec::hex_digest(format!("{uri}\n{digest}").as_bytes())[..32]
+        ),
+        kind: if path.is_dir() { "directory" } else { "file" }.to_string(),
+        uri,
+        digest: Some(digest),
+        properties: "{}".into(),
+        created_time: now_ms(),
+    }
+}
+
 fn external_artifact(
     text: &str,
     params: &BTreeMap<String, Value>,
@@ -859,18 +949,27 @@ fn external_artifact(
     }
     let path = pipeline_dir.join(&text);
     let digest = digest::path_digest(&path).map_err(|e| Error::invalid(&text, e.to_string()))?;
-    let uri = path.display().to_string();
-    Ok(ArtifactRecord {
-        artifact_id: format!(
-            "ext-{}",
-            &crate::spec::hex_digest(format!("{uri}\n{digest}").as_bytes())[..32]
-        ),
-        kind: if path.is_dir() { "directory" } else { "file" }.to_string(),
-        uri,
-        digest: Some(digest),
-        properties: "{}".into(),
-        created_time: now_ms(),
-    })
+    Ok(local_artifact(&path, digest))
+}
+
+/// A command's arguments with `${params.NAME}` replaced.
+fn command_args(template: &[String], params: &BTreeMap<String, Value>) -> Result<Vec<String>> {
+    template
+        .iter()
+        .map(|arg| {
+            substitute_text(arg, params).map(|v| match v {
+                Value::String(s) => s,
+                other => other.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// The process exit code a command step's failure message names (`exit code N`).
+fn exit_code_in(reason: &str) -> Option<i64> {
+    let rest = &reason[reason.find("exit code ")? + "exit code ".len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }
 
 fn failed_attempt(reason: String, inputs: Vec<PortArtifact>, log: Vec<String>) -> Attempt {

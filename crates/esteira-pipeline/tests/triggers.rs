@@ -250,6 +250,31 @@ fn catch_up_all_is_capped_at_the_latest_thousand() -> anyhow::Result<()> {
 }
 
 #[test]
+fn catch_up_none_fires_every_time_within_the_tolerance() -> anyhow::Result<()> {
+    let now = utc(2026, 11, 26, 12, 0, 0);
+    // Every second, back after an hour: the 60 times in (11:59:00, 12:00:00] are on time,
+    // the 3600 - 60 = 3540 before them were missed.
+    let result = due(
+        "* * * * * *",
+        "UTC",
+        CatchUp::None,
+        Some(now - TimeDelta::hours(1)),
+        now,
+    )?;
+    let expected: Vec<DateTime<Utc>> = (0..60).rev().map(|k| now - TimeDelta::seconds(k)).collect();
+    assert_eq!(scheduled(&result.firings), expected);
+    assert_eq!(result.skipped, 3540);
+    assert_eq!(
+        result.note.as_deref(),
+        Some(
+            "catch_up = \"none\": 3540 scheduled times since 2026-11-26T11:00:00Z were missed \
+             and skipped (the ones due within the tolerance fire)"
+        )
+    );
+    Ok(())
+}
+
+#[test]
 fn first_evaluation_fires_nothing_from_the_past() -> anyhow::Result<()> {
     let now = utc(2026, 11, 26, 12, 0, 0);
     for catch_up in [CatchUp::None, CatchUp::Latest, CatchUp::All] {
@@ -619,7 +644,7 @@ async fn bad_new_data_paths_are_refused() -> anyhow::Result<()> {
     match missing {
         Err(
             e @ TriggerError::Glob {
-                source: GlobError::MissingDir { .. },
+                source: GlobError::StartDir { .. },
                 ..
             },
         ) => {
@@ -628,6 +653,11 @@ async fn bad_new_data_paths_are_refused() -> anyhow::Result<()> {
             assert!(text.ends_with("nowhere does not exist"), "{text}");
         }
         other => panic!("expected a missing-directory error, got {other:?}"),
+    }
+    std::fs::write(dir.path().join("plain"), b"a file")?;
+    match scan_new_data("landing", "plain/*.csv", "file", dir.path()).await {
+        Err(e) => assert!(e.to_string().ends_with("plain is not a directory"), "{e}"),
+        Ok(v) => bail!("a file is not a directory to scan, got {v:?}"),
     }
     let cases = [
         ("gs://bucket/x.csv", "unsupported scheme \"gs\""),
@@ -646,6 +676,30 @@ async fn bad_new_data_paths_are_refused() -> anyhow::Result<()> {
             other => panic!("{path}: expected a path error, got {other:?}"),
         }
     }
+    Ok(())
+}
+
+#[test]
+fn a_matching_file_name_that_is_not_utf8_is_refused() -> anyhow::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir()?;
+    let name = std::ffi::OsStr::from_bytes(b"bad-\xff.csv");
+    std::fs::write(dir.path().join(name), b"1")?;
+    std::fs::write(dir.path().join("good.csv"), b"1")?;
+    match glob_files(dir.path(), "*.csv") {
+        Err(e @ GlobError::NotUtf8 { .. }) => {
+            assert!(
+                e.to_string().ends_with("bad-\u{fffd}.csv is not UTF-8"),
+                "{e}"
+            );
+        }
+        other => bail!("expected a UTF-8 error, got {other:?}"),
+    }
+    // Not matching, it is no obstacle.
+    assert_eq!(
+        glob_files(dir.path(), "good.*")?,
+        [dir.path().join("good.csv")]
+    );
     Ok(())
 }
 
@@ -1079,6 +1133,21 @@ async fn watermark_connection_errors_hide_the_password() -> anyhow::Result<()> {
             assert!(!text.contains("hunter2"), "{text}");
         }
         other => bail!("expected a connection error, got {other:?}"),
+    }
+    match watermark(
+        "fresh",
+        "postgres://u:hunter2@127.0.0.1:port/db",
+        "SELECT 1",
+        "since",
+    )
+    .await
+    {
+        Err(e) => assert_eq!(
+            e.to_string(),
+            "trigger \"fresh\": watermark query: the url is not a valid PostgreSQL url: invalid \
+             port number"
+        ),
+        Ok(v) => bail!("a url without a numeric port must be refused, got {v:?}"),
     }
     match watermark("fresh", "mysql://db/x", "SELECT 1", "since").await {
         Err(e) => assert_eq!(

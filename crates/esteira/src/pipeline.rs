@@ -728,7 +728,11 @@ fn print_details(d: &RunDetails) {
             .and_then(|e| e.end_time.map(|end| (end - e.start_time) as f64 / 1000.0))
             .map(|x| format!("{x:.2}"))
             .unwrap_or_default();
-        let why = last.and_then(|e| e.reason.clone()).unwrap_or_default();
+        let why = last
+            .and_then(|e| e.reason.as_deref())
+            .and_then(|r| r.lines().next())
+            .unwrap_or_default()
+            .to_string();
         table.add_row([
             s.step.clone(),
             s.status.as_str().to_string(),
@@ -874,6 +878,7 @@ pub async fn worker(config: &Config, args: WorkerArgs) -> Result<()> {
         base.id = id;
     }
     base.lease = lease;
+    let shutdown = crate::shutdown_signal()?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     for i in 0..args.concurrency.max(1) {
@@ -890,7 +895,10 @@ pub async fn worker(config: &Config, args: WorkerArgs) -> Result<()> {
         base.id,
         args.concurrency.max(1)
     );
-    let shutdown = crate::shutdown_signal()?;
+    println!(
+        "esteira worker tracking {}",
+        engine.tracking_uri().unwrap_or_default()
+    );
     shutdown.await;
     let _ = stop_tx.send(true);
     for t in tasks {

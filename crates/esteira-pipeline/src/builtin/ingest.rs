@@ -80,6 +80,41 @@ pub async fn run(ctx: &StepContext<'_>) -> Result<StepOutput, StepError> {
     })
 }
 
+/// The local files an ingest step with these params reads, sorted; `None` when it reads S3
+/// objects or a SQL query (which cannot be known without reading them). The executor
+/// digests these files into the step's cache key and records them in the lineage graph.
+///
+/// # Errors
+/// [`StepError::Param`] for a `path` that is not a string or a list of strings.
+pub fn local_sources(
+    pipeline_dir: &Path,
+    params: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Option<Vec<PathBuf>>, StepError> {
+    if params.contains_key("query") {
+        return Ok(None);
+    }
+    let patterns: Vec<String> = match params.get("path") {
+        Some(serde_json::Value::String(p)) => vec![p.clone()],
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| param_error("path", format!("has a non-string item {v}")))
+            })
+            .collect::<Result<_, _>>()?,
+        _ => return Ok(None),
+    };
+    if patterns.iter().any(|p| p.contains("://")) {
+        return Ok(None);
+    }
+    let mut files = BTreeSet::new();
+    for pattern in &patterns {
+        files.extend(glob_local(pipeline_dir, pattern)?);
+    }
+    Ok(Some(files.into_iter().collect()))
+}
+
 /// The params this step knows.
 const KNOWN_PARAMS: [&str; 3] = ["path", "query", "url"];
 

@@ -5,6 +5,8 @@ mod deploy;
 mod evaluate;
 mod gate;
 mod ingest;
+
+pub use ingest::local_sources as ingest_sources;
 mod io;
 mod model_io;
 mod model_params;

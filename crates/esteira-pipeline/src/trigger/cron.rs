@@ -19,7 +19,7 @@ pub const MAX_CATCH_UP: usize = 1000;
 pub const SKIPPED_COUNT_LIMIT: usize = 10_000;
 
 /// What one evaluation of a cron trigger decided.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CronDue {
     /// The firings due, oldest first.
     pub firings: Vec<Firing>,
@@ -125,11 +125,7 @@ pub fn cron_due(
             note: None,
         });
     };
-    // A tolerance too long for TimeDelta reaches back further than any cursor.
-    let on_time_since = TimeDelta::from_std(tolerance)
-        .ok()
-        .and_then(|t| now.checked_sub_signed(t))
-        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let on_time_since = on_time_since(now, tolerance);
     let (lower, limit) = match catch_up {
         CatchUp::All => (cursor, MAX_CATCH_UP),
         CatchUp::Latest => (cursor, 1),
@@ -250,6 +246,15 @@ impl<'a> Schedule<'a> {
             reason: error.to_string(),
         }
     }
+}
+
+/// The oldest scheduled time that still counts as on time at `now`.
+fn on_time_since(now: DateTime<Utc>, tolerance: Duration) -> DateTime<Utc> {
+    // A tolerance too long for TimeDelta reaches back further than any cursor.
+    TimeDelta::from_std(tolerance)
+        .ok()
+        .and_then(|t| now.checked_sub_signed(t))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
 fn skip_note(

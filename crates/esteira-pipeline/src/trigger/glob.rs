@@ -14,13 +14,16 @@ pub enum GlobError {
         /// What is wrong with it.
         reason: String,
     },
-    /// The directory the pattern starts from does not exist.
-    #[error("glob pattern {pattern:?}: directory {} does not exist", dir.display())]
-    MissingDir {
+    /// The directory the pattern starts from (the base joined with the pattern's leading
+    /// segments without wildcards) is missing, not a directory, or unreadable.
+    #[error("glob pattern {pattern:?}: {} {reason}", dir.display())]
+    StartDir {
         /// The pattern as given.
         pattern: String,
-        /// The directory: the base joined with the pattern's leading literal segments.
+        /// The directory.
         dir: PathBuf,
+        /// `does not exist`, `is not a directory`, or why it cannot be read.
+        reason: String,
     },
     /// A directory or file could not be read.
     #[error("glob pattern {pattern:?}: cannot read {}: {source}", path.display())]
@@ -56,8 +59,9 @@ pub enum GlobError {
 ///
 /// # Errors
 /// [`GlobError::Pattern`] for an empty pattern, one ending in `/`, `**` inside a segment, an
-/// unclosed or reversed `[...]`; [`GlobError::MissingDir`] when the directory named by the
-/// pattern's leading segments without wildcards (`data/in` for `data/in/*.csv`) is missing;
+/// unclosed or reversed `[...]`; [`GlobError::StartDir`] when the directory named by the
+/// pattern's leading segments without wildcards (`data/in` for `data/in/*.csv`) is missing or
+/// not a directory;
 /// [`GlobError::Io`] when a directory cannot be read (one removed during the walk is taken
 /// as empty); [`GlobError::NotUtf8`] for a matching file whose name is not UTF-8.
 pub fn glob_files(base_dir: &Path, pattern: &str) -> Result<Vec<PathBuf>, GlobError> {
@@ -86,17 +90,26 @@ pub fn glob_files(base_dir: &Path, pattern: &str) -> Result<Vec<PathBuf>, GlobEr
             start.push(name);
         }
     }
-    if !start.is_dir() {
-        return Err(GlobError::MissingDir {
-            pattern: pattern.to_string(),
-            dir: start,
-        });
-    }
+    check_start_dir(pattern, &start)?;
     let mut found = Vec::new();
     glob.walk(&start, &glob.segments[literal..], &mut found)?;
     found.sort();
     found.dedup();
     Ok(found)
+}
+
+fn check_start_dir(pattern: &str, dir: &Path) -> Result<(), GlobError> {
+    let reason = match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => return Ok(()),
+        Ok(_) => "is not a directory".to_string(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => "does not exist".to_string(),
+        Err(e) => format!("cannot be read: {e}"),
+    };
+    Err(GlobError::StartDir {
+        pattern: pattern.to_string(),
+        dir: dir.to_path_buf(),
+        reason,
+    })
 }
 
 /// A parsed pattern.

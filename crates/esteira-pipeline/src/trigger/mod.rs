@@ -43,7 +43,7 @@ pub use watch::{WATERMARK_TIMEOUT, scan_new_data, watermark};
 
 /// One firing the engine should record (and start a run for, unless `max_concurrent` holds it
 /// back).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Firing {
     /// The trigger's name.
     pub trigger: String,

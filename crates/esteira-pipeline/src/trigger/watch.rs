@@ -279,7 +279,7 @@ async fn query_value(url: &str, query: &str) -> Result<Option<String>, String> {
 fn sql_reason(error: &sqlx::Error) -> String {
     match error {
         sqlx::Error::Database(db) => db.message().to_string(),
-        sqlx::Error::Configuration(_) => "bad connection settings".to_string(),
+        sqlx::Error::Configuration(e) => e.to_string(),
         other => other.to_string(),
     }
 }

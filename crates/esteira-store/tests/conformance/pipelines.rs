@@ -324,7 +324,10 @@ pub async fn cached_executions_are_found_by_key(ctx: Ctx) -> Result<()> {
         .claim_step("w", "h", 60_000, Some("r9"))
         .await?
         .expect("a of r9");
-    ensure!(again.run.run_id == "r9" && again.step == "a", "only r9's steps: {again:?}");
+    ensure!(
+        again.run.run_id == "r9" && again.step == "a",
+        "only r9's steps: {again:?}"
+    );
     let mut reuse = succeeded(&again, &[], &[]);
     reuse.outcome = Outcome::Succeeded {
         outputs,

@@ -91,7 +91,7 @@ outputs = {{ summary = "file" }}
 params = {{ note = "${{params.note}}" }}
 {extra}
 "#,
-        python = python().display()
+        python = python.display()
     )
 }
 
@@ -150,9 +150,13 @@ impl Project {
         cli(&args, &[], self.path()).await
     }
 
+    /// `esteira ARGS --store ...` (and `--artifacts` for the pipeline commands).
     async fn cmd(&self, args: &[&str]) -> Out {
         let mut full: Vec<&str> = args.to_vec();
-        full.extend_from_slice(&["--store", &self.store, "--artifacts", &self.artifacts]);
+        full.extend_from_slice(&["--store", &self.store]);
+        if ["pipeline", "lineage"].contains(&args[0]) || args.get(1) == Some(&"rollback") {
+            full.extend_from_slice(&["--artifacts", &self.artifacts]);
+        }
         cli(&full, &[], self.path()).await
     }
 }
@@ -191,18 +195,45 @@ async fn a_pipeline_runs_end_to_end_then_caches_reruns_and_resumes() {
     let first = p.run(&[]).await;
     let details = first.json();
     assert_eq!(details["run"]["status"], "SUCCEEDED", "{first:#?}");
-    assert!(statuses(&details).iter().all(|(_, s)| s == "SUCCEEDED"), "{details}");
-    assert!(first.stderr.contains("train") && first.stderr.contains("RUNNING"), "live progress: {}", first.stderr);
-    let run_id = details["run"]["run_id"].as_str().expect("run id").to_string();
+    assert!(
+        statuses(&details).iter().all(|(_, s)| s == "SUCCEEDED"),
+        "{details}"
+    );
+    assert!(
+        first.stderr.contains("train") && first.stderr.contains("RUNNING"),
+        "live progress: {}",
+        first.stderr
+    );
+    let run_id = details["run"]["run_id"]
+        .as_str()
+        .expect("run id")
+        .to_string();
     let executions = details["executions"].as_array().expect("executions");
     assert_eq!(executions.len(), 9);
-    let report = executions.iter().find(|e| e["step"] == "report").expect("report step");
-    assert!(report["log_tail"].as_str().unwrap_or("").contains("report written"), "stdout captured: {report}");
+    let report = executions
+        .iter()
+        .find(|e| e["step"] == "report")
+        .expect("report step");
+    assert!(
+        report["log_tail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("report written"),
+        "stdout captured: {report}"
+    );
 
     // The pipeline run is an MLflow run with its steps as nested runs; the Python step's
     // mlflow.log_metric landed on its own step run.
     let runs = p
-        .cmd(&["runs", "list", "--experiment", "demand-e2e", "--json", "--max-results", "50"])
+        .cmd(&[
+            "runs",
+            "list",
+            "--experiment",
+            "demand-e2e",
+            "--json",
+            "--max-results",
+            "50",
+        ])
         .await
         .json();
     let runs = runs.as_array().expect("runs");
@@ -224,43 +255,78 @@ async fn a_pipeline_runs_end_to_end_then_caches_reruns_and_resumes() {
         .find(|r| tag(r, "esteira.step").as_deref() == Some("report"))
         .expect("the report step's run");
     let metrics = report_run["data"]["metrics"].as_array().expect("metrics");
-    let metric = |k: &str| metrics.iter().find(|m| m["key"] == k).map(|m| m["value"].clone());
+    let metric = |k: &str| {
+        metrics
+            .iter()
+            .find(|m| m["key"] == k)
+            .map(|m| m["value"].clone())
+    };
     assert_eq!(metric("logged_from_python"), Some(Value::from(7.5)));
     assert_eq!(metric("test_rows"), Some(Value::from(42.0)));
 
     // Registered and deployed: the champion alias points at version 1.
-    let model = p.cmd(&["models", "show", "demand-e2e", "--json"]).await.json();
+    let model = p
+        .cmd(&["models", "show", "demand-e2e", "--json"])
+        .await
+        .json();
     assert_eq!(model["aliases"][0]["alias"], "champion", "{model}");
 
     // Lineage: the model version came from train, split, validate, ingest and sales.csv.
-    let lineage = p.cmd(&["lineage", "models:/demand-e2e/1", "--json"]).await.json();
+    let lineage = p
+        .cmd(&["lineage", "models:/demand-e2e/1", "--json"])
+        .await
+        .json();
     let up = lineage["upstream"].as_array().expect("upstream");
     let steps: Vec<&str> = up
         .iter()
         .filter_map(|n| n["execution"]["step"].as_str())
         .collect();
-    for s in ["register", "train", "split", "validate", "ingest", "gate", "evaluate"] {
-        assert!(steps.contains(&s), "{s} missing upstream of the model: {steps:?}");
+    for s in [
+        "register", "train", "split", "validate", "ingest", "gate", "evaluate",
+    ] {
+        assert!(
+            steps.contains(&s),
+            "{s} missing upstream of the model: {steps:?}"
+        );
     }
     let source = up
         .iter()
-        .find(|n| n["artifact"]["uri"].as_str().is_some_and(|u| u.ends_with("sales.csv")))
+        .find(|n| {
+            n["artifact"]["uri"]
+                .as_str()
+                .is_some_and(|u| u.ends_with("sales.csv"))
+        })
         .expect("the CSV is in the lineage");
-    assert_eq!(source["artifact"]["digest"].as_str().map(str::len), Some(64));
+    assert_eq!(
+        source["artifact"]["digest"].as_str().map(str::len),
+        Some(64)
+    );
     let down = p.cmd(&["lineage", &run_id, "--json"]).await.json();
     assert!(down["upstream"].as_array().is_some_and(|u| !u.is_empty()));
 
     // A second identical run is fully cached, and says which execution it reused.
     let second = run_json(&p.run(&[]).await);
     assert_eq!(second["run"]["status"], "SUCCEEDED");
-    assert!(statuses(&second).iter().all(|(_, s)| s == "CACHED"), "{second}");
-    let reason = second["executions"][0]["reason"].as_str().unwrap_or_default();
-    assert!(reason.contains("cache hit") && reason.contains(&run_id), "{reason}");
+    assert!(
+        statuses(&second).iter().all(|(_, s)| s == "CACHED"),
+        "{second}"
+    );
+    let reason = second["executions"][0]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        reason.contains("cache hit") && reason.contains(&run_id),
+        "{reason}"
+    );
 
     // A changed param re-runs exactly the steps that read it and those downstream.
     let third = run_json(&p.run(&["--param", "note=second"]).await);
     for (step, status) in statuses(&third) {
-        let expected = if step == "report" { "SUCCEEDED" } else { "CACHED" };
+        let expected = if step == "report" {
+            "SUCCEEDED"
+        } else {
+            "CACHED"
+        };
         assert_eq!(status, expected, "{step}: {third}");
     }
     let why = third["executions"]
@@ -272,17 +338,29 @@ async fn a_pipeline_runs_end_to_end_then_caches_reruns_and_resumes() {
     assert!(why.contains("note"), "the miss names the param: {why}");
     let fourth = run_json(&p.run(&["--param", "method=snaive"]).await);
     for (step, status) in statuses(&fourth) {
-        let rerun = ["train", "evaluate", "gate", "register", "deploy", "report"].contains(&step.as_str());
-        assert_eq!(status, if rerun { "SUCCEEDED" } else { "CACHED" }, "{step}: {fourth}");
+        let rerun =
+            ["train", "evaluate", "gate", "register", "deploy", "report"].contains(&step.as_str());
+        assert_eq!(
+            status,
+            if rerun { "SUCCEEDED" } else { "CACHED" },
+            "{step}: {fourth}"
+        );
     }
 
     // --no-cache runs everything; --from resumes from a step and reuses the rest.
     let fifth = run_json(&p.run(&["--no-cache"]).await);
-    assert!(statuses(&fifth).iter().all(|(_, s)| s == "SUCCEEDED"), "{fifth}");
+    assert!(
+        statuses(&fifth).iter().all(|(_, s)| s == "SUCCEEDED"),
+        "{fifth}"
+    );
     let sixth = run_json(&p.run(&["--from", "gate", "--no-cache"]).await);
     for (step, status) in statuses(&sixth) {
         let rerun = ["gate", "register", "deploy"].contains(&step.as_str());
-        assert_eq!(status, if rerun { "SUCCEEDED" } else { "CACHED" }, "{step}: {sixth}");
+        assert_eq!(
+            status,
+            if rerun { "SUCCEEDED" } else { "CACHED" },
+            "{step}: {sixth}"
+        );
     }
     let resumed = sixth["executions"]
         .as_array()
@@ -294,13 +372,32 @@ async fn a_pipeline_runs_end_to_end_then_caches_reruns_and_resumes() {
 
     // Every deploy moved the alias; rollback goes back one champion and records why.
     let rollback = p
-        .cmd(&["models", "rollback", "demand-e2e", "--reason", "bad week", "--json"])
+        .cmd(&[
+            "models",
+            "rollback",
+            "demand-e2e",
+            "--reason",
+            "bad week",
+            "--json",
+        ])
         .await
         .json();
     let r = &rollback["rollback"];
-    assert_eq!(r["to_version"].as_i64(), Some(r["from_version"].as_i64().unwrap_or(0) - 1), "{rollback}");
-    assert!(r["change"]["reason"].as_str().is_some_and(|s| s.contains("bad week")));
-    assert!(r["change"]["actor"].as_str().is_some_and(|s| s.contains('@')));
+    assert_eq!(
+        r["to_version"].as_i64(),
+        Some(r["from_version"].as_i64().unwrap_or(0) - 1),
+        "{rollback}"
+    );
+    assert!(
+        r["change"]["reason"]
+            .as_str()
+            .is_some_and(|s| s.contains("bad week"))
+    );
+    assert!(
+        r["change"]["actor"]
+            .as_str()
+            .is_some_and(|s| s.contains('@'))
+    );
 }
 
 #[tokio::test]
@@ -333,19 +430,40 @@ timeout = "1s"
     assert_eq!(status_of(&details, "broken"), "FAILED");
     assert_eq!(status_of(&details, "after_broken"), "SKIPPED");
     assert_eq!(status_of(&details, "slow"), "FAILED");
-    assert_eq!(status_of(&details, "deploy"), "SUCCEEDED", "independent branches go on");
+    assert_eq!(
+        status_of(&details, "deploy"),
+        "SUCCEEDED",
+        "independent branches go on"
+    );
     let executions = details["executions"].as_array().expect("executions");
-    let of = |step: &str| executions.iter().filter(|e| e["step"] == step).collect::<Vec<_>>();
+    let of = |step: &str| {
+        executions
+            .iter()
+            .filter(|e| e["step"] == step)
+            .collect::<Vec<_>>()
+    };
     assert_eq!(of("flaky").len(), 2, "one failure, one retry");
     let broken = of("broken")[0];
     assert_eq!(broken["exit_code"], 4);
-    assert!(broken["log_tail"].as_str().is_some_and(|t| t.contains("bad thing")), "{broken}");
-    assert!(of("slow")[0]["reason"].as_str().is_some_and(|r| r.contains("timed out")));
+    assert!(
+        broken["log_tail"]
+            .as_str()
+            .is_some_and(|t| t.contains("bad thing")),
+        "{broken}"
+    );
+    assert!(
+        of("slow")[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("timed out"))
+    );
 
     let run_id = details["run"]["run_id"].as_str().expect("id");
     let show = p.cmd(&["pipeline", "show", run_id]).await;
     let text = show.ok();
-    assert!(text.contains("exit code 4") && text.contains("| bad thing"), "{text}");
+    assert!(
+        text.contains("exit code 4") && text.contains("| stderr: bad thing"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -365,7 +483,11 @@ async fn pipeline_files_with_errors_are_refused_with_their_location() {
         (
             "[pipeline]\nname = \"p\"\n[steps.t]\ntype = \"train\"\ninputs = { train = \"nope.data\" }\n",
             "unknown input",
-            &["p.toml:5:20", "steps.t.inputs.train", "unknown step \"nope\""],
+            &[
+                "p.toml:5:20",
+                "steps.t.inputs.train",
+                "unknown step \"nope\"",
+            ],
         ),
         (
             "[pipeline]\nname = \"p\"\n[steps.i]\ntype = \"ingest\"\n[steps.g]\ntype = \"gate\"\ninputs = { report = \"i.data\" }\n",
@@ -388,13 +510,25 @@ async fn pipeline_files_with_errors_are_refused_with_their_location() {
         let out = cli(&["pipeline", "validate", "p.toml"], &[], dir.path()).await;
         assert_eq!(out.code, Some(1), "{what}: {out:#?}");
         for n in needles {
-            assert!(out.stderr.contains(n), "{what}: stderr lacks {n:?}: {}", out.stderr);
+            assert!(
+                out.stderr.contains(n),
+                "{what}: stderr lacks {n:?}: {}",
+                out.stderr
+            );
         }
     }
     let p = Project::new("");
     let ok = cli(&["pipeline", "validate", "pipeline.toml"], &[], p.path()).await;
-    assert!(ok.ok().contains("valid pipeline \"demand-e2e\": 9 steps"), "{ok:#?}");
-    let graph = cli(&["pipeline", "graph", "pipeline.toml", "--format", "dot"], &[], p.path()).await;
+    assert!(
+        ok.ok().contains("valid pipeline \"demand-e2e\": 9 steps"),
+        "{ok:#?}"
+    );
+    let graph = cli(
+        &["pipeline", "graph", "pipeline.toml", "--format", "dot"],
+        &[],
+        p.path(),
+    )
+    .await;
     assert!(graph.ok().contains("digraph"), "{graph:#?}");
     let bad_param = p.run(&["--param", "horizon=soon"]).await;
     bad_param.fails_with(&["horizon", "soon"]);

@@ -81,10 +81,18 @@ async fn a_worker_killed_mid_step_loses_it_to_the_other_and_the_run_succeeds() {
     let python = crate::pipeline::python();
     std::fs::write(d.join("data.csv"), "x,y\n1,2\n3,4\n").expect("write data");
     std::fs::write(d.join("slow.py"), SLOW_PY).expect("write step");
-    std::fs::write(d.join("pipeline.toml"), pipeline_toml(&python.display().to_string()))
-        .expect("write pipeline");
+    std::fs::write(
+        d.join("pipeline.toml"),
+        pipeline_toml(&python.display().to_string()),
+    )
+    .expect("write pipeline");
     let artifacts = d.join("artifacts").display().to_string();
-    let stores = ["--store", db.url.as_str(), "--artifacts", artifacts.as_str()];
+    let stores = [
+        "--store",
+        db.url.as_str(),
+        "--artifacts",
+        artifacts.as_str(),
+    ];
     let mut server_args = stores.to_vec();
     server_args.extend_from_slice(&["--workers", "0"]);
     let server = Server::start(&server_args, &[], d, &d.join("server.log"));
@@ -92,14 +100,38 @@ async fn a_worker_killed_mid_step_loses_it_to_the_other_and_the_run_succeeds() {
     for id in ["w1", "w2"] {
         let mut args = stores.to_vec();
         args.extend_from_slice(&["--lease", "1500ms", "--id", id]);
-        workers.push((id, Server::start_worker(&args, &[], d, &d.join(format!("{id}.log")))));
+        workers.push((
+            id,
+            Server::start_worker(&args, &[], d, &d.join(format!("{id}.log"))),
+        ));
     }
 
-    cli(&["pipeline", "deploy", "pipeline.toml", "--server", &server.url], &[], d)
-        .await
-        .ok();
+    cli(
+        &[
+            "pipeline",
+            "deploy",
+            "pipeline.toml",
+            "--server",
+            &server.url,
+        ],
+        &[],
+        d,
+    )
+    .await
+    .ok();
     let fired = cli(
-        &["pipeline", "trigger", "two-workers", "--hook", "on-demand", "--idempotency-key", "k1", "--server", &server.url, "--json"],
+        &[
+            "pipeline",
+            "trigger",
+            "two-workers",
+            "--hook",
+            "on-demand",
+            "--idempotency-key",
+            "k1",
+            "--server",
+            &server.url,
+            "--json",
+        ],
         &[],
         d,
     )
@@ -107,13 +139,27 @@ async fn a_worker_killed_mid_step_loses_it_to_the_other_and_the_run_succeeds() {
     .json();
     let run_id = fired["run_id"].as_str().expect("a run started").to_string();
     let again = cli(
-        &["pipeline", "trigger", "two-workers", "--hook", "on-demand", "--idempotency-key", "k1", "--server", &server.url, "--json"],
+        &[
+            "pipeline",
+            "trigger",
+            "two-workers",
+            "--hook",
+            "on-demand",
+            "--idempotency-key",
+            "k1",
+            "--server",
+            &server.url,
+            "--json",
+        ],
         &[],
         d,
     )
     .await
     .json();
-    assert_eq!(again["status"], "DUPLICATE", "the same key starts no second run");
+    assert_eq!(
+        again["status"], "DUPLICATE",
+        "the same key starts no second run"
+    );
 
     // Wait until the slow step is running, then kill its worker.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -125,22 +171,34 @@ async fn a_worker_killed_mid_step_loses_it_to_the_other_and_the_run_succeeds() {
             .cloned()
             .unwrap_or(Value::Null);
         if slow["status"] == "RUNNING" && d.join("slow.log").exists() {
-            break slow["lease_owner"].as_str().expect("a lease owner").to_string();
+            break slow["lease_owner"]
+                .as_str()
+                .expect("a lease owner")
+                .to_string();
         }
         assert!(Instant::now() < deadline, "slow never started: {details}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let victim = workers.iter_mut().find(|(id, _)| *id == holder).expect("holder is w1 or w2");
+    let victim = workers
+        .iter_mut()
+        .find(|(id, _)| *id == holder)
+        .expect("holder is w1 or w2");
     victim.1.kill9();
     let survivor = if holder == "w1" { "w2" } else { "w1" };
 
     let details = loop {
         let details = get(&server.url, "pipelines/runs/get", &[("run_id", &run_id)]).await;
-        let status = details["run"]["status"].as_str().unwrap_or_default().to_string();
+        let status = details["run"]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         if ["SUCCEEDED", "FAILED", "CANCELLED"].contains(&status.as_str()) {
             break details;
         }
-        assert!(Instant::now() < deadline, "the run did not finish: {details}");
+        assert!(
+            Instant::now() < deadline,
+            "the run did not finish: {details}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(details["run"]["status"], "SUCCEEDED", "{details}");
@@ -148,11 +206,19 @@ async fn a_worker_killed_mid_step_loses_it_to_the_other_and_the_run_succeeds() {
     let slow: Vec<&Value> = executions.iter().filter(|e| e["step"] == "slow").collect();
     let summary: Vec<(String, String)> = slow
         .iter()
-        .map(|e| (e["status"].as_str().unwrap_or("").into(), e["worker_id"].as_str().unwrap_or("").into()))
+        .map(|e| {
+            (
+                e["status"].as_str().unwrap_or("").into(),
+                e["worker_id"].as_str().unwrap_or("").into(),
+            )
+        })
         .collect();
     assert_eq!(
         summary,
-        [("LOST".to_string(), holder.clone()), ("SUCCEEDED".to_string(), survivor.to_string())],
+        [
+            ("LOST".to_string(), holder.clone()),
+            ("SUCCEEDED".to_string(), survivor.to_string())
+        ],
         "{details}"
     );
 
@@ -172,8 +238,21 @@ async fn a_worker_killed_mid_step_loses_it_to_the_other_and_the_run_succeeds() {
         .filter(|n| n["depth"] == 1)
         .collect();
     assert_eq!(outputs.len(), 1, "{lineage}");
-    assert!(outputs[0]["artifact"]["uri"].as_str().is_some_and(|u| u.contains(succeeded)));
-    let firings = get(&server.url, "pipelines/firings/list", &[("pipeline", "two-workers")]).await;
-    assert_eq!(firings["firings"].as_array().map(Vec::len), Some(1), "{firings}");
+    assert!(
+        outputs[0]["artifact"]["uri"]
+            .as_str()
+            .is_some_and(|u| u.contains(succeeded))
+    );
+    let firings = get(
+        &server.url,
+        "pipelines/firings/list",
+        &[("pipeline", "two-workers")],
+    )
+    .await;
+    assert_eq!(
+        firings["firings"].as_array().map(Vec::len),
+        Some(1),
+        "{firings}"
+    );
     assert_eq!(firings["firings"][0]["run_id"], json!(run_id));
 }
