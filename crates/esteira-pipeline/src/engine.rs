@@ -315,8 +315,11 @@ impl Engine {
     /// Registers `spec` with the store, with its triggers.
     ///
     /// # Errors
-    /// Store errors.
+    /// [`Error::Invalid`] naming an `upstream` trigger that would close a loop (the pipeline
+    /// following itself, or deployed pipelines that follow it), where every successful run
+    /// would start the next forever; store errors.
     pub async fn deploy(&self, spec: &PipelineSpec, pipeline_dir: &Path) -> Result<PipelineRecord> {
+        self.check_upstream_loops(spec).await?;
         let experiment_id = self.experiment_for(&spec.name).await?;
         let record = PipelineRecord {
             name: spec.name.clone(),
@@ -342,6 +345,42 @@ impl Engine {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(self.store.deploy_pipeline(record, triggers).await?)
+    }
+
+    /// Refuses an `upstream` trigger of `spec` that, with the deployed pipelines' upstream
+    /// triggers, leads back to `spec` itself.
+    async fn check_upstream_loops(&self, spec: &PipelineSpec) -> Result<()> {
+        let mut follows: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for t in self.store.list_triggers().await? {
+            if t.pipeline == spec.name {
+                continue;
+            }
+            if let Ok(TriggerKind::Upstream { pipeline }) = from_json::<TriggerKind>(&t.spec) {
+                follows.entry(t.pipeline).or_default().push(pipeline);
+            }
+        }
+        for t in &spec.triggers {
+            let TriggerKind::Upstream { pipeline } = &t.kind else {
+                continue;
+            };
+            if let Some(chain) = follow_chain(&follows, pipeline, &spec.name) {
+                let names: Vec<&str> = std::iter::once(spec.name.as_str())
+                    .chain(chain.iter().map(String::as_str))
+                    .collect();
+                let links: Vec<String> = names
+                    .windows(2)
+                    .map(|w| format!("{:?} follows {:?}", w[0], w[1]))
+                    .collect();
+                return Err(Error::invalid(
+                    format!("triggers.{}", t.name),
+                    format!(
+                        "{}: every successful run would start the next one forever",
+                        links.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Records a firing of a deployed pipeline and starts a run for it, unless it is a
@@ -486,6 +525,32 @@ impl Engine {
     }
 }
 
+/// The pipelines from `start` to `target` (both included) along "follows" links, when
+/// `target` can be reached.
+fn follow_chain(
+    follows: &BTreeMap<String, Vec<String>>,
+    start: &str,
+    target: &str,
+) -> Option<Vec<String>> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut pending = vec![vec![start.to_string()]];
+    while let Some(chain) = pending.pop() {
+        let last = chain.last()?;
+        if last == target {
+            return Some(chain);
+        }
+        if !seen.insert(last.clone()) {
+            continue;
+        }
+        for next in follows.get(last).into_iter().flatten() {
+            let mut longer = chain.clone();
+            longer.push(next.clone());
+            pending.push(longer);
+        }
+    }
+    None
+}
+
 fn max_concurrent(spec: &PipelineSpec, trigger: &str) -> Option<u32> {
     spec.triggers
         .iter()
@@ -497,7 +562,8 @@ fn max_concurrent(spec: &PipelineSpec, trigger: &str) -> Option<u32> {
 }
 
 /// The pipeline's default params overridden by `given`; a text value is read as the
-/// default's type (so `"28"` overrides the integer 14).
+/// default's type (so `"28"` overrides the integer 14), any other value must have the
+/// default's JSON type (an integer default takes integers only).
 ///
 /// # Errors
 /// [`Error::Invalid`] naming a param the pipeline does not have or a value of the wrong
@@ -516,11 +582,29 @@ pub fn merged_params(
         };
         let value = match v {
             Value::String(text) => crate::spec::typed_param(k, default, text)?,
-            other => other.clone(),
+            other if same_type(default, other) => other.clone(),
+            other => {
+                return Err(Error::invalid(
+                    format!("params.{k}"),
+                    format!("{other} is not of the type of the default {default}"),
+                ));
+            }
         };
         params.insert(k.clone(), value);
     }
     Ok(params)
+}
+
+/// Whether a non-text `value` may replace `default`: the same JSON type, and an integer
+/// for an integer default.
+fn same_type(default: &Value, value: &Value) -> bool {
+    match (default, value) {
+        (Value::Number(d), Value::Number(v)) => d.is_f64() || !v.is_f64(),
+        (Value::Bool(_), Value::Bool(_))
+        | (Value::Array(_), Value::Array(_))
+        | (Value::Object(_), Value::Object(_)) => true,
+        _ => false,
+    }
 }
 
 fn new_run(

@@ -191,6 +191,7 @@ scenarios!(
     max_concurrent_skips_a_firing_while_a_run_is_active,
     new_data_fires_once_per_new_file_version,
     upstream_success_starts_one_downstream_run,
+    upstream_loops_are_refused_at_deploy,
     hook_trigger_is_idempotent_and_types_params,
     firing_history_lists_every_firing_newest_first,
     resume_from_a_step_reuses_upstream_executions,
@@ -681,6 +682,42 @@ pipeline = "producer"
     Ok(())
 }
 
+/// An `upstream` trigger named `after` that follows `pipeline`.
+fn follow(pipeline: &str) -> String {
+    format!("[[triggers]]\nname = \"after\"\ntype = \"upstream\"\npipeline = \"{pipeline}\"\n")
+}
+
+async fn upstream_loops_are_refused_at_deploy(env: Env) -> Result<()> {
+    let own = PipelineSpec::parse(
+        "p.toml",
+        &ingest_pipeline("ouroboros", &follow("ouroboros")),
+    )?;
+    let dir = env.pipeline_dir("ouroboros")?;
+    expect_invalid(
+        env.engine.deploy(&own, &dir).await,
+        "triggers.after",
+        "\"ouroboros\" follows \"ouroboros\": every successful run would start the next one forever",
+    )?;
+
+    env.deploy(&ingest_pipeline("a", &follow("c"))).await?;
+    env.deploy(&ingest_pipeline("b", &follow("a"))).await?;
+    let closing = PipelineSpec::parse("c.toml", &ingest_pipeline("c", &follow("b")))?;
+    let dir = env.pipeline_dir("c")?;
+    expect_invalid(
+        env.engine.deploy(&closing, &dir).await,
+        "triggers.after",
+        "\"c\" follows \"b\", \"b\" follows \"a\", \"a\" follows \"c\"",
+    )?;
+    match env.store().get_pipeline("c").await {
+        Err(e) => assert_eq!(e.code(), ErrorCode::ResourceDoesNotExist),
+        Ok(p) => bail!("a refused pipeline was deployed: {p:?}"),
+    }
+    // Following a pipeline outside the loop is fine.
+    env.deploy(&ingest_pipeline("c", &follow("producer")))
+        .await?;
+    Ok(())
+}
+
 /// Starts a run of a deployed pipeline by hand; returns its id.
 async fn manual_run(env: &Env, pipeline: &str, params: BTreeMap<String, Value>) -> Result<String> {
     match service::trigger(&env.engine, pipeline, None, params, None, None, "tester").await? {
@@ -719,9 +756,19 @@ async fn drift(
     params: &[(&str, &str)],
     key: &str,
 ) -> esteira_pipeline::Result<FireOutcome> {
+    let params: Vec<(&str, Value)> = params.iter().map(|(k, v)| (*k, json!(v))).collect();
+    drift_json(env, &params, key).await
+}
+
+/// Fires the `drift` hook of `retrainer` with `params` as given.
+async fn drift_json(
+    env: &Env,
+    params: &[(&str, Value)],
+    key: &str,
+) -> esteira_pipeline::Result<FireOutcome> {
     let params = params
         .iter()
-        .map(|(k, v)| (k.to_string(), json!(v)))
+        .map(|(k, v)| (k.to_string(), v.clone()))
         .collect();
     service::trigger(
         &env.engine,
@@ -782,19 +829,31 @@ async fn hook_trigger_is_idempotent_and_types_params(env: Env) -> Result<()> {
         }
     }
 
-    for (params, key, needles) in [
+    for (name, value, key, needles) in [
         (
-            &[("bogus", "1")][..],
+            "bogus",
+            json!("1"),
             "alert-2",
             ["params.bogus", "no such param"],
         ),
         (
-            &[("days", "many")][..],
+            "days",
+            json!("many"),
             "alert-3",
-            ["days", "not an integer"],
+            ["--param days", "not an integer"],
         ),
+        (
+            "days",
+            json!(true),
+            "alert-4",
+            ["params.days", "true is not"],
+        ),
+        ("days", json!(2.5), "alert-5", ["params.days", "2.5 is not"]),
+        ("file", json!(5), "alert-6", ["params.file", "5 is not"]),
     ] {
-        let FireOutcome::NotStarted { firing, reason } = drift(&env, params, key).await? else {
+        let params = [(name, value)];
+        let FireOutcome::NotStarted { firing, reason } = drift_json(&env, &params, key).await?
+        else {
             bail!("params {params:?} start no run");
         };
         for needle in needles {
@@ -810,6 +869,15 @@ async fn hook_trigger_is_idempotent_and_types_params(env: Env) -> Result<()> {
         assert_eq!(stored.run_id, None);
     }
     assert_eq!(env.runs("retrainer").await?.len(), 1);
+
+    // A JSON integer needs no reading.
+    let FireOutcome::Started { run_id, .. } =
+        drift_json(&env, &[("days", json!(21))], "alert-7").await?
+    else {
+        bail!("an integer for an integer param starts a run");
+    };
+    let run = env.store().get_pipeline_run(&run_id).await?;
+    assert_eq!(params_of(&run)?["days"], json!(21));
 
     let unknown = service::trigger(
         &env.engine,
