@@ -26,7 +26,7 @@ pub enum Node {
         /// Distance from the subject.
         depth: i64,
         /// The execution.
-        execution: ExecutionRecord,
+        execution: Box<ExecutionRecord>,
         /// Its params' document (the cache key document), when recorded.
         params: Option<serde_json::Value>,
     },
@@ -187,7 +187,7 @@ impl Walk {
                                 .and_then(|d| serde_json::from_str(d).ok());
                             self.nodes.push(Node::Execution {
                                 depth: self.signed(depth + 1),
-                                execution,
+                                execution: Box::new(execution),
                                 params,
                             });
                             self.queue

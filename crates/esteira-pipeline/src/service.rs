@@ -154,8 +154,7 @@ pub async fn rollback(
     let previous = champions(&history)
         .into_iter()
         .rev()
-        .skip_while(|v| *v == current)
-        .next()
+        .find(|v| *v != current)
         .ok_or_else(|| {
             Error::invalid(
                 "alias",

@@ -259,10 +259,10 @@ impl PipelineSpec {
             waiting.remove(next);
             order.push(next);
             for (name, step) in &self.steps {
-                if step.upstream().contains(next) {
-                    if let Some(n) = waiting.get_mut(name.as_str()) {
-                        *n -= 1;
-                    }
+                if step.upstream().contains(next)
+                    && let Some(n) = waiting.get_mut(name.as_str())
+                {
+                    *n -= 1;
                 }
             }
         }

@@ -480,10 +480,12 @@ impl Worker {
                 StepKind::Command(template) => {
                     let argv = match command_args(template, params) {
                         Ok(a) => a,
-                        Err(e) => return Err(StepError::Param {
-                            param: "command".into(),
-                            reason: e.to_string(),
-                        }),
+                        Err(e) => {
+                            return Err(StepError::Param {
+                                param: "command".into(),
+                                reason: e.to_string(),
+                            });
+                        }
                     };
                     let tracking = self.engine.tracking_uri().map(|uri| command::Tracking {
                         uri: uri.to_string(),

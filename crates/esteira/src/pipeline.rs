@@ -436,12 +436,11 @@ pub async fn pipeline(config: &Config, command: PipelineCommand) -> Result<u8> {
 }
 
 async fn local_target(config: &Config, target: &PipelineTarget) -> Result<Local> {
-    if let Some(url) = &target.store {
-        if let Some(path) = url.strip_prefix("sqlite://")
-            && !Path::new(path).exists()
-        {
-            bail!("no store at {path}: pass --server URL, or --store URL of an existing store");
-        }
+    if let Some(url) = &target.store
+        && let Some(path) = url.strip_prefix("sqlite://")
+        && !Path::new(path).exists()
+    {
+        bail!("no store at {path}: pass --server URL, or --store URL of an existing store");
     }
     open_local(config, target.store.as_deref(), target.artifacts.as_deref()).await
 }
