@@ -41,7 +41,8 @@ pub struct RunRequest {
     pub params: BTreeMap<String, Value>,
     /// Turns caching off for every step.
     pub no_cache: bool,
-    /// Re-run this step and everything downstream of it; reuse the rest from `from_run`.
+    /// Re-run this step and everything downstream of it, without the cache; reuse the rest
+    /// from `from_run`.
     pub from_step: Option<String>,
     /// The run to reuse outputs from; the pipeline's newest run when `None`.
     pub from_run: Option<String>,
@@ -650,7 +651,7 @@ fn new_run(
         git_commit,
         git_dirty,
         firing_id: req.firing_id.clone(),
-        no_cache: req.no_cache,
+        no_cache: req.no_cache || req.from_step.is_some(),
         experiment_id,
         steps,
         edges,

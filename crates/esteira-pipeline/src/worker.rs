@@ -805,7 +805,7 @@ impl Worker {
             return Ok("ran: cache = false for this step".into());
         }
         if claimed.run.no_cache {
-            return Ok("ran: caching is off for this run (--no-cache)".into());
+            return Ok("ran: caching is off for this run (--no-cache or --from)".into());
         }
         let previous = self
             .engine

@@ -999,10 +999,10 @@ async fn resume_from_a_step_reuses_upstream_executions(env: Env) -> Result<()> {
     assert_eq!(env.drive(&first.run_id).await?.status, RunStatus::Succeeded);
     let first_ingest = env.execution(&first.run_id, "ingest").await?;
 
-    // Caching is off, so only --from can make the ingest reuse the first run's execution.
+    // The first run's validate and split would be cache hits; --from validate re-runs them
+    // all the same, and reuses the ingest.
     let mut resume = env.request(&spec, &dir);
     resume.from_step = Some("validate".into());
-    resume.no_cache = true;
     let second = env.engine.submit(resume).await?;
     assert_eq!(
         env.drive(&second.run_id).await?.status,
@@ -1025,18 +1025,27 @@ async fn resume_from_a_step_reuses_upstream_executions(env: Env) -> Result<()> {
     );
     let split = env.execution(&second.run_id, "split").await?;
     assert_eq!(split.status, "SUCCEEDED");
+    assert_eq!(split.reused_execution_id, None);
     assert_eq!(metric(&split, "train_rows")?, 9.0);
     assert_eq!(metric(&split, "test_rows")?, 3.0);
 
-    // An explicit earlier run, resumed from the last step.
+    // An explicit earlier run, resumed from the last step: --from reuses even when caching
+    // is off.
     let mut last = env.request(&spec, &dir);
     last.from_step = Some("split".into());
     last.from_run = Some(first.run_id.clone());
+    last.no_cache = true;
     let third = env.engine.submit(last).await?;
     env.drive(&third.run_id).await?;
     let steps = env.step_statuses(&third.run_id).await?;
     assert_eq!(steps["ingest"], StepStatus::Cached);
     assert_eq!(steps["validate"], StepStatus::Cached);
+    assert_eq!(steps["split"], StepStatus::Succeeded);
+    let split = env.execution(&third.run_id, "split").await?;
+    assert_eq!(
+        split.reason.as_deref(),
+        Some("ran: caching is off for this run (--no-cache or --from)")
+    );
 
     let mut unknown = env.request(&spec, &dir);
     unknown.from_step = Some("train".into());
