@@ -307,7 +307,9 @@ impl Engine {
             return Ok(before);
         }
         let run = self.store.cancel_pipeline_run(run_id).await?;
-        if run.status.is_terminal() {
+        // Another status means the run ended on its own meanwhile; its worker ends the
+        // MLflow run.
+        if run.status == RunStatus::Cancelled {
             self.end_mlflow_run(run_id, run.status).await?;
         }
         Ok(run)

@@ -600,8 +600,37 @@ param = "file"
         "a rewritten file is read again, not served from the cache: {ingest:?}"
     );
     assert_eq!(metric(&ingest, "rows")?, 4.0);
-    assert_eq!(env.runs("landing").await?.len(), 2);
+
+    // The same size with other values: the modification time tells the versions apart (set
+    // here a second later, as a coarse file system clock would not).
+    let before = std::fs::metadata(&new_file)?.modified()?;
+    let same_size = readings(4).replace(",c,", ",d,");
+    std::fs::write(&new_file, &same_size)?;
+    std::fs::File::options()
+        .write(true)
+        .open(&new_file)?
+        .set_modified(before + Duration::from_secs(1))?;
+    let third = single_new_data_run(&env, now + minutes(4), &new_file).await?;
+    let reread = env.execution(&third.run_id, "ingest").await?;
+    assert_eq!(reread.status, "SUCCEEDED", "{reread:?}");
+    assert_ne!(
+        output_digest(&env, &reread).await?,
+        output_digest(&env, &ingest).await?,
+        "the new values were read"
+    );
+    assert_eq!(env.runs("landing").await?.len(), 3);
     Ok(())
+}
+
+/// The digest of the `data` output of an execution.
+async fn output_digest(env: &Env, execution: &ExecutionRecord) -> Result<String> {
+    env.store()
+        .execution_outputs(&execution.execution_id)
+        .await?
+        .into_iter()
+        .find(|o| o.port == "data")
+        .and_then(|o| o.artifact.digest)
+        .with_context(|| format!("execution {} has no data digest", execution.execution_id))
 }
 
 /// Ticks at `now`, expects exactly one run for `file`, and executes it.
