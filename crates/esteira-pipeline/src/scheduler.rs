@@ -5,7 +5,8 @@
 //!
 //! A new-data trigger's first evaluation takes the files already there as its baseline: they
 //! are recorded as `BASELINE` firings and start no run; every file that appears (or changes)
-//! after that starts one run.
+//! after that starts one run. A watched directory that does not exist yet at the first
+//! evaluation makes an empty baseline (later evaluations report it missing until it appears).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use tokio::sync::watch;
 use crate::engine::{Engine, FireOutcome, FireRequest, from_json};
 use crate::error::Result;
 use crate::spec::TriggerKind;
-use crate::trigger::{self, Firing};
+use crate::trigger::{self, Firing, GlobError, TriggerError};
 
 /// What one evaluation of the triggers did.
 #[derive(Debug, Default)]
@@ -88,15 +89,19 @@ async fn evaluate(
         }
         TriggerKind::NewData { path, param } => {
             let base = pipeline_dir(engine, &t.pipeline).await?;
-            let found = trigger::scan_new_data(&t.name, path, param, &base)
-                .await
-                .map_err(|e| e.to_string())?;
+            let scanned = trigger::scan_new_data(&t.name, path, param, &base).await;
             if t.cursor.is_none() {
+                // A directory that does not exist yet holds no files: the baseline is empty,
+                // and the files that appear in it later fire.
+                let found = match scanned {
+                    Err(e) if is_missing_start_dir(&e) => Vec::new(),
+                    other => other.map_err(|e| e.to_string())?,
+                };
                 baseline(engine, t, found).await?;
                 set_cursor(engine, t, now.timestamp_millis()).await?;
                 return Ok((Vec::new(), None));
             }
-            found
+            scanned.map_err(|e| e.to_string())?
         }
         TriggerKind::Watermark { url, query, param } => {
             trigger::watermark(&t.name, url, query, param)
@@ -108,6 +113,17 @@ async fn evaluate(
         TriggerKind::Upstream { .. } | TriggerKind::Hook => return Ok((Vec::new(), None)),
     };
     Ok((fire_all(engine, t, firings).await?, None))
+}
+
+/// Whether a new-data scan failed because the directory its glob starts from is missing.
+fn is_missing_start_dir(error: &TriggerError) -> bool {
+    matches!(
+        error,
+        TriggerError::Glob {
+            source: GlobError::StartDir { dir, .. },
+            ..
+        } if !dir.exists()
+    )
 }
 
 async fn pipeline_dir(engine: &Engine, pipeline: &str) -> std::result::Result<PathBuf, String> {

@@ -190,6 +190,7 @@ scenarios!(
     cron_in_a_time_zone_follows_daylight_saving,
     max_concurrent_skips_a_firing_while_a_run_is_active,
     new_data_fires_once_per_new_file_version,
+    new_data_fires_the_first_files_of_a_directory_made_later,
     upstream_success_starts_one_downstream_run,
     upstream_loops_are_refused_at_deploy,
     hook_trigger_is_idempotent_and_types_params,
@@ -619,6 +620,38 @@ param = "file"
         "the new values were read"
     );
     assert_eq!(env.runs("landing").await?.len(), 3);
+    Ok(())
+}
+
+async fn new_data_fires_the_first_files_of_a_directory_made_later(env: Env) -> Result<()> {
+    let triggers = r#"
+[[triggers]]
+name = "arrivals"
+type = "new_data"
+path = "later/*.csv"
+param = "file"
+"#;
+    let (_, dir) = env.deploy(&ingest_pipeline("late", triggers)).await?;
+    let now = utc(2026, 2, 1, 8, 0);
+    let first = env.tick(now).await?;
+    assert!(first.fired.is_empty(), "{first:?}");
+
+    // Until it exists, the directory is reported missing.
+    let missing = scheduler::tick(&env.engine, now + minutes(1), TOLERANCE).await?;
+    assert_eq!(missing.errors.len(), 1, "{missing:?}");
+    let (label, error) = &missing.errors[0];
+    assert_eq!(label, "late/arrivals");
+    assert!(
+        error.contains("later") && error.contains("does not exist"),
+        "{error}"
+    );
+
+    std::fs::create_dir_all(dir.join("later"))?;
+    let file = dir.join("later/first.csv");
+    std::fs::write(&file, readings(2))?;
+    let run = single_new_data_run(&env, now + minutes(2), &file).await?;
+    let ingest = env.execution(&run.run_id, "ingest").await?;
+    assert_eq!(metric(&ingest, "rows")?, 2.0);
     Ok(())
 }
 
