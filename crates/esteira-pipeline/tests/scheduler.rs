@@ -130,6 +130,20 @@ async fn drop_database(database: Database) {
     }
 }
 
+/// Says once, on the process's stderr (the test harness hides what passing tests print),
+/// that the PostgreSQL variants are skipped.
+fn skip_notice() {
+    static NOTICE: std::sync::Once = std::sync::Once::new();
+    NOTICE.call_once(|| {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n**********\nscheduler tests: PostgreSQL variants SKIPPED: {PG_ENV} is not set \
+             (CI=true or ESTEIRA_REQUIRE_SERVICES=1 makes this a failure)\n**********"
+        );
+    });
+}
+
 /// Runs `body` on a fresh store of `backend`, then removes the store.
 async fn on<F, Fut>(backend: Backend, test: &str, body: F)
 where
@@ -141,7 +155,7 @@ where
         .await
         .unwrap_or_else(|e| panic!("{test} on {backend:?}: opening the store: {e:#}"))
     else {
-        eprintln!("\n**********\nSKIPPED {test} on PostgreSQL: {PG_ENV} is not set\n**********");
+        skip_notice();
         return;
     };
     let artifacts = ArtifactStore::from_url(&dir.path().join("artifacts").display().to_string())
