@@ -390,6 +390,11 @@ impl Engine {
                 self.store
                     .set_firing_outcome(&firing.firing_id, "STARTED", Some(&run.run_id), None)
                     .await?;
+                let firing = FiringRecord {
+                    status: "STARTED".into(),
+                    run_id: Some(run.run_id.clone()),
+                    ..firing
+                };
                 Ok(FireOutcome::Started {
                     firing,
                     run_id: run.run_id,
@@ -432,13 +437,15 @@ impl Engine {
 
     async fn not_started(
         &self,
-        firing: FiringRecord,
+        mut firing: FiringRecord,
         status: &str,
         reason: String,
     ) -> Result<FireOutcome> {
         self.store
             .set_firing_outcome(&firing.firing_id, status, None, Some(&reason))
             .await?;
+        firing.status = status.to_string();
+        firing.message = Some(reason.clone());
         Ok(FireOutcome::NotStarted { firing, reason })
     }
 
