@@ -436,12 +436,13 @@ impl Engine {
                 self.store
                     .set_firing_outcome(&firing.firing_id, "STARTED", Some(&run.run_id), None)
                     .await?;
+                let firing = FiringRecord {
+                    status: "STARTED".into(),
+                    run_id: Some(run.run_id.clone()),
+                    ..firing
+                };
                 Ok(FireOutcome::Started {
-                    firing: FiringRecord {
-                        status: "STARTED".into(),
-                        run_id: Some(run.run_id.clone()),
-                        ..firing
-                    },
+                    firing,
                     run_id: run.run_id,
                 })
             }
@@ -482,18 +483,15 @@ impl Engine {
 
     async fn not_started(
         &self,
-        firing: FiringRecord,
+        mut firing: FiringRecord,
         status: &str,
         reason: String,
     ) -> Result<FireOutcome> {
         self.store
             .set_firing_outcome(&firing.firing_id, status, None, Some(&reason))
             .await?;
-        let firing = FiringRecord {
-            status: status.to_string(),
-            message: Some(reason.clone()),
-            ..firing
-        };
+        firing.status = status.to_string();
+        firing.message = Some(reason.clone());
         Ok(FireOutcome::NotStarted { firing, reason })
     }
 

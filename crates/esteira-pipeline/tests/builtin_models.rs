@@ -1205,7 +1205,7 @@ async fn classification_is_trained_and_evaluated_with_its_recorded_target() -> R
     );
     let registry = FakeRegistry::new();
     let params = json!({"kind": "classification", "target": "label", "algorithm": "random-forest",
-                        "hyperparams": {"n_estimators": 5}});
+                        "hyperparams": {"n_estimators": 5, "random_state": 0}});
     let trained = run(BuiltinKind::Train, params, &[("train", &rows)], &registry).await;
     assert_eq!(trained.json("report")["classes"], json!(["high", "low"]));
     let ran = run(

@@ -766,3 +766,191 @@ async fn metric_values_sent_as_json_are_stored_bit_for_bit() {
         assert_eq!(got.to_bits(), v.to_bits(), "m{i}");
     }
 }
+
+#[tokio::test]
+async fn pipeline_api_deploys_triggers_and_refuses_bad_input_precisely() {
+    let api = api().await;
+    let source = "[pipeline]\nname = \"p\"\n[steps.a]\ncommand = [\"true\"]\n[[triggers]]\nname = \"h\"\ntype = \"hook\"\n[[triggers]]\nname = \"nightly\"\ntype = \"cron\"\nschedule = \"0 3 * * *\"\n";
+    let deployed = api
+        .call(
+            Method::POST,
+            "/api/2.0/esteira/pipelines/deploy",
+            Some(json!({"source": source, "file": "p.toml", "pipeline_dir": "/tmp"})),
+        )
+        .await;
+    assert_eq!(deployed.status, StatusCode::OK, "{}", deployed.json());
+    assert_eq!(deployed.json()["pipeline"]["version"], 1);
+    let listed = api
+        .call(Method::GET, "/api/2.0/esteira/pipelines/list", None)
+        .await;
+    assert_eq!(listed.json()["triggers"].as_array().map(Vec::len), Some(2));
+
+    let bad_cron = source.replace("0 3 * * *", "0 25 * * *");
+    let refused = api
+        .call(
+            Method::POST,
+            "/api/2.0/esteira/pipelines/deploy",
+            Some(json!({"source": bad_cron, "file": "p.toml", "pipeline_dir": "/tmp"})),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused.error_code(), "INVALID_PARAMETER_VALUE");
+    let message = refused.json()["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        message.contains("p.toml:11:12")
+            && message.contains("triggers[1].schedule")
+            && message.contains("hour"),
+        "{message}"
+    );
+    let unknown_type = source.replace("command = [\"true\"]", "type = \"trane\"");
+    let refused = api
+        .call(
+            Method::POST,
+            "/api/2.0/esteira/pipelines/deploy",
+            Some(json!({"source": unknown_type, "file": "p.toml", "pipeline_dir": "/tmp"})),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused.json()["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("unknown step type \"trane\""))
+    );
+    let unknown_field = api
+        .call(
+            Method::POST,
+            "/api/2.0/esteira/pipelines/deploy",
+            Some(json!({"source": source, "pipeline_dir": "/tmp", "dir": "x"})),
+        )
+        .await;
+    assert_eq!(unknown_field.status, StatusCode::BAD_REQUEST);
+    assert!(
+        unknown_field.json()["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("dir"))
+    );
+
+    let fire = |key: &str| json!({"name": "p", "trigger": "h", "idempotency_key": key});
+    let first = api
+        .call(
+            Method::POST,
+            "/api/2.0/esteira/pipelines/trigger",
+            Some(fire("k")),
+        )
+        .await;
+    assert_eq!(first.json()["status"], "STARTED", "{}", first.json());
+    let run_id = first.json()["run_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let again = api
+        .call(
+            Method::POST,
+            "/api/2.0/esteira/pipelines/trigger",
+            Some(fire("k")),
+        )
+        .await;
+    assert_eq!(again.json()["status"], "DUPLICATE");
+    let not_hook = api
+        .call(
+            Method::POST,
+            "/api/2.0/esteira/pipelines/trigger",
+            Some(json!({"name": "p", "trigger": "nightly"})),
+        )
+        .await;
+    assert_eq!(not_hook.status, StatusCode::BAD_REQUEST);
+    assert!(
+        not_hook.json()["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("cron trigger, not a hook"))
+    );
+    let bad_param = api
+        .call(
+            Method::POST,
+            "/api/2.0/esteira/pipelines/trigger",
+            Some(json!({"name": "p", "params": {"nope": 1}})),
+        )
+        .await;
+    assert_eq!(bad_param.json()["status"], "FAILED");
+    assert!(
+        bad_param.json()["reason"]
+            .as_str()
+            .is_some_and(|m| m.contains("params.nope"))
+    );
+    let missing = api
+        .call(
+            Method::POST,
+            "/api/2.0/esteira/pipelines/trigger",
+            Some(json!({"name": "q"})),
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+
+    let run = api
+        .call(
+            Method::GET,
+            &format!("/api/2.0/esteira/pipelines/runs/get?run_id={run_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(run.json()["run"]["status"], "QUEUED");
+    assert_eq!(run.json()["steps"][0]["status"], "READY");
+    let cancelled = api
+        .call(
+            Method::POST,
+            "/api/2.0/esteira/pipelines/runs/cancel",
+            Some(json!({"run_id": run_id})),
+        )
+        .await;
+    assert_eq!(cancelled.json()["run"]["status"], "CANCELLED");
+    let firings = api
+        .call(
+            Method::GET,
+            "/api/2.0/esteira/pipelines/firings/list?pipeline=p",
+            None,
+        )
+        .await;
+    assert_eq!(firings.json()["firings"].as_array().map(Vec::len), Some(2));
+
+    for (uri, code) in [
+        (
+            "/api/2.0/esteira/pipelines/runs/get?run_id=nope",
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/api/2.0/esteira/pipelines/runs/get",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/2.0/esteira/pipelines/runs/list?max_results=0",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/2.0/esteira/pipelines/runs/list?max_results=ten",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/2.0/esteira/lineage?subject=nothing",
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/api/2.0/esteira/lineage?subject=x&depth=0",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/2.0/esteira/pipelines/get?name=nope",
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/api/2.0/esteira/models/alias-history?name=nope",
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let reply = api.call(Method::GET, uri, None).await;
+        assert_eq!(reply.status, code, "{uri}: {}", reply.json());
+        assert!(!reply.error_code().is_empty(), "{uri}: JSON error body");
+    }
+}

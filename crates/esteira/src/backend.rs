@@ -24,6 +24,53 @@ pub enum Backend {
     Local(Arc<dyn MetadataStore>),
 }
 
+/// Sends `body` to `url` (as the query string for GET, as JSON otherwise) with an optional
+/// bearer token, and returns the JSON answer.
+///
+/// # Errors
+/// The server unreachable, or a non-2xx answer as `ERROR_CODE: message (HTTP status)`.
+pub async fn request_json(
+    client: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    method: reqwest::Method,
+    body: Value,
+) -> Result<Value> {
+    let mut req = if method == reqwest::Method::GET {
+        let pairs: Vec<(String, String)> = body
+            .as_object()
+            .into_iter()
+            .flatten()
+            .flat_map(|(k, v)| match v {
+                Value::Null => Vec::new(),
+                Value::Array(items) => items
+                    .iter()
+                    .map(|i| (k.clone(), plain(i)))
+                    .collect::<Vec<_>>(),
+                other => vec![(k.clone(), plain(other))],
+            })
+            .collect();
+        client.get(url).query(&pairs)
+    } else {
+        client.request(method, url).json(&body)
+    };
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}"))?;
+    let status = resp.status();
+    let value: Value = resp.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        let code = value["error_code"].as_str().unwrap_or("HTTP_ERROR");
+        let message = value["message"].as_str().unwrap_or_default();
+        return Err(anyhow!("{code}: {message} (HTTP {status})"));
+    }
+    Ok(value)
+}
+
 /// Reads `field` of a JSON response into `T` (missing means empty).
 fn field<T: DeserializeOwned + Default>(v: &Value, name: &str) -> Result<T> {
     match v.get(name) {
@@ -44,39 +91,7 @@ impl Backend {
             return Err(anyhow!("not a remote backend"));
         };
         let url = format!("{base}/api/2.0/mlflow/{path}");
-        let mut req = if method == reqwest::Method::GET {
-            let pairs: Vec<(String, String)> = body
-                .as_object()
-                .into_iter()
-                .flatten()
-                .flat_map(|(k, v)| match v {
-                    Value::Null => Vec::new(),
-                    Value::Array(items) => items
-                        .iter()
-                        .map(|i| (k.clone(), plain(i)))
-                        .collect::<Vec<_>>(),
-                    other => vec![(k.clone(), plain(other))],
-                })
-                .collect();
-            client.get(&url).query(&pairs)
-        } else {
-            client.request(method, &url).json(&body)
-        };
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        let resp = req
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {base}"))?;
-        let status = resp.status();
-        let value: Value = resp.json().await.unwrap_or(Value::Null);
-        if !status.is_success() {
-            let code = value["error_code"].as_str().unwrap_or("HTTP_ERROR");
-            let message = value["message"].as_str().unwrap_or_default();
-            return Err(anyhow!("{code}: {message} (HTTP {status})"));
-        }
-        Ok(value)
+        request_json(client, &url, token.as_deref(), method, body).await
     }
 
     /// Experiments in the given view, newest first.

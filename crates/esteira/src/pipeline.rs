@@ -452,44 +452,24 @@ async fn remote(target: &PipelineTarget, method: &str, path: &str, body: Value) 
         .as_deref()
         .ok_or_else(|| anyhow!("no --server given"))?
         .trim_end_matches('/');
-    let url = format!("{base}/api/2.0/esteira/{path}");
-    let client = reqwest::Client::new();
-    let mut req = if method == "GET" {
-        let pairs: Vec<(String, String)> = body
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter(|(_, v)| !v.is_null())
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    v.as_str().map_or_else(|| v.to_string(), str::to_string),
-                )
-            })
-            .collect();
-        client.get(&url).query(&pairs)
-    } else {
-        client.post(&url).json(&body)
-    };
     let token = target
         .token
         .clone()
         .or_else(|| std::env::var("MLFLOW_TRACKING_TOKEN").ok());
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    let resp = req
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {base}"))?;
-    let status = resp.status();
-    let value: Value = resp.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        let code = value["error_code"].as_str().unwrap_or("HTTP_ERROR");
-        let message = value["message"].as_str().unwrap_or_default();
-        bail!("{code}: {message} (HTTP {status})");
-    }
-    Ok(value)
+    let method = if method == "GET" {
+        reqwest::Method::GET
+    } else {
+        reqwest::Method::POST
+    };
+    let url = format!("{base}/api/2.0/esteira/{path}");
+    crate::backend::request_json(
+        &reqwest::Client::new(),
+        &url,
+        token.as_deref(),
+        method,
+        body,
+    )
+    .await
 }
 
 fn read_spec(file: &Path) -> Result<PipelineSpec> {
@@ -721,7 +701,17 @@ fn print_details(d: &RunDetails) {
     let mut table = comfy_table::Table::new();
     table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
     table.set_header(["step", "status", "attempts", "seconds", "worker", "why"]);
-    for s in &d.steps {
+    let order: Vec<String> = serde_json::from_str::<PipelineSpec>(&d.run.spec)
+        .map(|spec| spec.order().into_iter().map(str::to_string).collect())
+        .unwrap_or_default();
+    let mut steps: Vec<&StepRunRecord> = d.steps.iter().collect();
+    steps.sort_by_key(|s| {
+        order
+            .iter()
+            .position(|o| *o == s.step)
+            .unwrap_or(usize::MAX)
+    });
+    for s in steps {
         let last = d.executions.iter().rev().find(|e| e.step == s.step);
         let seconds = last
             .and_then(|e| e.end_time.map(|end| (end - e.start_time) as f64 / 1000.0))

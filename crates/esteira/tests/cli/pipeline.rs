@@ -517,6 +517,15 @@ async fn pipeline_files_with_errors_are_refused_with_their_location() {
             );
         }
     }
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/demand/pipeline.toml");
+    let example = example.display().to_string();
+    let checked = cli(&["pipeline", "validate", &example], &[], dir.path()).await;
+    assert!(
+        checked
+            .ok()
+            .contains("valid pipeline \"demand\": 9 steps, 3 triggers"),
+        "{checked:#?}"
+    );
     let p = Project::new("");
     let ok = cli(&["pipeline", "validate", "pipeline.toml"], &[], p.path()).await;
     assert!(
