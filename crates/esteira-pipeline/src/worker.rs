@@ -438,8 +438,16 @@ impl Worker {
             .await;
         let mut attempt = match result {
             Ok(output) => {
-                self.succeeded(claimed, step, &inputs, &local, output, mlflow_run, &log)
-                    .await?
+                self.succeeded(
+                    claimed,
+                    step,
+                    &inputs,
+                    &local,
+                    output,
+                    mlflow_run,
+                    (&log, &out_dir),
+                )
+                .await?
             }
             Err(e) if *beat.borrow() == Heartbeat::Cancelled => Attempt {
                 outcome: Outcome::Cancelled,
@@ -549,7 +557,7 @@ impl Worker {
         local: &BTreeMap<String, PathBuf>,
         output: StepOutput,
         mlflow_run: &StepRun,
-        log: &StepLog,
+        (log, out_dir): (&StepLog, &Path),
     ) -> Result<Attempt> {
         let root = ArtifactPath::from_proxy_uri(&mlflow_run.artifact_uri)?.join(
             &ArtifactPath::parse(&format!("outputs/{}", claimed.execution_id))?,
@@ -571,7 +579,7 @@ impl Worker {
                 continue;
             }
             let artifact = self
-                .upload_output(&root, port, *kind, path, claimed)
+                .upload_output(&root, port, *kind, (path, out_dir), claimed)
                 .await?;
             outputs.push(PortArtifact {
                 port: port.clone(),
@@ -598,7 +606,7 @@ impl Worker {
         root: &ArtifactPath,
         port: &str,
         kind: ArtifactKind,
-        path: &Path,
+        (path, out_dir): (&Path, &Path),
         claimed: &ClaimedStep,
     ) -> Result<ArtifactRecord> {
         let artifacts = self.engine.artifacts();
@@ -608,10 +616,19 @@ impl Worker {
             artifacts.upload_dir(path, &dest).await?;
             dest
         } else {
+            // A file the step wrote directly in its output directory keeps its name beside
+            // the others (unique there); any other file goes below a directory named after
+            // its port. (A directory holding one file of its own name would read as that
+            // file to MLflow's artifact listing.)
             let name = path
                 .file_name()
                 .map_or_else(|| port.to_string(), |n| n.to_string_lossy().into_owned());
-            let file = dest.join(&ArtifactPath::parse(&name)?);
+            let parent = if path.parent() == Some(out_dir) {
+                root.clone()
+            } else {
+                dest
+            };
+            let file = parent.join(&ArtifactPath::parse(&name)?);
             artifacts.upload_file(path, &file).await?;
             file
         };

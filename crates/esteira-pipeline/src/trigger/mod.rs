@@ -19,10 +19,9 @@
 //!
 //! Keys are unique within one trigger only: two triggers of a pipeline may produce equal keys.
 //!
-//! `max_concurrent` (cron triggers) is applied by the engine, which knows the active runs: when
-//! a firing is recorded while `max_concurrent` runs started by the same trigger are still
-//! active, the firing is recorded as skipped and starts no run (it is not queued). Nothing here
-//! looks at it.
+//! `max_concurrent` (cron triggers) is applied by the engine, which knows the active runs: a
+//! firing recorded while `max_concurrent` runs of the pipeline are queued or running is
+//! recorded as skipped and starts no run (it is not queued). Nothing here looks at it.
 
 mod cron;
 mod glob;
