@@ -496,12 +496,16 @@ impl Engine {
     }
 
     /// Fires the `upstream` triggers of every deployed pipeline that follows `run`'s
-    /// pipeline. Called when a run succeeds.
+    /// pipeline. Called when a run succeeds; only runs of a deployed pipeline (not local runs
+    /// of a file that happens to have the same name) fire anything.
     ///
     /// # Errors
     /// Store errors.
     pub async fn fire_downstream(&self, run: &PipelineRunRecord) -> Result<Vec<FireOutcome>> {
         let mut outcomes = Vec::new();
+        if run.pipeline_version.is_none() {
+            return Ok(outcomes);
+        }
         for t in self.store.list_triggers().await? {
             let Ok(TriggerKind::Upstream { pipeline }) = from_json::<TriggerKind>(&t.spec) else {
                 continue;

@@ -8,7 +8,7 @@ use esteira_store::pipelines::{PipelineRunRecord, StepRunRecord};
 use tokio::sync::watch;
 
 use crate::engine::{Engine, RunRequest};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::worker::{Worker, WorkerConfig};
 
 /// How a local run executes.
@@ -47,22 +47,36 @@ pub async fn run_local(
         let stop = stop_rx.clone();
         workers.push(tokio::spawn(async move { worker.run(stop).await }));
     }
-    let outcome = watch_run(&engine, &run.run_id, &options, &mut progress, &mut cancel).await;
+    let watched = watch_run(
+        &engine,
+        &run.run_id,
+        (&options, &workers),
+        &mut progress,
+        &mut cancel,
+    )
+    .await;
     let _ = stop_tx.send(true);
     for w in workers {
         match w.await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(e),
-            Err(e) => tracing::error!(error = %e, "a worker task panicked"),
+            Err(e) => {
+                return Err(Error::invalid(
+                    "worker",
+                    format!("a worker task failed: {e}"),
+                ));
+            }
         }
     }
-    outcome
+    watched
 }
 
+/// Follows the run until it ends, or until every worker has stopped (a store failure; the
+/// caller then returns the workers' error).
 async fn watch_run(
     engine: &Engine,
     run_id: &str,
-    options: &LocalOptions,
+    (options, workers): (&LocalOptions, &[tokio::task::JoinHandle<Result<()>>]),
     progress: &mut impl FnMut(&PipelineRunRecord, &[StepRunRecord]),
     cancel: &mut watch::Receiver<bool>,
 ) -> Result<(PipelineRunRecord, Vec<StepRunRecord>)> {
@@ -78,6 +92,12 @@ async fn watch_run(
         }
         if run.status.is_terminal() {
             return Ok((run, steps));
+        }
+        if workers.iter().all(|w| w.is_finished()) {
+            return Err(Error::invalid(
+                "worker",
+                format!("every worker stopped before run {run_id} ended"),
+            ));
         }
         tokio::select! {
             _ = tokio::time::sleep(options.progress_every) => {}

@@ -3,8 +3,9 @@
 //! idempotency key (so two schedulers, or a restarted one, never start a run twice).
 //! Upstream and hook triggers are fired by events, not here.
 //!
-//! A new-data trigger's first evaluation takes the files already there as its baseline: they
-//! are recorded as `BASELINE` firings and start no run; every file that appears (or changes)
+//! A new-data trigger's first evaluation takes the files already there as its baseline, and a
+//! watermark trigger's first evaluation its current value: they are recorded as `BASELINE`
+//! firings and start no run; every file that appears (or changes), or value that differs,
 //! after that starts one run. A watched directory that does not exist yet at the first
 //! evaluation makes an empty baseline (later evaluations report it missing until it appears).
 
@@ -104,11 +105,17 @@ async fn evaluate(
             scanned.map_err(|e| e.to_string())?
         }
         TriggerKind::Watermark { url, query, param } => {
-            trigger::watermark(&t.name, url, query, param)
+            let found: Vec<Firing> = trigger::watermark(&t.name, url, query, param)
                 .await
                 .map_err(|e| e.to_string())?
                 .into_iter()
-                .collect()
+                .collect();
+            if t.cursor.is_none() {
+                baseline(engine, t, found).await?;
+                set_cursor(engine, t, now.timestamp_millis()).await?;
+                return Ok((Vec::new(), None));
+            }
+            found
         }
         TriggerKind::Upstream { .. } | TriggerKind::Hook => return Ok((Vec::new(), None)),
     };

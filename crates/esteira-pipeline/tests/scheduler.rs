@@ -211,6 +211,7 @@ scenarios!(
     firing_history_lists_every_firing_newest_first,
     resume_from_a_step_reuses_upstream_executions,
     cancelling_a_queued_run_cancels_its_steps,
+    watermark_takes_a_baseline_then_fires_once_per_new_value,
 );
 
 fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
@@ -1218,4 +1219,89 @@ async fn cancelling_a_queued_run_cancels_its_steps(env: Env) -> Result<()> {
         Ok(run) => bail!("cancelled an unknown run: {run:?}"),
     }
     Ok(())
+}
+
+/// Runs `sql` on the database named by `ESTEIRA_TEST_POSTGRES_URL`.
+async fn admin_sql(url: &str, sql: &str) -> Result<()> {
+    let mut conn = sqlx::postgres::PgConnection::connect(url).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+        .execute(&mut conn)
+        .await?;
+    conn.close().await?;
+    Ok(())
+}
+
+async fn watermark_takes_a_baseline_then_fires_once_per_new_value(env: Env) -> Result<()> {
+    let Ok(url) = std::env::var("ESTEIRA_TEST_POSTGRES_URL") else {
+        ensure!(
+            !services_required(),
+            "ESTEIRA_TEST_POSTGRES_URL is required here"
+        );
+        skip_notice();
+        return Ok(());
+    };
+    let table = format!(
+        "loads_{}_{}",
+        std::process::id(),
+        Utc::now().timestamp_micros()
+    );
+    admin_sql(
+        &url,
+        &format!("CREATE TABLE {table} (day DATE); INSERT INTO {table} VALUES ('2026-01-01')"),
+    )
+    .await?;
+    let pipeline = format!(
+        r#"
+[pipeline]
+name = "loads"
+
+[params]
+since = ""
+
+[steps.ingest]
+type = "ingest"
+params = {{ path = "./readings.csv" }}
+
+[[triggers]]
+name = "loaded"
+type = "watermark"
+url = "{url}"
+query = "SELECT max(day) FROM {table}"
+param = "since"
+"#
+    );
+    let spec = PipelineSpec::parse("pipeline.toml", &pipeline)?;
+    env.engine
+        .deploy(&spec, &env.pipeline_dir("loads")?)
+        .await?;
+    let now = utc(2026, 3, 1, 9, 0);
+    let outcome = async {
+        ensure!(
+            env.tick(now).await?.fired.is_empty(),
+            "the first value is the baseline"
+        );
+        let baseline = env.firings("loads").await?;
+        ensure!(
+            baseline.len() == 1 && baseline[0].status == "BASELINE",
+            "{baseline:?}"
+        );
+        ensure!(
+            env.tick(now + minutes(1)).await?.fired.is_empty(),
+            "same value, no firing"
+        );
+        admin_sql(&url, &format!("INSERT INTO {table} VALUES ('2026-01-02')")).await?;
+        let fired = env.tick(now + minutes(2)).await?;
+        let started = started(&fired)?;
+        ensure!(started.len() == 1, "{fired:?}");
+        let run = env.store().get_pipeline_run(&started[0].1).await?;
+        ensure!(params_of(&run)?["since"] == json!("2026-01-02"), "{run:?}");
+        ensure!(
+            env.tick(now + minutes(3)).await?.fired.is_empty(),
+            "fires once per value"
+        );
+        Ok(())
+    }
+    .await;
+    admin_sql(&url, &format!("DROP TABLE {table}")).await?;
+    outcome
 }

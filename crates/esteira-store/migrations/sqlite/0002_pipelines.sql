@@ -38,9 +38,12 @@ CREATE TABLE pipeline_runs (
     message TEXT,
     created_time BIGINT NOT NULL,
     start_time BIGINT,
-    end_time BIGINT
+    end_time BIGINT,
+    seq BIGINT NOT NULL
 );
-CREATE INDEX pipeline_runs_by_pipeline ON pipeline_runs (pipeline, created_time DESC);
+CREATE INDEX pipeline_runs_by_pipeline ON pipeline_runs (pipeline, created_time DESC, seq DESC);
+CREATE INDEX pipeline_runs_by_time ON pipeline_runs (created_time DESC, seq DESC);
+CREATE INDEX pipeline_runs_by_seq ON pipeline_runs (seq);
 CREATE INDEX pipeline_runs_by_status ON pipeline_runs (status, pipeline);
 
 -- The state of each step in a run: the work queue. A step is claimed by setting a lease.
@@ -165,10 +168,12 @@ CREATE TABLE trigger_firings (
     status TEXT NOT NULL,
     run_id TEXT,
     message TEXT,
-    fired_time BIGINT NOT NULL
+    fired_time BIGINT NOT NULL,
+    seq BIGINT NOT NULL
 );
+CREATE INDEX trigger_firings_by_seq ON trigger_firings (seq);
 CREATE UNIQUE INDEX trigger_firings_idempotency ON trigger_firings (pipeline, trigger_name, idempotency_key);
-CREATE INDEX trigger_firings_by_time ON trigger_firings (pipeline, fired_time DESC);
+CREATE INDEX trigger_firings_by_time ON trigger_firings (pipeline, fired_time DESC, seq DESC);
 
 -- Every move of a registered model's alias: who, when and why.
 CREATE TABLE alias_history (

@@ -817,8 +817,9 @@ impl PipelineStore for SqlStore {
         let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO pipeline_runs (run_id, pipeline, pipeline_version, digest, spec, pipeline_dir, params,
-             status, git_commit, git_dirty, firing_id, no_cache, experiment_id, created_time)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'QUEUED', $8, $9, $10, $11, $12, $13)",
+             status, git_commit, git_dirty, firing_id, no_cache, experiment_id, created_time, seq)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'QUEUED', $8, $9, $10, $11, $12, $13,
+             (SELECT COALESCE(MAX(seq), 0) + 1 FROM pipeline_runs))",
         )
         .bind(&run.run_id)
         .bind(&run.pipeline)
@@ -900,7 +901,7 @@ impl PipelineStore for SqlStore {
             ""
         };
         let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {RUN_COLUMNS} FROM pipeline_runs {filter} ORDER BY created_time DESC, run_id LIMIT $1"
+            "SELECT {RUN_COLUMNS} FROM pipeline_runs {filter} ORDER BY created_time DESC, seq DESC LIMIT $1"
         )))
         .bind(limit);
         if let Some(p) = pipeline {
@@ -1176,7 +1177,8 @@ impl PipelineStore for SqlStore {
         let mut tx = self.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO trigger_firings (firing_id, pipeline, trigger_name, kind, idempotency_key, cause,
-             params, status, fired_time) VALUES ($1, $2, $3, $4, $5, $6, $7, 'FIRED', $8)
+             params, status, fired_time, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, 'FIRED', $8,
+             (SELECT COALESCE(MAX(seq), 0) + 1 FROM trigger_firings))
              ON CONFLICT (pipeline, trigger_name, idempotency_key) DO NOTHING",
         )
         .bind(&firing_id)
@@ -1229,7 +1231,7 @@ impl PipelineStore for SqlStore {
             ""
         };
         let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {FIRING_COLUMNS} FROM trigger_firings {filter} ORDER BY fired_time DESC, firing_id LIMIT $1"
+            "SELECT {FIRING_COLUMNS} FROM trigger_firings {filter} ORDER BY fired_time DESC, seq DESC LIMIT $1"
         )))
         .bind(limit);
         if let Some(p) = pipeline {
