@@ -327,7 +327,7 @@ impl PipelineSpec {
 pub fn typed_param(name: &str, default: &Value, text: &str) -> Result<Value> {
     let wrong = |what: &str| {
         Error::invalid(
-            format!("--param {name}"),
+            format!("params.{name}"),
             format!("{text:?} is not {what} like the default {default}"),
         )
     };

@@ -917,7 +917,7 @@ async fn hook_trigger_is_idempotent_and_types_params(env: Env) -> Result<()> {
             "days",
             json!("many"),
             "alert-3",
-            ["--param days", "not an integer"],
+            ["params.days", "not an integer"],
         ),
         (
             "days",
