@@ -259,6 +259,22 @@ fn a_command_step_digests_the_files_its_arguments_name() -> Result<()> {
     Ok(())
 }
 
+/// Asserts that each pattern, as a step's only `code` pattern, digests exactly its files.
+fn assert_code_globs(root: &Path, cases: &[(&str, &[&str])]) -> Result<()> {
+    for (pattern, files) in cases {
+        let tune = step(
+            &format!("[steps.tune]\ntype = \"ingest\"\ncode = [\"{pattern}\"]\n"),
+            "tune",
+        );
+        assert_eq!(
+            code_digest(root, "tune", &tune)?,
+            python_code_digest(root, files),
+            "{pattern}"
+        );
+    }
+    Ok(())
+}
+
 #[test]
 fn code_globs_match_star_question_mark_and_double_star() -> Result<()> {
     let dir = code_tree();
@@ -274,18 +290,7 @@ fn code_globs_match_star_question_mark_and_double_star() -> Result<()> {
             &["src/deep/data.csv", "src/deep/util.py", "src/lib.py"],
         ),
     ];
-    for (pattern, files) in cases {
-        let tune = step(
-            &format!("[steps.tune]\ntype = \"ingest\"\ncode = [\"{pattern}\"]\n"),
-            "tune",
-        );
-        assert_eq!(
-            code_digest(dir.path(), "tune", &tune)?,
-            python_code_digest(dir.path(), files),
-            "{pattern}"
-        );
-    }
-    Ok(())
+    assert_code_globs(dir.path(), &cases)
 }
 
 #[test]
@@ -582,4 +587,41 @@ fn explain_difference_of_documents_that_are_not_objects_says_so() {
         explain_difference(&json!("old"), &KeyInputs::new().parts()),
         vec!["the cache key documents are not comparable objects"]
     );
+}
+
+#[test]
+fn code_globs_know_classes_trailing_slashes_and_hidden_names() -> Result<()> {
+    let dir = code_tree();
+    write(&dir.path().join("src/.env.py"), "z = 3");
+    let cases: [(&str, &[&str]); 3] = [
+        ("conf/a[0-9].yaml", &["conf/a1.yaml"]),
+        // Wildcards match a leading `.` in code patterns.
+        ("src/*.py", &["src/.env.py", "src/lib.py"]),
+        (
+            "src/",
+            &[
+                "src/.env.py",
+                "src/deep/data.csv",
+                "src/deep/util.py",
+                "src/lib.py",
+            ],
+        ),
+    ];
+    assert_code_globs(dir.path(), &cases)
+}
+
+#[test]
+fn a_malformed_code_pattern_names_the_step_and_the_reason() {
+    let dir = code_tree();
+    let train = step(
+        "[steps.train]\ntype = \"ingest\"\ncode = [\"conf/a[1.yaml\"]\n",
+        "train",
+    );
+    match code_digest(dir.path(), "train", &train) {
+        Err(Error::Invalid { field, reason }) => {
+            assert_eq!(field, "steps.train.code");
+            assert!(reason.contains("a `[` is not closed by `]`"), "{reason}");
+        }
+        other => panic!("expected a malformed pattern error, got {other:?}"),
+    }
 }
