@@ -10,7 +10,7 @@ use clap::Args;
 use comfy_table::{Table as TextTable, presets::UTF8_FULL_CONDENSED};
 use esteira_ml::backtest::Summary;
 use esteira_ml::dataset::Table;
-use esteira_ml::gate::{self, MetricThreshold, Verdict};
+use esteira_ml::gate::{self, GateRule, MetricThreshold, Verdict};
 use esteira_ml::model::{self, ForecastConfig, LoadedModel};
 use esteira_ml::series::{LongFormat, SeriesSet};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -347,27 +347,6 @@ struct GateFile {
     metrics: BTreeMap<String, GateRule>,
 }
 
-/// One `[metrics.NAME]` table: MLflow's `MetricThreshold` fields.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GateRule {
-    greater_is_better: bool,
-    threshold: Option<f64>,
-    min_absolute_change: Option<f64>,
-    min_relative_change: Option<f64>,
-}
-
-impl From<GateRule> for MetricThreshold {
-    fn from(r: GateRule) -> Self {
-        MetricThreshold {
-            threshold: r.threshold,
-            min_absolute_change: r.min_absolute_change,
-            min_relative_change: r.min_relative_change,
-            greater_is_better: r.greater_is_better,
-        }
-    }
-}
-
 /// Scores a model (and a baseline) on actual values, and applies the promotion gate.
 /// Returns whether the gate passed (true when there is no gate).
 pub async fn evaluate(config: &Config, args: EvaluateArgs) -> Result<bool> {
@@ -377,14 +356,14 @@ pub async fn evaluate(config: &Config, args: EvaluateArgs) -> Result<bool> {
                 .with_context(|| format!("cannot read gate file {}", path.display()))?;
             let gate: GateFile = toml::from_str(&text)
                 .with_context(|| format!("invalid gate file {}", path.display()))?;
-            let thresholds: BTreeMap<String, MetricThreshold> = gate
+            let thresholds = gate
                 .metrics
                 .into_iter()
-                .map(|(name, rule)| (name, rule.into()))
-                .collect();
-            for (name, t) in &thresholds {
-                t.validate(name)?;
-            }
+                .map(|(name, rule)| {
+                    let threshold = rule.into_threshold(&name)?;
+                    Ok((name, threshold))
+                })
+                .collect::<Result<BTreeMap<String, MetricThreshold>>>()?;
             Some(thresholds)
         }
         None => None,
