@@ -141,16 +141,7 @@ enum Source {
 
 impl Source {
     fn from_params(ctx: &StepContext<'_>) -> Result<Source, StepError> {
-        if let Some(unknown) = ctx
-            .params
-            .keys()
-            .find(|k| !KNOWN_PARAMS.contains(&k.as_str()))
-        {
-            return Err(param_error(
-                unknown,
-                format!("unknown param (known: {})", KNOWN_PARAMS.join(", ")),
-            ));
-        }
+        io::reject_unknown_params(ctx, &KNOWN_PARAMS)?;
         let patterns = io::str_list(ctx, "path")?;
         let sql = io::optional_str(ctx, "query")?;
         let url = io::optional_str(ctx, "url")?;

@@ -182,7 +182,7 @@ impl Method {
     fn test_mask(&self, table: &Table) -> Result<Vec<bool>, StepError> {
         match self {
             Method::Time { time, ids, rule } => {
-                let times = time_values(table, time)?;
+                let times = io::time_values(table, time)?;
                 let keys = series_keys(table, ids)?;
                 match rule {
                     TimeRule::Horizon(n) => Ok(horizon_mask(&times, &keys, *n)),
@@ -235,26 +235,6 @@ fn seed_param(ctx: &StepContext<'_>) -> Result<u64, StepError> {
 
 fn column_error(param: &str, e: impl std::fmt::Display) -> StepError {
     param_error(param, e.to_string())
-}
-
-/// The time column as integers (seconds or periods); nulls are an error.
-fn time_values(table: &Table, time: &str) -> Result<Vec<i64>, StepError> {
-    let values = match table
-        .time_column(time)
-        .map_err(|e| column_error("time", e))?
-    {
-        TimeColumn::Seconds(v) | TimeColumn::Index(v) => v,
-    };
-    values
-        .into_iter()
-        .enumerate()
-        .map(|(row, t)| {
-            t.ok_or_else(|| StepError::Input {
-                input: "data".into(),
-                reason: format!("time column `{time}` is null in row {row}"),
-            })
-        })
-        .collect()
 }
 
 /// One key per row identifying its series (all equal without id columns).
