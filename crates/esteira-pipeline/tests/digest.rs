@@ -312,37 +312,33 @@ fn a_code_pattern_matching_nothing_names_the_step_and_pattern() {
     }
 }
 
-#[test]
-fn an_absolute_code_pattern_is_refused() {
-    let dir = code_tree();
+/// Asserts that the `code` patterns `code` (TOML array items) of step `train` are refused
+/// with an error keyed `steps.train.code` whose reason holds `needle`.
+fn assert_code_refused(root: &Path, code: &str, needle: &str) {
     let train = step(
-        "[steps.train]\ntype = \"ingest\"\ncode = [\"/etc/*.conf\"]\n",
+        &format!("[steps.train]\ntype = \"ingest\"\ncode = [{code}]\n"),
         "train",
     );
-    match code_digest(dir.path(), "train", &train) {
+    match code_digest(root, "train", &train) {
         Err(Error::Invalid { field, reason }) => {
             assert_eq!(field, "steps.train.code");
-            assert!(reason.contains("is absolute"), "{reason}");
+            assert!(reason.contains(needle), "{code}: {reason}");
         }
-        other => panic!("expected an absolute pattern error, got {other:?}"),
+        other => panic!("{code}: expected a refused pattern, got {other:?}"),
     }
 }
 
 #[test]
-fn a_code_pattern_matching_a_symlink_is_refused() -> Result<()> {
+fn absolute_malformed_and_link_matching_code_patterns_are_refused() -> Result<()> {
     let dir = code_tree();
-    std::os::unix::fs::symlink(dir.path().join("train.py"), dir.path().join("src/link.py"))?;
-    let train = step(
-        "[steps.train]\ntype = \"ingest\"\ncode = [\"src/*.py\"]\n",
-        "train",
+    assert_code_refused(dir.path(), "\"/etc/*.conf\"", "is absolute");
+    assert_code_refused(
+        dir.path(),
+        "\"conf/a[1.yaml\"",
+        "a `[` is not closed by `]`",
     );
-    match code_digest(dir.path(), "train", &train) {
-        Err(Error::Invalid { field, reason }) => {
-            assert_eq!(field, "steps.train.code");
-            assert!(reason.contains("which is a symbolic link"), "{reason}");
-        }
-        other => panic!("expected the link to be refused, got {other:?}"),
-    }
+    std::os::unix::fs::symlink(dir.path().join("train.py"), dir.path().join("src/link.py"))?;
+    assert_code_refused(dir.path(), "\"src/*.py\"", "which is a symbolic link");
     Ok(())
 }
 
@@ -608,20 +604,4 @@ fn code_globs_know_classes_trailing_slashes_and_hidden_names() -> Result<()> {
         ),
     ];
     assert_code_globs(dir.path(), &cases)
-}
-
-#[test]
-fn a_malformed_code_pattern_names_the_step_and_the_reason() {
-    let dir = code_tree();
-    let train = step(
-        "[steps.train]\ntype = \"ingest\"\ncode = [\"conf/a[1.yaml\"]\n",
-        "train",
-    );
-    match code_digest(dir.path(), "train", &train) {
-        Err(Error::Invalid { field, reason }) => {
-            assert_eq!(field, "steps.train.code");
-            assert!(reason.contains("a `[` is not closed by `]`"), "{reason}");
-        }
-        other => panic!("expected a malformed pattern error, got {other:?}"),
-    }
 }
