@@ -130,6 +130,40 @@ impl MetricThreshold {
     }
 }
 
+/// One metric's rule as written by people: a `[metrics.NAME]` table of the CLI's gate file
+/// or a `rules.NAME` entry of a pipeline's `gate` step. It holds [`MetricThreshold`]'s
+/// fields (`greater_is_better` required) and refuses unknown ones, so a misspelt rule is an
+/// error rather than a rule silently left out.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateRule {
+    /// Whether a larger metric value is better.
+    pub greater_is_better: bool,
+    /// See [`MetricThreshold::threshold`].
+    pub threshold: Option<f64>,
+    /// See [`MetricThreshold::min_absolute_change`].
+    pub min_absolute_change: Option<f64>,
+    /// See [`MetricThreshold::min_relative_change`].
+    pub min_relative_change: Option<f64>,
+}
+
+impl GateRule {
+    /// The rule as a [`MetricThreshold`] for `metric`, validated.
+    ///
+    /// # Errors
+    /// As [`MetricThreshold::validate`].
+    pub fn into_threshold(self, metric: &str) -> Result<MetricThreshold, GateError> {
+        let threshold = MetricThreshold {
+            threshold: self.threshold,
+            min_absolute_change: self.min_absolute_change,
+            min_relative_change: self.min_relative_change,
+            greater_is_better: self.greater_is_better,
+        };
+        threshold.validate(metric)?;
+        Ok(threshold)
+    }
+}
+
 /// A gate configuration error (the verdict itself is never an error).
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum GateError {

@@ -10,6 +10,7 @@ pub mod gate;
 pub mod metrics;
 pub mod model;
 pub mod onnx;
+pub mod rng;
 pub mod series;
 pub mod tabular;
 pub mod tune;

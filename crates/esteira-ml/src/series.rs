@@ -13,12 +13,13 @@
 //!   interpolation between the neighbouring observations, and counted per series so that the
 //!   caller reports them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Datelike, Months, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::{DatasetError, Table, TimeColumn};
+use crate::model::tabular::shuffled_rows;
 
 /// Errors building series from a table.
 #[derive(Debug, thiserror::Error)]
@@ -229,6 +230,28 @@ impl SeriesSet {
             .advance(series.start, series.values.len() as i64 - 1)
     }
 
+    /// A seeded share `budget` of the series: the first `ceil(len × budget)` (at least one)
+    /// in the order of [`shuffled_rows`] with `seed`; all of them, in their order, when
+    /// `budget >= 1` or there are fewer than two. Tuning uses it to score a trial on part of
+    /// the series at a low budget.
+    pub fn subset(&self, budget: f64, seed: u64) -> SeriesSet {
+        let n = self.series.len();
+        if budget >= 1.0 || n < 2 {
+            return self.clone();
+        }
+        let keep = ((n as f64 * budget).ceil() as usize).clamp(1, n);
+        SeriesSet {
+            format: self.format.clone(),
+            kind: self.kind,
+            calendar: self.calendar,
+            series: shuffled_rows(n, seed)
+                .into_iter()
+                .take(keep)
+                .map(|i| self.series[i].clone())
+                .collect(),
+        }
+    }
+
     /// Reads the series of `table` described by `format`; see the module rules.
     ///
     /// # Errors
@@ -250,6 +273,38 @@ impl SeriesSet {
     ) -> Result<SeriesSet> {
         build(table, format, false, Some(calendar))
     }
+}
+
+/// The distinct series ids of `table` (the `id_columns` values joined with `/`), in order of
+/// first appearance.
+///
+/// # Errors
+/// [`SeriesError::Dataset`] for a missing or non-text id column; [`SeriesError::Null`] for a
+/// null id value.
+pub fn series_ids(table: &Table, id_columns: &[String]) -> Result<Vec<String>> {
+    let columns = id_columns
+        .iter()
+        .map(|c| table.string_column(c))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let mut seen = HashSet::new();
+    let mut ids = Vec::new();
+    for row in 0..table.num_rows() {
+        let parts = id_columns
+            .iter()
+            .zip(&columns)
+            .map(|(column, values)| {
+                values[row].clone().ok_or_else(|| SeriesError::Null {
+                    column: column.clone(),
+                    row,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let id = parts.join("/");
+        if seen.insert(id.clone()) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
 }
 
 fn build(

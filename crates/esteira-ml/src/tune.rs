@@ -59,6 +59,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
+use crate::rng::SplitMix64;
+
 /// Errors of search-space parsing, configuration and search.
 #[derive(Debug, thiserror::Error)]
 pub enum TuneError {
@@ -517,35 +519,6 @@ fn float_steps(low: f64, high: f64, log: bool, steps: usize) -> Vec<f64> {
         .collect()
 }
 
-/// SplitMix64 (Steele, Lea and Flood, 2014): a small seeded generator, enough to spread samples.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[0, 1)` with 53 random bits.
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Uniform in `0..n` (`n > 0`), without modulo bias (rejection).
-    fn below(&mut self, n: u64) -> u64 {
-        let zone = u64::MAX - u64::MAX % n;
-        loop {
-            let x = self.next_u64();
-            if x < zone {
-                return x % n;
-            }
-        }
-    }
-}
-
 /// Whether lower or higher objective values are better.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -798,7 +771,7 @@ where
         pool: pool.as_ref(),
     };
     let sample = |n: usize, seed: u64| {
-        let mut rng = SplitMix64(seed);
+        let mut rng = SplitMix64::new(seed);
         (0..n).map(|_| space.sample(&mut rng)).collect::<Vec<_>>()
     };
     let (trials, best) = match config.strategy {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result, anyhow};
-use esteira_ml::gate::{self, GateError, MetricThreshold, RuleKind, Verdict};
+use esteira_ml::gate::{self, GateError, GateRule, MetricThreshold, RuleKind, Verdict};
 use esteira_ml::metrics::{self as m, Average, ForecastRow, MetricError};
 use serde_json::Value;
 
@@ -735,5 +735,39 @@ fn gate_verdict_json_round_trip() -> Result<()> {
     let t: MetricThreshold =
         serde_json::from_str(r#"{"threshold": 0.3, "greater_is_better": true}"#)?;
     assert_eq!(t, MetricThreshold::new(true).with_threshold(0.3));
+    Ok(())
+}
+
+#[test]
+fn gate_rule_converts_validates_and_refuses_unknown_fields() -> Result<()> {
+    let rule: GateRule = serde_json::from_str(
+        r#"{"greater_is_better": false, "threshold": 2.0, "min_relative_change": 0.1}"#,
+    )?;
+    assert_eq!(
+        rule.into_threshold("rmse")?,
+        MetricThreshold::new(false)
+            .with_threshold(2.0)
+            .with_min_relative_change(0.1)
+    );
+    // A rule with no threshold is refused by the same check as MetricThreshold::validate.
+    let empty: GateRule = serde_json::from_str(r#"{"greater_is_better": true}"#)?;
+    assert_eq!(
+        empty.into_threshold("r2").unwrap_err().to_string(),
+        "invalid threshold for metric `r2`: no threshold was specified"
+    );
+    // A misspelt field is an error, not a rule silently dropped.
+    let misspelt =
+        serde_json::from_str::<GateRule>(r#"{"greater_is_better": true, "treshold": 0.5}"#)
+            .unwrap_err()
+            .to_string();
+    assert!(misspelt.contains("unknown field `treshold`"), "{misspelt}");
+    // `greater_is_better` is required.
+    let missing = serde_json::from_str::<GateRule>(r#"{"threshold": 0.5}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        missing.contains("missing field `greater_is_better`"),
+        "{missing}"
+    );
     Ok(())
 }

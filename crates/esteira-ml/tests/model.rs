@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use esteira_ml::dataset::{DatasetError, Table};
 use esteira_ml::model::{self, ForecastConfig, ForecastModel, LoadedModel, ModelError, ModelKind};
-use esteira_ml::series::{Calendar, LongFormat, SeriesError, SeriesSet, TimeKind};
+use esteira_ml::series::{Calendar, LongFormat, SeriesError, SeriesSet, TimeKind, series_ids};
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
@@ -624,5 +624,61 @@ fn exogenous_columns_are_regressed_out_and_added_back_with_future_values() -> an
     assert!(
         matches!(bad, Err(SeriesError::NonFiniteExog { ref series, ref column, .. }) if series == "a" && column == "promo")
     );
+    Ok(())
+}
+
+#[test]
+fn series_ids_are_distinct_in_order_of_first_appearance() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let table = Table::read(&write(
+        dir.path(),
+        "future.csv",
+        "store,item,date\nb,x,2024-01-01\na,x,2024-01-01\nb,x,2024-01-02\na,y,2024-01-01\n",
+    ))?;
+    let ids = series_ids(&table, &["store".into(), "item".into()])?;
+    assert_eq!(ids, ["b/x", "a/x", "a/y"]);
+    let with_null = Table::read(&write(dir.path(), "null.csv", "store,item\na,x\n,y\n"))?;
+    match series_ids(&with_null, &["store".into(), "item".into()]) {
+        Err(e @ SeriesError::Null { .. }) => {
+            assert_eq!(e.to_string(), "column 'store' is null at row 1");
+        }
+        other => panic!("expected a null id, got {other:?}"),
+    }
+    assert!(matches!(
+        series_ids(&table, &["region".into()]),
+        Err(SeriesError::Dataset(DatasetError::UnknownColumn { ref column, .. })) if column == "region"
+    ));
+    Ok(())
+}
+
+#[test]
+fn a_series_subset_is_a_seeded_share_of_the_series() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let set = read_set(
+        &write(dir.path(), "sales.csv", &daily_csv(10)),
+        &["store", "item"],
+    )?;
+    assert_eq!(set.series.len(), 4);
+    // Budget 1 keeps every series in its order.
+    assert_eq!(set.subset(1.0, 7), set);
+    // ceil(4 × 0.3) = 2 and ceil(4 × 0.6) = 3 distinct series of the set; the same seed picks
+    // the same ones, and a larger budget adds to the smaller one's pick.
+    let small = set.subset(0.3, 7);
+    let large = set.subset(0.6, 7);
+    assert_eq!(small.series.len(), 2);
+    assert_eq!(large.series.len(), 3);
+    assert_eq!(small, set.subset(0.3, 7));
+    assert_eq!(small.series[..], large.series[..2]);
+    let mut ids: Vec<&str> = large.series.iter().map(|s| s.id.as_str()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3);
+    assert!(large.series.iter().all(|s| set.series.contains(s)));
+    assert_eq!(
+        (large.format, large.calendar),
+        (set.format.clone(), set.calendar)
+    );
+    // A tiny budget still keeps one series.
+    assert_eq!(set.subset(0.01, 7).series.len(), 1);
     Ok(())
 }

@@ -31,6 +31,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::glob::{GlobOptions, glob_with};
 use crate::spec::{InputRef, StepKind, StepSpec, hex_digest};
 
 /// Bytes read at a time when hashing a file.
@@ -156,17 +157,17 @@ pub fn path_digest(path: &Path) -> Result<String> {
 /// - for a command step, every argument of the command that is a relative path naming an
 ///   existing regular file under `pipeline_dir` (`train.py`, `./scripts/prep.sh`);
 ///   arguments naming directories or nothing are not code;
-/// - every file matched by a pattern of the step's `code`, relative to `pipeline_dir`.
-///   `?` matches one character and `*` any run of characters within one path component
-///   (a leading `.` included), `**` any number of whole components; a pattern that
-///   matches a directory covers every file under it. `**` does not descend into
-///   symbolic links.
+/// - every file matched by a pattern of the step's `code`, relative to `pipeline_dir`, a
+///   glob as in [`crate::glob`]: `?` matches one character, `*` any run of characters
+///   and `[...]` one of a set within one path component (a leading `.` included), `**`
+///   any number of whole components; a pattern that matches a directory covers every file
+///   under it. `**` does not descend into symbolic links.
 ///
 /// A built-in step without `code` has the digest of nothing (the SHA-256 of no bytes).
 ///
 /// # Errors
-/// [`Error::Invalid`] keyed `steps.<step>.code` naming a pattern that is absolute or
-/// matches no file, or a matched symbolic link; [`Error::Io`] naming a file that cannot be
+/// [`Error::Invalid`] keyed `steps.<step>.code` naming a pattern that is absolute,
+/// malformed or matches no file, or a matched symbolic link; [`Error::Io`] naming a file that cannot be
 /// read.
 pub fn code_digest(pipeline_dir: &Path, step_name: &str, step: &StepSpec) -> Result<String> {
     let mut files: BTreeMap<String, String> = BTreeMap::new();
@@ -209,95 +210,60 @@ pub fn code_digest(pipeline_dir: &Path, step_name: &str, step: &StepSpec) -> Res
     Ok(hex(&hasher.finalize()))
 }
 
-/// The files under `root` matched by `pattern`, as relative paths joined by `/`.
+/// The files under `root` matched by `pattern` (see [`glob_with`]; wildcards match a leading
+/// `.`, and a matched directory stands for every file under it), as relative paths joined
+/// by `/`.
 ///
 /// # Errors
-/// Why the pattern cannot be used (absolute, a matched link, an unreadable directory), as
-/// a message completing "pattern ...".
+/// Why the pattern cannot be used (absolute, malformed, a matched link, an unreadable
+/// directory), as a message completing "pattern ...".
 fn glob(root: &Path, pattern: &str) -> std::result::Result<Vec<String>, String> {
     if Path::new(pattern).is_absolute() {
         return Err("is absolute; code patterns are relative to the pipeline directory".into());
     }
-    let components: Vec<&str> = pattern.split('/').filter(|c| !c.is_empty()).collect();
+    let options = GlobOptions {
+        hidden: true,
+        any_entry: true,
+        missing_start_matches_nothing: true,
+    };
+    // `src/` names the directory `src`, which a glob (made for files) would refuse.
+    let pattern = pattern.trim_end_matches('/');
+    let matched = glob_with(root, pattern, options).map_err(|e| format!("cannot be used: {e}"))?;
     let mut found = Vec::new();
-    match_components(root, &mut Vec::new(), &components, &mut found)?;
+    for path in matched {
+        let relative = path
+            .strip_prefix(root)
+            .map_err(|_| format!("matches {}, outside {}", path.display(), root.display()))?;
+        add_matched(root, relative, &mut found)?;
+    }
     found.sort();
     found.dedup();
     Ok(found)
 }
 
-fn match_components(
-    root: &Path,
-    prefix: &mut Vec<String>,
-    components: &[&str],
-    found: &mut Vec<String>,
-) -> std::result::Result<(), String> {
-    let here = prefix.iter().fold(root.to_path_buf(), |p, c| p.join(c));
-    let Some((first, rest)) = components.split_first() else {
-        return add_matched(root, prefix, found);
-    };
-    if *first == "**" {
-        match_components(root, prefix, rest, found)?;
-        if rest.is_empty() {
-            return Ok(());
-        }
-        for name in list_dir(&here)? {
-            if here
-                .join(&name)
-                .symlink_metadata()
-                .is_ok_and(|m| m.is_dir())
-            {
-                prefix.push(name);
-                match_components(root, prefix, components, found)?;
-                prefix.pop();
-            }
-        }
-        return Ok(());
-    }
-    if !first.contains(['*', '?']) {
-        if here.join(first).symlink_metadata().is_ok() {
-            prefix.push((*first).to_string());
-            match_components(root, prefix, rest, found)?;
-            prefix.pop();
-        }
-        return Ok(());
-    }
-    if !here.is_dir() {
-        return Ok(());
-    }
-    for name in list_dir(&here)? {
-        if component_matches(first, &name) {
-            prefix.push(name);
-            match_components(root, prefix, rest, found)?;
-            prefix.pop();
-        }
-    }
-    Ok(())
-}
-
-/// Adds the file at `prefix`, or every file under the directory at `prefix`.
+/// Adds the file at `relative`, or every file under the directory at `relative`.
 fn add_matched(
     root: &Path,
-    prefix: &[String],
+    relative: &Path,
     found: &mut Vec<String>,
 ) -> std::result::Result<(), String> {
-    let path = prefix.iter().fold(root.to_path_buf(), |p, c| p.join(c));
+    let path = root.join(relative);
     let meta = path
         .symlink_metadata()
         .map_err(|e| format!("could not read {}: {e}", path.display()))?;
+    let base = relative_text(relative);
     if meta.is_file() {
-        found.push(prefix.join("/"));
+        found.push(base);
     } else if meta.is_dir() {
         let mut tree = Vec::new();
         collect_tree(&path, &mut Vec::new(), &mut tree).map_err(|e| format!("matched {e}"))?;
-        let base = prefix.join("/");
-        for (relative, digest) in tree {
+        for (inside, digest) in tree {
             if digest.is_some() {
-                let relative = String::from_utf8_lossy(&relative).into_owned();
+                let inside = String::from_utf8_lossy(&inside).into_owned();
                 found.push(if base.is_empty() {
-                    relative
+                    inside
                 } else {
-                    format!("{base}/{relative}")
+                    format!("{base}/{inside}")
                 });
             }
         }
@@ -315,46 +281,13 @@ fn add_matched(
     Ok(())
 }
 
-fn list_dir(dir: &Path) -> std::result::Result<Vec<String>, String> {
-    let listing =
-        std::fs::read_dir(dir).map_err(|e| format!("could not list {}: {e}", dir.display()))?;
-    let mut names = Vec::new();
-    for entry in listing {
-        let entry = entry.map_err(|e| format!("could not list {}: {e}", dir.display()))?;
-        names.push(entry.file_name().to_string_lossy().into_owned());
-    }
-    names.sort();
-    Ok(names)
-}
-
-/// Whether `name` matches the one-component pattern `pattern` (`*` any run, `?` one
-/// character).
-fn component_matches(pattern: &str, name: &str) -> bool {
-    let name: Vec<char> = name.chars().collect();
-    let pattern: Vec<char> = pattern.chars().collect();
-    let (mut p, mut n) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while n < name.len() {
-        match pattern.get(p) {
-            Some('*') => {
-                star = Some((p, n));
-                p += 1;
-            }
-            Some(c) if *c == '?' || *c == name[n] => {
-                p += 1;
-                n += 1;
-            }
-            _ => match star {
-                Some((sp, sn)) => {
-                    p = sp + 1;
-                    n = sn + 1;
-                    star = Some((sp, sn + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    pattern[p..].iter().all(|c| *c == '*')
+/// `relative`'s components joined by `/`.
+fn relative_text(relative: &Path) -> String {
+    relative
+        .iter()
+        .map(|c| c.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// The canonical document a step's cache key is the digest of; see the module

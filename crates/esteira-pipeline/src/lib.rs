@@ -12,12 +12,14 @@
 //! - [`trigger`] and [`scheduler`]: cron schedules, new data, watermarks, upstream runs.
 //! - [`lineage`]: what produced an artifact or model version, and what used it since.
 //! - [`graph`]: the DAG as text, DOT and SVG.
+//! - [`glob`]: the file-name globs of new-data triggers, `ingest` and step `code`.
 
 pub mod builtin;
 pub mod command;
 pub mod digest;
 pub mod engine;
 pub mod error;
+pub mod glob;
 pub mod graph;
 pub mod lineage;
 pub mod local;

@@ -321,6 +321,36 @@ async fn ingest_names_both_files_and_the_column_when_columns_differ() -> Result<
 }
 
 #[tokio::test]
+async fn ingest_globs_match_hidden_names_and_a_final_double_star() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    write(dir.path(), "in/.early.csv", "x\n1\n")?;
+    write(dir.path(), "in/late.csv", "x\n2\n")?;
+    write(dir.path(), "in/.old/deep.csv", "x\n3\n")?;
+    // `*` takes the leading dot of `.early.csv`; `.old/deep.csv` is one directory down.
+    let run = run_step(
+        BuiltinKind::Ingest,
+        dir.path(),
+        json!({ "path": "in/*.csv" }),
+        &[],
+    )
+    .await?;
+    assert_eq!(floats(&run.table("data")?, "x")?, [Some(1.0), Some(2.0)]);
+    // A final `**` is every file below, hidden directories included, in path order.
+    let run = run_step(
+        BuiltinKind::Ingest,
+        dir.path(),
+        json!({ "path": "in/**" }),
+        &[],
+    )
+    .await?;
+    assert_eq!(
+        floats(&run.table("data")?, "x")?,
+        [Some(1.0), Some(3.0), Some(2.0)]
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn ingest_rejects_patterns_that_match_nothing_and_bad_params() -> Result<()> {
     let dir = tempfile::tempdir()?;
     write(dir.path(), "x.csv", "a\n1\n")?;
@@ -351,6 +381,12 @@ async fn ingest_rejects_patterns_that_match_nothing_and_bad_params() -> Result<(
             json!({ "path": "s3://bucket/*/x.csv" }),
             "path",
             "last segment",
+        ),
+        (json!({ "path": "x[.csv" }), "path", "a `[` is not closed"),
+        (
+            json!({ "path": "s3://bucket/dir/x[.csv" }),
+            "path",
+            "a `[` is not closed",
         ),
     ];
     for (params, param, needle) in cases {

@@ -259,6 +259,22 @@ fn a_command_step_digests_the_files_its_arguments_name() -> Result<()> {
     Ok(())
 }
 
+/// Asserts that each pattern, as a step's only `code` pattern, digests exactly its files.
+fn assert_code_globs(root: &Path, cases: &[(&str, &[&str])]) -> Result<()> {
+    for (pattern, files) in cases {
+        let tune = step(
+            &format!("[steps.tune]\ntype = \"ingest\"\ncode = [\"{pattern}\"]\n"),
+            "tune",
+        );
+        assert_eq!(
+            code_digest(root, "tune", &tune)?,
+            python_code_digest(root, files),
+            "{pattern}"
+        );
+    }
+    Ok(())
+}
+
 #[test]
 fn code_globs_match_star_question_mark_and_double_star() -> Result<()> {
     let dir = code_tree();
@@ -274,18 +290,7 @@ fn code_globs_match_star_question_mark_and_double_star() -> Result<()> {
             &["src/deep/data.csv", "src/deep/util.py", "src/lib.py"],
         ),
     ];
-    for (pattern, files) in cases {
-        let tune = step(
-            &format!("[steps.tune]\ntype = \"ingest\"\ncode = [\"{pattern}\"]\n"),
-            "tune",
-        );
-        assert_eq!(
-            code_digest(dir.path(), "tune", &tune)?,
-            python_code_digest(dir.path(), files),
-            "{pattern}"
-        );
-    }
-    Ok(())
+    assert_code_globs(dir.path(), &cases)
 }
 
 #[test]
@@ -307,37 +312,33 @@ fn a_code_pattern_matching_nothing_names_the_step_and_pattern() {
     }
 }
 
-#[test]
-fn an_absolute_code_pattern_is_refused() {
-    let dir = code_tree();
+/// Asserts that the `code` patterns `code` (TOML array items) of step `train` are refused
+/// with an error keyed `steps.train.code` whose reason holds `needle`.
+fn assert_code_refused(root: &Path, code: &str, needle: &str) {
     let train = step(
-        "[steps.train]\ntype = \"ingest\"\ncode = [\"/etc/*.conf\"]\n",
+        &format!("[steps.train]\ntype = \"ingest\"\ncode = [{code}]\n"),
         "train",
     );
-    match code_digest(dir.path(), "train", &train) {
+    match code_digest(root, "train", &train) {
         Err(Error::Invalid { field, reason }) => {
             assert_eq!(field, "steps.train.code");
-            assert!(reason.contains("is absolute"), "{reason}");
+            assert!(reason.contains(needle), "{code}: {reason}");
         }
-        other => panic!("expected an absolute pattern error, got {other:?}"),
+        other => panic!("{code}: expected a refused pattern, got {other:?}"),
     }
 }
 
 #[test]
-fn a_code_pattern_matching_a_symlink_is_refused() -> Result<()> {
+fn absolute_malformed_and_link_matching_code_patterns_are_refused() -> Result<()> {
     let dir = code_tree();
-    std::os::unix::fs::symlink(dir.path().join("train.py"), dir.path().join("src/link.py"))?;
-    let train = step(
-        "[steps.train]\ntype = \"ingest\"\ncode = [\"src/*.py\"]\n",
-        "train",
+    assert_code_refused(dir.path(), "\"/etc/*.conf\"", "is absolute");
+    assert_code_refused(
+        dir.path(),
+        "\"conf/a[1.yaml\"",
+        "a `[` is not closed by `]`",
     );
-    match code_digest(dir.path(), "train", &train) {
-        Err(Error::Invalid { field, reason }) => {
-            assert_eq!(field, "steps.train.code");
-            assert!(reason.contains("which is a symbolic link"), "{reason}");
-        }
-        other => panic!("expected the link to be refused, got {other:?}"),
-    }
+    std::os::unix::fs::symlink(dir.path().join("train.py"), dir.path().join("src/link.py"))?;
+    assert_code_refused(dir.path(), "\"src/*.py\"", "which is a symbolic link");
     Ok(())
 }
 
@@ -582,4 +583,25 @@ fn explain_difference_of_documents_that_are_not_objects_says_so() {
         explain_difference(&json!("old"), &KeyInputs::new().parts()),
         vec!["the cache key documents are not comparable objects"]
     );
+}
+
+#[test]
+fn code_globs_know_classes_trailing_slashes_and_hidden_names() -> Result<()> {
+    let dir = code_tree();
+    write(&dir.path().join("src/.env.py"), "z = 3");
+    let cases: [(&str, &[&str]); 3] = [
+        ("conf/a[0-9].yaml", &["conf/a1.yaml"]),
+        // Wildcards match a leading `.` in code patterns.
+        ("src/*.py", &["src/.env.py", "src/lib.py"]),
+        (
+            "src/",
+            &[
+                "src/.env.py",
+                "src/deep/data.csv",
+                "src/deep/util.py",
+                "src/lib.py",
+            ],
+        ),
+    ];
+    assert_code_globs(dir.path(), &cases)
 }

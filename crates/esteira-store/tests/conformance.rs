@@ -150,6 +150,7 @@ conformance_suite! {
         cached_executions_are_found_by_key,
         lineage_events_link_both_ways,
         firings_collapse_by_idempotency_key,
+        run_and_firing_listings_filter_by_pipeline_and_limit,
         deploy_versions_and_keeps_trigger_cursors,
         alias_moves_are_recorded,
     ],

@@ -3,16 +3,15 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use comfy_table::{Table as TextTable, presets::UTF8_FULL_CONDENSED};
 use esteira_ml::backtest::Summary;
 use esteira_ml::dataset::Table;
-use esteira_ml::gate::{self, MetricThreshold, Verdict};
+use esteira_ml::gate::{self, GateRule, MetricThreshold, Verdict};
 use esteira_ml::model::{self, ForecastConfig, LoadedModel};
-use esteira_ml::series::{LongFormat, SeriesSet};
+use esteira_ml::series::{LongFormat, SeriesSet, series_ids};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
 use serde_json::json;
@@ -253,7 +252,7 @@ pub async fn predict(config: &Config, args: PredictArgs) -> Result<()> {
             let Some(path) = &args.input else {
                 bail!("--input is required for ONNX models (the feature columns)");
             };
-            onnx_predict(&m, &Table::read(path)?)?
+            model::onnx_predict_table(&m, &Table::read(path)?)?
         }
     };
     table.write(&args.output)?;
@@ -265,107 +264,11 @@ pub async fn predict(config: &Config, args: PredictArgs) -> Result<()> {
     Ok(())
 }
 
-fn series_ids(table: &Table, id_columns: &[String]) -> Result<Vec<String>> {
-    let columns = id_columns
-        .iter()
-        .map(|c| table.string_column(c))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut ids = Vec::with_capacity(table.num_rows());
-    let mut seen = std::collections::HashSet::new();
-    for row in 0..table.num_rows() {
-        let mut parts = Vec::with_capacity(columns.len());
-        for (name, column) in id_columns.iter().zip(&columns) {
-            match &column[row] {
-                Some(v) => parts.push(v.clone()),
-                None => bail!("column '{name}' is null at row {row}"),
-            }
-        }
-        let id = parts.join("/");
-        if seen.insert(id.clone()) {
-            ids.push(id);
-        }
-    }
-    Ok(ids)
-}
-
-fn onnx_predict(model: &esteira_ml::onnx::OnnxModel, table: &Table) -> Result<Table> {
-    use arrow::array::{ArrayRef, Float64Array, StringArray};
-    use esteira_ml::onnx::Column;
-    let names = table.column_names();
-    let columns = names
-        .iter()
-        .map(|n| {
-            let numeric = table.column(n)?.data_type().is_numeric();
-            let column = if numeric {
-                let values = table.f64_column(n)?;
-                Column::F64(non_null(n, values)?)
-            } else {
-                Column::Str(non_null(n, table.string_column(n)?)?)
-            };
-            Ok((n.clone(), column))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let outputs = model.predict(&columns, table.num_rows())?;
-    let mut out: Vec<(String, ArrayRef)> = Vec::new();
-    for matrix in &outputs.0 {
-        for col in 0..matrix.cols {
-            let name = match (matrix.cols, matrix.column_labels.get(col)) {
-                (1, _) => matrix.name.clone(),
-                (_, Some(label)) => format!("{}_{label}", matrix.name),
-                (_, None) => format!("{}_{col}", matrix.name),
-            };
-            let array: ArrayRef = match &matrix.data {
-                Column::F64(_) => Arc::new(Float64Array::from(
-                    (0..matrix.rows)
-                        .map(|r| matrix.get(r, col))
-                        .collect::<Vec<_>>(),
-                )),
-                Column::Str(_) => Arc::new(StringArray::from(
-                    (0..matrix.rows)
-                        .map(|r| matrix.get_str(r, col))
-                        .collect::<Vec<_>>(),
-                )),
-            };
-            out.push((name, array));
-        }
-    }
-    Ok(esteira_ml::dataset::table_from_columns(out)?)
-}
-
-fn non_null<T>(column: &str, values: Vec<Option<T>>) -> Result<Vec<T>> {
-    values
-        .into_iter()
-        .enumerate()
-        .map(|(row, v)| v.with_context(|| format!("column '{column}' is null at row {row}")))
-        .collect()
-}
-
 /// The `[metrics]` tables of a gate file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct GateFile {
     metrics: BTreeMap<String, GateRule>,
-}
-
-/// One `[metrics.NAME]` table: MLflow's `MetricThreshold` fields.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GateRule {
-    greater_is_better: bool,
-    threshold: Option<f64>,
-    min_absolute_change: Option<f64>,
-    min_relative_change: Option<f64>,
-}
-
-impl From<GateRule> for MetricThreshold {
-    fn from(r: GateRule) -> Self {
-        MetricThreshold {
-            threshold: r.threshold,
-            min_absolute_change: r.min_absolute_change,
-            min_relative_change: r.min_relative_change,
-            greater_is_better: r.greater_is_better,
-        }
-    }
 }
 
 /// Scores a model (and a baseline) on actual values, and applies the promotion gate.
@@ -377,14 +280,14 @@ pub async fn evaluate(config: &Config, args: EvaluateArgs) -> Result<bool> {
                 .with_context(|| format!("cannot read gate file {}", path.display()))?;
             let gate: GateFile = toml::from_str(&text)
                 .with_context(|| format!("invalid gate file {}", path.display()))?;
-            let thresholds: BTreeMap<String, MetricThreshold> = gate
+            let thresholds = gate
                 .metrics
                 .into_iter()
-                .map(|(name, rule)| (name, rule.into()))
-                .collect();
-            for (name, t) in &thresholds {
-                t.validate(name)?;
-            }
+                .map(|(name, rule)| {
+                    let threshold = rule.into_threshold(&name)?;
+                    Ok((name, threshold))
+                })
+                .collect::<Result<BTreeMap<String, MetricThreshold>>>()?;
             Some(thresholds)
         }
         None => None,

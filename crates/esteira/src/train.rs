@@ -324,7 +324,7 @@ fn train_forecast(args: &TrainArgs, run: Option<&RunHandle>) -> Result<Trained> 
             let base = config.clone();
             let objective = |trial: &Trial, budget: f64| -> Result<f64> {
                 let candidate = forecast_trial_config(&base, trial)?;
-                let subset = series_subset(&set, budget, args.seed);
+                let subset = set.subset(budget, args.seed);
                 let b = model::backtest(&subset, &candidate, windows, &|| ())?;
                 b.pooled
                     .get("mase")
@@ -493,26 +493,6 @@ fn forecast_trial_config(base: &ForecastConfig, trial: &Trial) -> Result<Forecas
         }
     }
     Ok(config)
-}
-
-/// A seeded share `budget` of the series (all of them at budget 1).
-fn series_subset(set: &SeriesSet, budget: f64, seed: u64) -> SeriesSet {
-    if budget >= 1.0 {
-        return set.clone();
-    }
-    let n = set.series.len();
-    let keep = ((n as f64 * budget).ceil() as usize).clamp(1, n);
-    let order = tab::split_rows(n.max(2), 0.5, seed).map_or_else(
-        |_| (0..n).collect::<Vec<_>>(),
-        |(a, b)| a.into_iter().chain(b).filter(|&i| i < n).collect(),
-    );
-    let mut subset = set.clone();
-    subset.series = order
-        .into_iter()
-        .take(keep)
-        .map(|i| set.series[i].clone())
-        .collect();
-    subset
 }
 
 fn task_of(kind: Kind) -> Task {

@@ -20,14 +20,17 @@ pub mod tabular;
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Float64Array, StringArray};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::backtest::BacktestError;
-use crate::dataset::DatasetError;
+use crate::dataset::{DatasetError, Table, table_from_columns};
 use crate::forecast::ForecastError;
-use crate::onnx::{OnnxError, OnnxModel};
+use crate::onnx::{Column, OnnxError, OnnxModel};
 use crate::series::SeriesError;
 use crate::tabular::{TabularError, TabularModel};
 
@@ -272,6 +275,66 @@ pub fn load(path: &Path) -> Result<LoadedModel> {
     Err(ModelError::NotAModel {
         path: path.to_path_buf(),
     })
+}
+
+/// Predictions of the ONNX `model` for every row of `table`. Every column of `table` is fed
+/// to the model input of its name (numbers for numeric columns, text otherwise); every
+/// output comes back: an output with one column as a column of its name, a wider one as
+/// `<output>_<label>` per column (its class labels) or `<output>_<index>` when it has none.
+///
+/// # Errors
+/// [`ModelError::Invalid`] (field `data`) naming the column and row of a null value;
+/// [`ModelError::Onnx`] when the columns do not fit the model's inputs or the model fails;
+/// [`ModelError::Dataset`] when the outputs do not make a table.
+pub fn onnx_predict_table(model: &OnnxModel, table: &Table) -> Result<Table> {
+    let columns = table
+        .column_names()
+        .into_iter()
+        .map(|name| onnx_input(table, &name).map(|column| (name, column)))
+        .collect::<Result<Vec<_>>>()?;
+    let outputs = model.predict(&columns, table.num_rows())?;
+    let mut out: Vec<(String, ArrayRef)> = Vec::new();
+    for matrix in &outputs.0 {
+        for col in 0..matrix.cols {
+            let name = match (matrix.cols, matrix.column_labels.get(col)) {
+                (1, _) => matrix.name.clone(),
+                (_, Some(label)) => format!("{}_{label}", matrix.name),
+                (_, None) => format!("{}_{col}", matrix.name),
+            };
+            let rows = 0..matrix.rows;
+            let array: ArrayRef = match &matrix.data {
+                Column::F64(_) => Arc::new(Float64Array::from(
+                    rows.map(|r| matrix.get(r, col)).collect::<Vec<_>>(),
+                )),
+                Column::Str(_) => Arc::new(StringArray::from(
+                    rows.map(|r| matrix.get_str(r, col)).collect::<Vec<_>>(),
+                )),
+            };
+            out.push((name, array));
+        }
+    }
+    Ok(table_from_columns(out)?)
+}
+
+/// Column `name` of `table` as an ONNX input: numbers for numeric columns, text otherwise.
+fn onnx_input(table: &Table, name: &str) -> Result<Column> {
+    fn non_null<T>(name: &str, values: Vec<Option<T>>) -> Result<Vec<T>> {
+        values
+            .into_iter()
+            .enumerate()
+            .map(|(row, v)| {
+                v.ok_or_else(|| ModelError::Invalid {
+                    field: "data",
+                    reason: format!("column '{name}' is null at row {row}"),
+                })
+            })
+            .collect()
+    }
+    if table.column(name)?.data_type().is_numeric() {
+        Ok(Column::F64(non_null(name, table.f64_column(name)?)?))
+    } else {
+        Ok(Column::Str(non_null(name, table.string_column(name)?)?))
+    }
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {

@@ -148,6 +148,15 @@ pub fn split_rows(n: usize, test_fraction: f64, seed: u64) -> Result<(Vec<usize>
             reason: format!("a holdout split needs at least 2 rows, got {n}"),
         });
     }
+    let mut rows = shuffled_rows(n, seed);
+    let test = ((n as f64 * test_fraction).round() as usize).clamp(1, n - 1);
+    let train = rows.split_off(test);
+    Ok((train, rows))
+}
+
+/// A seeded shuffle of `0..n` (Fisher–Yates driven by SplitMix64); [`split_rows`] cuts it
+/// into its test rows (the first ones) and train rows.
+pub fn shuffled_rows(n: usize, seed: u64) -> Vec<usize> {
     let mut rows: Vec<usize> = (0..n).collect();
     let mut state = seed ^ 0x9E37_79B9_7F4A_7C15;
     for i in (1..n).rev() {
@@ -155,9 +164,7 @@ pub fn split_rows(n: usize, test_fraction: f64, seed: u64) -> Result<(Vec<usize>
         let j = (state % (i as u64 + 1)) as usize;
         rows.swap(i, j);
     }
-    let test = ((n as f64 * test_fraction).round() as usize).clamp(1, n - 1);
-    let train = rows.split_off(test);
-    Ok((train, rows))
+    rows
 }
 
 fn splitmix(mut z: u64) -> u64 {

@@ -16,14 +16,11 @@
 //!
 //! The metric `rows` counts the prediction rows.
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
+use std::collections::BTreeMap;
 
-use arrow::array::{ArrayRef, Float64Array, StringArray};
-use esteira_ml::dataset::{Table, table_from_columns};
+use esteira_ml::dataset::Table;
 use esteira_ml::model::{self, ForecastModel, LoadedModel, tabular as tab};
-use esteira_ml::onnx::{Column, OnnxModel};
-use esteira_ml::series::SeriesSet;
+use esteira_ml::series::{SeriesSet, series_ids};
 use serde_json::Value;
 
 use super::io::{self, param, param_error, str_list, usize_or};
@@ -125,7 +122,9 @@ fn predict(
         LoadedModel::Tabular(m, _) => {
             tab::predict_table(m, data).map_err(|e| input_error("data", e))
         }
-        LoadedModel::Onnx(m) => onnx_predict(m, data),
+        LoadedModel::Onnx(m) => {
+            model::onnx_predict_table(m, data).map_err(|e| input_error("data", e))
+        }
     }
 }
 
@@ -140,7 +139,7 @@ fn predict_forecast(
         format.id = id.to_vec();
     }
     let table = if format.exog.is_empty() {
-        let ids = series_ids(data, &format.id)?;
+        let ids = series_ids(data, &format.id).map_err(|e| input_error("data", e))?;
         model.predict(Some(&ids), horizon.unwrap_or(model.config.horizon))
     } else {
         if horizon.is_some() {
@@ -157,90 +156,4 @@ fn predict_forecast(
         model.predict_future(&future)
     };
     table.map_err(|e| input_error("data", e))
-}
-
-/// The distinct series ids of `table` (id columns joined with `/`), in order of first
-/// appearance.
-fn series_ids(table: &Table, id_columns: &[String]) -> Result<Vec<String>, StepError> {
-    let columns = id_columns
-        .iter()
-        .map(|c| table.string_column(c))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| input_error("data", e))?;
-    let mut seen = HashSet::new();
-    let mut ids = Vec::new();
-    for row in 0..table.num_rows() {
-        let parts = id_columns
-            .iter()
-            .zip(&columns)
-            .map(|(name, column)| {
-                column[row].clone().ok_or_else(|| {
-                    input_error("data", format!("column '{name}' is null at row {row}"))
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let id = parts.join("/");
-        if seen.insert(id.clone()) {
-            ids.push(id);
-        }
-    }
-    Ok(ids)
-}
-
-/// Every column of `table` fed to the ONNX model by name; every output column back.
-fn onnx_predict(model: &OnnxModel, table: &Table) -> Result<Table, StepError> {
-    let columns = table
-        .column_names()
-        .into_iter()
-        .map(|name| onnx_column(table, &name).map(|c| (name, c)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let outputs = model
-        .predict(&columns, table.num_rows())
-        .map_err(|e| input_error("data", e))?;
-    let mut out: Vec<(String, ArrayRef)> = Vec::new();
-    for matrix in &outputs.0 {
-        for col in 0..matrix.cols {
-            let name = match (matrix.cols, matrix.column_labels.get(col)) {
-                (1, _) => matrix.name.clone(),
-                (_, Some(label)) => format!("{}_{label}", matrix.name),
-                (_, None) => format!("{}_{col}", matrix.name),
-            };
-            let rows = 0..matrix.rows;
-            let array: ArrayRef = match &matrix.data {
-                Column::F64(_) => Arc::new(Float64Array::from(
-                    rows.map(|r| matrix.get(r, col)).collect::<Vec<_>>(),
-                )),
-                Column::Str(_) => Arc::new(StringArray::from(
-                    rows.map(|r| matrix.get_str(r, col)).collect::<Vec<_>>(),
-                )),
-            };
-            out.push((name, array));
-        }
-    }
-    table_from_columns(out).map_err(|e| StepError::Failed(format!("building predictions: {e}")))
-}
-
-/// Column `name` of `table` as an ONNX input: numbers for numeric columns, text otherwise.
-fn onnx_column(table: &Table, name: &str) -> Result<Column, StepError> {
-    let column = table.column(name).map_err(|e| input_error("data", e))?;
-    let null = |row: usize| input_error("data", format!("column '{name}' is null at row {row}"));
-    if column.data_type().is_numeric() {
-        let values = table.f64_column(name).map_err(|e| input_error("data", e))?;
-        values
-            .into_iter()
-            .enumerate()
-            .map(|(row, v)| v.ok_or_else(|| null(row)))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Column::F64)
-    } else {
-        let values = table
-            .string_column(name)
-            .map_err(|e| input_error("data", e))?;
-        values
-            .into_iter()
-            .enumerate()
-            .map(|(row, v)| v.ok_or_else(|| null(row)))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Column::Str)
-    }
 }

@@ -19,35 +19,13 @@
 
 use std::collections::BTreeMap;
 
-use esteira_ml::gate::{self, MetricThreshold, RuleKind};
-use serde::Deserialize;
+use esteira_ml::gate::{self, GateRule, MetricThreshold, RuleKind};
 use serde_json::Value;
 
 use super::evaluate::EvaluationReport;
 use super::io::{self, param, param_error};
 use super::model_params::check_known_params;
 use crate::step::{Blessing, StepContext, StepError, StepOutput};
-
-/// One metric's rule, as in the CLI's gate file.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GateRule {
-    greater_is_better: bool,
-    threshold: Option<f64>,
-    min_absolute_change: Option<f64>,
-    min_relative_change: Option<f64>,
-}
-
-impl From<GateRule> for MetricThreshold {
-    fn from(r: GateRule) -> Self {
-        MetricThreshold {
-            threshold: r.threshold,
-            min_absolute_change: r.min_absolute_change,
-            min_relative_change: r.min_relative_change,
-            greater_is_better: r.greater_is_better,
-        }
-    }
-}
 
 /// Runs the step.
 ///
@@ -111,9 +89,8 @@ fn rules(ctx: &StepContext<'_>) -> Result<BTreeMap<String, MetricThreshold>, Ste
             let key = format!("rules.{metric}");
             let rule: GateRule = serde_json::from_value(rule.clone())
                 .map_err(|e| param_error(&key, e.to_string()))?;
-            let threshold = MetricThreshold::from(rule);
-            threshold
-                .validate(metric)
+            let threshold = rule
+                .into_threshold(metric)
                 .map_err(|e| param_error(&key, e.to_string()))?;
             Ok((metric.clone(), threshold))
         })

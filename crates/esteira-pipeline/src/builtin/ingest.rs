@@ -6,8 +6,9 @@
 //!   to the pipeline's directory unless absolute; `s3://bucket/dir/name` reads from S3
 //!   (configured by the `AWS_*` environment variables), with a glob allowed in the last
 //!   segment only. Globs know `*` (any run of characters), `?` (one character), `[abc]`,
-//!   `[a-z]` and `[!abc]` (one character of, or not of, a set) and, locally, a `**` segment
-//!   (any number of directories). The format follows the extension (`.csv`, `.parquet`,
+//!   `[a-z]` and `[!abc]` (one character of, or not of, a set; a `[` must be closed) and,
+//!   locally, a `**` segment (any number of directories; a final one: every file below), as
+//!   in [`crate::glob`], wildcards matching names that start with `.` too. The format follows the extension (`.csv`, `.parquet`,
 //!   `.pq`). Every file matched is read and the tables are concatenated in sorted path order;
 //!   each file must have the columns of the first (in any order). A column that is an integer
 //!   in some files and a float in others becomes a float.
@@ -21,7 +22,7 @@
 //! Output `data`; metrics `rows` and `files` (0 for a query).
 
 use std::collections::BTreeSet;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{
@@ -40,13 +41,14 @@ use sqlx::{
 use tokio::io::AsyncWriteExt;
 
 use super::io::{self, param_error};
+use crate::glob::{GlobOptions, NamePattern, glob_with, has_wildcard};
 use crate::step::{StepContext, StepError, StepOutput};
 
 /// Runs the step.
 ///
 /// # Errors
 /// [`StepError::Param`] when both or neither of `path` and `query` are given, `url` is
-/// missing or misplaced, a pattern matches no file, or the query cannot run or returns a
+/// missing or misplaced, a pattern is malformed or matches no file, or the query cannot run or returns a
 /// column of an unsupported type; [`StepError::Failed`] when a file cannot be read or
 /// differs in its columns from the first one, or the query returns no rows.
 pub async fn run(ctx: &StepContext<'_>) -> Result<StepOutput, StepError> {
@@ -85,7 +87,8 @@ pub async fn run(ctx: &StepContext<'_>) -> Result<StepOutput, StepError> {
 /// digests these files into the step's cache key and records them in the lineage graph.
 ///
 /// # Errors
-/// [`StepError::Param`] for a `path` that is not a string or a list of strings.
+/// [`StepError::Param`] for a `path` that is not a string or a list of strings, or a
+/// malformed or unreadable pattern.
 pub fn local_sources(
     pipeline_dir: &Path,
     params: &serde_json::Map<String, serde_json::Value>,
@@ -138,16 +141,7 @@ enum Source {
 
 impl Source {
     fn from_params(ctx: &StepContext<'_>) -> Result<Source, StepError> {
-        if let Some(unknown) = ctx
-            .params
-            .keys()
-            .find(|k| !KNOWN_PARAMS.contains(&k.as_str()))
-        {
-            return Err(param_error(
-                unknown,
-                format!("unknown param (known: {})", KNOWN_PARAMS.join(", ")),
-            ));
-        }
+        io::reject_unknown_params(ctx, &KNOWN_PARAMS)?;
         let patterns = io::str_list(ctx, "path")?;
         let sql = io::optional_str(ctx, "query")?;
         let url = io::optional_str(ctx, "url")?;
@@ -244,129 +238,16 @@ async fn resolve_patterns(
     Ok(files)
 }
 
-/// Whether a path segment is a glob rather than a literal name.
-fn is_glob(segment: &str) -> bool {
-    segment.contains(['*', '?', '['])
-}
-
-/// The files that the local `pattern` (relative to `base` unless absolute) matches.
+/// The files that the local `pattern` (relative to `base` unless absolute) matches. Unlike a
+/// new-data trigger's glob, wildcards match names starting with `.`, and a pattern whose
+/// leading directories do not exist matches nothing (the caller says so).
 fn glob_local(base: &Path, pattern: &str) -> Result<Vec<PathBuf>, StepError> {
-    let full = base.join(pattern);
-    let mut candidates = vec![PathBuf::new()];
-    for component in full.components() {
-        let segment = match component {
-            Component::Normal(s) => s.to_string_lossy().into_owned(),
-            other => {
-                for path in &mut candidates {
-                    path.push(other.as_os_str());
-                }
-                continue;
-            }
-        };
-        candidates = if segment == "**" {
-            candidates.iter().flat_map(|dir| all_dirs(dir)).collect()
-        } else if is_glob(&segment) {
-            candidates
-                .iter()
-                .flat_map(|dir| matching_entries(dir, &segment))
-                .collect()
-        } else {
-            candidates.iter().map(|dir| dir.join(&segment)).collect()
-        };
-    }
-    Ok(candidates.into_iter().filter(|p| p.is_file()).collect())
-}
-
-/// `dir` and every directory below it (symbolic links to directories are not followed, so
-/// a link cycle cannot make this loop).
-fn all_dirs(dir: &Path) -> Vec<PathBuf> {
-    let mut found = vec![dir.to_path_buf()];
-    let mut i = 0;
-    while i < found.len() {
-        if let Ok(entries) = std::fs::read_dir(&found[i]) {
-            let subdirs: Vec<PathBuf> = entries
-                .flatten()
-                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                .map(|e| e.path())
-                .collect();
-            found.extend(subdirs);
-        }
-        i += 1;
-    }
-    found
-}
-
-/// The entries of `dir` whose names match `glob`; none when `dir` cannot be listed.
-fn matching_entries(dir: &Path, glob: &str) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
+    let options = GlobOptions {
+        hidden: true,
+        any_entry: false,
+        missing_start_matches_nothing: true,
     };
-    entries
-        .flatten()
-        .filter(|e| glob_match(glob, &e.file_name().to_string_lossy()))
-        .map(|e| e.path())
-        .collect()
-}
-
-/// Whether `name` matches the one-segment `glob` (`*`, `?`, `[...]`, `[!...]`).
-fn glob_match(glob: &str, name: &str) -> bool {
-    let glob: Vec<char> = glob.chars().collect();
-    let name: Vec<char> = name.chars().collect();
-    let (mut g, mut n) = (0, 0);
-    // Where to resume after the last `*`: the glob index after it, and the name index it
-    // is currently taken to end at.
-    let mut star: Option<(usize, usize)> = None;
-    while n < name.len() {
-        let step = match glob.get(g) {
-            Some('*') => {
-                star = Some((g + 1, n));
-                g += 1;
-                continue;
-            }
-            Some('?') => Some(g + 1),
-            Some('[') => match_class(&glob, g, name[n]),
-            Some(&c) => (c == name[n]).then_some(g + 1),
-            None => None,
-        };
-        match (step, star) {
-            (Some(next), _) => {
-                g = next;
-                n += 1;
-            }
-            (None, Some((after_star, taken))) => {
-                g = after_star;
-                n = taken + 1;
-                star = Some((after_star, taken + 1));
-            }
-            (None, None) => return false,
-        }
-    }
-    glob[g..].iter().all(|&c| c == '*')
-}
-
-/// Matches `c` against the class starting at `glob[open] == '['`: the index after the class
-/// when it matches, `None` when not. An unclosed `[` is a literal.
-fn match_class(glob: &[char], open: usize, c: char) -> Option<usize> {
-    let mut i = open + 1;
-    let negated = matches!(glob.get(i), Some('!' | '^'));
-    if negated {
-        i += 1;
-    }
-    let first = i;
-    let mut matched = false;
-    while i < glob.len() && (glob[i] != ']' || i == first) {
-        if glob.get(i + 1) == Some(&'-') && glob.get(i + 2).is_some_and(|&e| e != ']') {
-            matched |= glob[i] <= c && c <= glob[i + 2];
-            i += 3;
-        } else {
-            matched |= glob[i] == c;
-            i += 1;
-        }
-    }
-    if i >= glob.len() {
-        return (c == '[').then_some(open + 1);
-    }
-    (matched != negated).then_some(i + 1)
+    glob_with(base, pattern, options).map_err(|e| param_error("path", e.to_string()))
 }
 
 /// An S3 object a pattern matched.
@@ -397,7 +278,7 @@ async fn list_s3(pattern: &str) -> Result<Vec<S3Object>, StepError> {
         )
     })?;
     let (dir, last) = key.rsplit_once('/').unwrap_or(("", key));
-    if is_glob(dir) || last.is_empty() {
+    if has_wildcard(dir) || last.is_empty() {
         return Err(param_error(
             "path",
             format!(
@@ -405,6 +286,8 @@ async fn list_s3(pattern: &str) -> Result<Vec<S3Object>, StepError> {
             ),
         ));
     }
+    let name_pattern =
+        NamePattern::parse(pattern, last).map_err(|e| param_error("path", e.to_string()))?;
     let store = s3_store(bucket)?;
     let dir_path =
         ArtifactPath::parse(dir).map_err(|e| param_error("path", format!("`{pattern}`: {e}")))?;
@@ -414,7 +297,7 @@ async fn list_s3(pattern: &str) -> Result<Vec<S3Object>, StepError> {
         .map_err(|e| StepError::Failed(format!("listing {pattern}: {e}")))?;
     Ok(listing
         .into_iter()
-        .filter(|entry| !entry.is_dir && glob_match(last, &entry.path))
+        .filter(|entry| !entry.is_dir && name_pattern.matches_hidden(&entry.path))
         .map(|entry| S3Object {
             bucket: bucket.to_string(),
             key: if dir.is_empty() {
@@ -791,21 +674,6 @@ fn numeric_to_f64(bytes: &[u8]) -> Result<f64, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn glob_matches_like_a_shell() {
-        assert!(glob_match("*.csv", "sales.csv"));
-        assert!(glob_match("sales-*.csv", "sales-2024-01.csv"));
-        assert!(!glob_match("*.csv", "sales.parquet"));
-        assert!(glob_match("part-?.pq", "part-1.pq"));
-        assert!(!glob_match("part-?.pq", "part-10.pq"));
-        assert!(glob_match("part-[0-9].pq", "part-7.pq"));
-        assert!(!glob_match("part-[!0-9].pq", "part-7.pq"));
-        assert!(glob_match("a*b*c", "axxbyyc"));
-        assert!(!glob_match("a*b*c", "axxbyy"));
-        assert!(glob_match("*", ""));
-        assert!(glob_match("[abc", "[abc"));
-    }
 
     #[test]
     fn numeric_decodes_postgres_binary_digits() {

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use esteira_ml::dataset::Table;
+use esteira_ml::dataset::{Table, TimeColumn};
 use serde_json::Value;
 
 use crate::step::{StepContext, StepError};
@@ -159,6 +159,44 @@ pub fn f64_or(ctx: &StepContext<'_>, name: &str, default: f64) -> Result<f64, St
             .filter(|x| x.is_finite())
             .ok_or_else(|| param_error(name, format!("must be a finite number, not {v}"))),
     }
+}
+
+/// Refuses a param not in `known`.
+///
+/// # Errors
+/// [`StepError::Param`] naming the first unknown param and listing the known ones.
+pub fn reject_unknown_params(ctx: &StepContext<'_>, known: &[&str]) -> Result<(), StepError> {
+    match ctx.params.keys().find(|k| !known.contains(&k.as_str())) {
+        None => Ok(()),
+        Some(unknown) => Err(param_error(
+            unknown,
+            format!("unknown param (known: {})", known.join(", ")),
+        )),
+    }
+}
+
+/// The time column `time` of the `data` input as integers (seconds or periods).
+///
+/// # Errors
+/// [`StepError::Param`] naming `time` when the column is missing or not a time;
+/// [`StepError::Input`] naming the row of a null time.
+pub fn time_values(table: &Table, time: &str) -> Result<Vec<i64>, StepError> {
+    let values = match table
+        .time_column(time)
+        .map_err(|e| param_error("time", e.to_string()))?
+    {
+        TimeColumn::Seconds(v) | TimeColumn::Index(v) => v,
+    };
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(row, t)| {
+            t.ok_or_else(|| StepError::Input {
+                input: "data".into(),
+                reason: format!("time column `{time}` is null in row {row}"),
+            })
+        })
+        .collect()
 }
 
 /// A [`StepError::Param`].

@@ -27,6 +27,7 @@ use arrow::array::{Array, AsArray, BooleanArray, StringArray};
 use arrow::compute::{cast, filter_record_batch};
 use arrow::datatypes::{DataType, TimeUnit, TimestampSecondType};
 use esteira_ml::dataset::{Table, TimeColumn};
+use esteira_ml::rng::SplitMix64;
 use serde_json::Value;
 
 use super::io::{self, param_error};
@@ -181,7 +182,7 @@ impl Method {
     fn test_mask(&self, table: &Table) -> Result<Vec<bool>, StepError> {
         match self {
             Method::Time { time, ids, rule } => {
-                let times = time_values(table, time)?;
+                let times = io::time_values(table, time)?;
                 let keys = series_keys(table, ids)?;
                 match rule {
                     TimeRule::Horizon(n) => Ok(horizon_mask(&times, &keys, *n)),
@@ -195,7 +196,7 @@ impl Method {
             Method::Random { fraction, seed } => {
                 let n = table.num_rows();
                 let take = (fraction * n as f64).ceil() as usize;
-                let mut rng = SplitMix64(*seed);
+                let mut rng = SplitMix64::new(*seed);
                 let mut mask = vec![false; n];
                 for i in rng.sample(n, take) {
                     mask[i] = true;
@@ -234,26 +235,6 @@ fn seed_param(ctx: &StepContext<'_>) -> Result<u64, StepError> {
 
 fn column_error(param: &str, e: impl std::fmt::Display) -> StepError {
     param_error(param, e.to_string())
-}
-
-/// The time column as integers (seconds or periods); nulls are an error.
-fn time_values(table: &Table, time: &str) -> Result<Vec<i64>, StepError> {
-    let values = match table
-        .time_column(time)
-        .map_err(|e| column_error("time", e))?
-    {
-        TimeColumn::Seconds(v) | TimeColumn::Index(v) => v,
-    };
-    values
-        .into_iter()
-        .enumerate()
-        .map(|(row, t)| {
-            t.ok_or_else(|| StepError::Input {
-                input: "data".into(),
-                reason: format!("time column `{time}` is null in row {row}"),
-            })
-        })
-        .collect()
 }
 
 /// One key per row identifying its series (all equal without id columns).
@@ -350,7 +331,7 @@ fn stratified_mask(
     for (row, label) in labels.iter().enumerate() {
         classes.entry(label.as_deref()).or_default().push(row);
     }
-    let mut rng = SplitMix64(seed);
+    let mut rng = SplitMix64::new(seed);
     let mut mask = vec![false; labels.len()];
     for rows in classes.values() {
         let n = rows.len();
@@ -382,40 +363,4 @@ fn split_rows(table: &Table, in_test: &[bool]) -> Result<(Table, Table), StepErr
             .map_err(|e| StepError::Failed(format!("splitting the rows: {e}")))
     };
     Ok((take(&train_mask)?, take(&test_mask)?))
-}
-
-/// SplitMix64 (Steele, Lea and Flood, 2014): a small seeded generator, enough to draw rows.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A uniform integer in `0..n` (`n > 0`), by rejection so that it is unbiased.
-    fn below(&mut self, n: usize) -> usize {
-        let n = n as u64;
-        let zone = u64::MAX - u64::MAX % n;
-        loop {
-            let x = self.next_u64();
-            if x < zone {
-                return (x % n) as usize;
-            }
-        }
-    }
-
-    /// `k` distinct indices drawn uniformly from `0..n` (partial Fisher–Yates).
-    fn sample(&mut self, n: usize, k: usize) -> Vec<usize> {
-        let mut indices: Vec<usize> = (0..n).collect();
-        for i in 0..k.min(n) {
-            let j = i + self.below(n - i);
-            indices.swap(i, j);
-        }
-        indices.truncate(k.min(n));
-        indices
-    }
 }

@@ -104,16 +104,7 @@ struct Features {
 
 impl Features {
     fn from_params(ctx: &StepContext<'_>) -> Result<Features, StepError> {
-        if let Some(unknown) = ctx
-            .params
-            .keys()
-            .find(|k| !KNOWN_PARAMS.contains(&k.as_str()))
-        {
-            return Err(param_error(
-                unknown,
-                format!("unknown param (known: {})", KNOWN_PARAMS.join(", ")),
-            ));
-        }
+        io::reject_unknown_params(ctx, &KNOWN_PARAMS)?;
         let features = Features {
             time: io::required_str(ctx, "time")?.to_string(),
             ids: io::str_list(ctx, "id")?,
@@ -211,7 +202,7 @@ impl Features {
                 options: None,
             });
         }
-        let times = time_values(table, &self.time)?;
+        let times = io::time_values(table, &self.time)?;
         keys.push(SortColumn {
             values: Arc::new(Int64Array::from(times)),
             options: None,
@@ -279,26 +270,6 @@ fn positive_list(ctx: &StepContext<'_>, name: &str) -> Result<Vec<usize>, StepEr
                 .and_then(|n| usize::try_from(n).ok())
                 .filter(|&n| n > 0)
                 .ok_or_else(|| param_error(name, format!("must be positive integers, not {item}")))
-        })
-        .collect()
-}
-
-/// The time column as integers (seconds or periods); nulls are an error.
-fn time_values(table: &Table, time: &str) -> Result<Vec<i64>, StepError> {
-    let values = match table
-        .time_column(time)
-        .map_err(|e| param_error("time", e.to_string()))?
-    {
-        TimeColumn::Seconds(v) | TimeColumn::Index(v) => v,
-    };
-    values
-        .into_iter()
-        .enumerate()
-        .map(|(row, t)| {
-            t.ok_or_else(|| StepError::Input {
-                input: "data".into(),
-                reason: format!("time column `{time}` is null in row {row}"),
-            })
         })
         .collect()
 }

@@ -264,7 +264,7 @@ fn tune_forecast(
 ) -> Result<(Trained, TuneResult), StepError> {
     let objective = |trial: &Trial, budget: f64| -> Result<f64, String> {
         let config = trial_config(base, trial)?;
-        let subset = series_subset(set, budget, search.seed);
+        let subset = set.subset(budget, search.seed);
         let result = backtest(&subset, &config, windows).map_err(|e| e.to_string())?;
         result
             .pooled
@@ -308,26 +308,6 @@ fn trial_config(base: &ForecastConfig, trial: &Trial) -> Result<ForecastConfig, 
         }
     }
     Ok(config)
-}
-
-/// A seeded share `budget` of the series (all of them at budget 1).
-fn series_subset(set: &SeriesSet, budget: f64, seed: u64) -> SeriesSet {
-    let n = set.series.len();
-    if budget >= 1.0 || n < 2 {
-        return set.clone();
-    }
-    let keep = ((n as f64 * budget).ceil() as usize).clamp(1, n);
-    let order = match tab::split_rows(n, 0.5, seed) {
-        Ok((first, second)) => second.into_iter().chain(first).collect(),
-        Err(_) => (0..n).collect::<Vec<_>>(),
-    };
-    let mut subset = set.clone();
-    subset.series = order
-        .into_iter()
-        .take(keep)
-        .map(|i| set.series[i].clone())
-        .collect();
-    subset
 }
 
 fn tune_tabular(

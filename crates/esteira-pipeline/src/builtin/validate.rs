@@ -217,16 +217,7 @@ struct Rules {
 
 impl Rules {
     fn from_params(ctx: &StepContext<'_>) -> Result<Rules, StepError> {
-        if let Some(unknown) = ctx
-            .params
-            .keys()
-            .find(|k| !KNOWN_PARAMS.contains(&k.as_str()))
-        {
-            return Err(param_error(
-                unknown,
-                format!("unknown param (known: {})", KNOWN_PARAMS.join(", ")),
-            ));
-        }
+        io::reject_unknown_params(ctx, &KNOWN_PARAMS)?;
         let (max_null_fraction, column_null_fractions) = match io::param(ctx, "max_null_fraction") {
             None => (None, BTreeMap::new()),
             Some(value) => parse_null_fractions(value)?,

@@ -24,7 +24,6 @@
 //! recorded as skipped and starts no run (it is not queued). Nothing here looks at it.
 
 mod cron;
-mod glob;
 mod watch;
 
 use std::collections::BTreeMap;
@@ -34,10 +33,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use crate::glob::{GlobError, glob_files};
 pub use cron::{
     CronDue, MAX_CATCH_UP, SKIPPED_COUNT_LIMIT, check_schedule, check_timezone, cron_due, next_fire,
 };
-pub use glob::{GlobError, glob_files};
 pub use watch::{WATERMARK_TIMEOUT, scan_new_data, watermark};
 
 /// One firing the engine should record (and start a run for, unless `max_concurrent` holds it

@@ -11,8 +11,8 @@ use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{AssertSqlSafe, ConnectOptions, Row};
 
-use super::glob::{NamePattern, glob_files, has_wildcard};
 use super::{Firing, TriggerError};
+use crate::glob::{NamePattern, glob_files, has_wildcard};
 
 /// How long [`watermark()`] waits for the connection and the query together.
 pub const WATERMARK_TIMEOUT: Duration = Duration::from_secs(30);

@@ -12,7 +12,9 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use uuid::Uuid;
 
-use super::{Dialect, SqlStore, found, is_unique_violation, now_ms, text};
+use super::{
+    Bind, Dialect, SqlStore, bind_all, dyn_query, found, is_unique_violation, now_ms, text,
+};
 use crate::error::{Result, invalid};
 use crate::pipelines::*;
 
@@ -131,6 +133,19 @@ fn firing_from_row(row: &AnyRow) -> Result<FiringRecord> {
     })
 }
 
+fn alias_change_from_row(row: &AnyRow) -> Result<AliasChange> {
+    Ok(AliasChange {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        alias: row.try_get("alias")?,
+        version: row.try_get("version")?,
+        previous_version: row.try_get("previous_version")?,
+        actor: row.try_get("actor")?,
+        reason: row.try_get("reason")?,
+        time: row.try_get("time")?,
+    })
+}
+
 fn pipeline_from_row(row: &AnyRow) -> Result<PipelineRecord> {
     Ok(PipelineRecord {
         name: row.try_get("name")?,
@@ -174,7 +189,44 @@ impl Dialect {
 
 type Tx = Transaction<'static, Any>;
 
+/// A listing query `head [filter] tail`: `filter` (a clause on `$2`) is kept only when its
+/// value is given, `$1` is bound in either case.
+struct OptionalFilter<'a> {
+    /// `SELECT … FROM …`, and a `WHERE` on `$1` if the query has one.
+    head: &'a str,
+    /// `WHERE col = $2`, or `AND col = $2` after a `WHERE` in `head`.
+    filter: &'a str,
+    /// `ORDER BY …`, and a `LIMIT $1` if `$1` is the limit.
+    tail: &'a str,
+}
+
 impl SqlStore {
+    /// The rows of `query` from the reader, `$1` bound to `first` and `$2` to `value` (the
+    /// filter is left out without it), each made a record by `from_row`.
+    async fn list_filtered<T>(
+        &self,
+        query: OptionalFilter<'_>,
+        first: Bind,
+        value: Option<&str>,
+        from_row: fn(&AnyRow) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut binds = vec![first];
+        let filter = match value {
+            Some(v) => {
+                binds.push(Bind::Text(v.to_string()));
+                query.filter
+            }
+            None => "",
+        };
+        let sql = format!("{} {filter} {}", query.head, query.tail);
+        bind_all(dyn_query(sql), &binds)
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(from_row)
+            .collect()
+    }
+
     async fn run_in(&self, tx: &mut Tx, run_id: &str) -> Result<PipelineRunRecord> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {RUN_COLUMNS} FROM pipeline_runs WHERE run_id = $1"
@@ -895,23 +947,17 @@ impl PipelineStore for SqlStore {
         pipeline: Option<&str>,
         limit: i64,
     ) -> Result<Vec<PipelineRunRecord>> {
-        let filter = if pipeline.is_some() {
-            "WHERE pipeline = $2"
-        } else {
-            ""
-        };
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {RUN_COLUMNS} FROM pipeline_runs {filter} ORDER BY created_time DESC, seq DESC LIMIT $1"
-        )))
-        .bind(limit);
-        if let Some(p) = pipeline {
-            q = q.bind(p);
-        }
-        q.fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(run_from_row)
-            .collect()
+        self.list_filtered(
+            OptionalFilter {
+                head: &format!("SELECT {RUN_COLUMNS} FROM pipeline_runs"),
+                filter: "WHERE pipeline = $2",
+                tail: "ORDER BY created_time DESC, seq DESC LIMIT $1",
+            },
+            Bind::Int(limit),
+            pipeline,
+            run_from_row,
+        )
+        .await
     }
 
     async fn count_active_runs(&self, pipeline: &str) -> Result<i64> {
@@ -1225,23 +1271,17 @@ impl PipelineStore for SqlStore {
     }
 
     async fn list_firings(&self, pipeline: Option<&str>, limit: i64) -> Result<Vec<FiringRecord>> {
-        let filter = if pipeline.is_some() {
-            "WHERE pipeline = $2"
-        } else {
-            ""
-        };
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {FIRING_COLUMNS} FROM trigger_firings {filter} ORDER BY fired_time DESC, seq DESC LIMIT $1"
-        )))
-        .bind(limit);
-        if let Some(p) = pipeline {
-            q = q.bind(p);
-        }
-        q.fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(firing_from_row)
-            .collect()
+        self.list_filtered(
+            OptionalFilter {
+                head: &format!("SELECT {FIRING_COLUMNS} FROM trigger_firings"),
+                filter: "WHERE pipeline = $2",
+                tail: "ORDER BY fired_time DESC, seq DESC LIMIT $1",
+            },
+            Bind::Int(limit),
+            pipeline,
+            firing_from_row,
+        )
+        .await
     }
 
     async fn move_alias(
@@ -1265,34 +1305,17 @@ impl PipelineStore for SqlStore {
 
     async fn alias_history(&self, name: &str, alias: Option<&str>) -> Result<Vec<AliasChange>> {
         self.model_exists(name).await?;
-        let filter = if alias.is_some() {
-            "AND alias = $2"
-        } else {
-            ""
-        };
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT id, name, alias, version, previous_version, actor, reason, time FROM alias_history
-             WHERE name = $1 {filter} ORDER BY id"
-        )))
-        .bind(name);
-        if let Some(a) = alias {
-            q = q.bind(a);
-        }
-        q.fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(AliasChange {
-                    id: r.try_get("id")?,
-                    name: r.try_get("name")?,
-                    alias: r.try_get("alias")?,
-                    version: r.try_get("version")?,
-                    previous_version: r.try_get("previous_version")?,
-                    actor: r.try_get("actor")?,
-                    reason: r.try_get("reason")?,
-                    time: r.try_get("time")?,
-                })
-            })
-            .collect()
+        self.list_filtered(
+            OptionalFilter {
+                head: "SELECT id, name, alias, version, previous_version, actor, reason, time \
+                       FROM alias_history WHERE name = $1",
+                filter: "AND alias = $2",
+                tail: "ORDER BY id",
+            },
+            Bind::Text(name.to_string()),
+            alias,
+            alias_change_from_row,
+        )
+        .await
     }
 }

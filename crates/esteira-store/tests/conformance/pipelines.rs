@@ -414,6 +414,44 @@ pub async fn firings_collapse_by_idempotency_key(ctx: Ctx) -> Result<()> {
     Ok(())
 }
 
+pub async fn run_and_firing_listings_filter_by_pipeline_and_limit(ctx: Ctx) -> Result<()> {
+    let p = ctx.pipes();
+    p.create_pipeline_run(diamond("r1", 0)).await?;
+    p.create_pipeline_run(diamond("r2", 0)).await?;
+    p.create_pipeline_run(NewPipelineRun {
+        pipeline: "q".into(),
+        ..diamond("r3", 0)
+    })
+    .await?;
+    let ids = |runs: Vec<PipelineRunRecord>| {
+        let mut ids: Vec<String> = runs.into_iter().map(|r| r.run_id).collect();
+        ids.sort();
+        ids
+    };
+    ensure!(ids(p.list_pipeline_runs(None, 10).await?) == ["r1", "r2", "r3"]);
+    ensure!(ids(p.list_pipeline_runs(Some("p"), 10).await?) == ["r1", "r2"]);
+    ensure!(ids(p.list_pipeline_runs(Some("q"), 10).await?) == ["r3"]);
+    ensure!(p.list_pipeline_runs(None, 2).await?.len() == 2);
+    ensure!(p.list_pipeline_runs(Some("nope"), 10).await?.is_empty());
+    for pipeline in ["p", "q"] {
+        p.record_firing(NewFiring {
+            pipeline: pipeline.into(),
+            trigger_name: "nightly".into(),
+            kind: "cron".into(),
+            idempotency_key: "k".into(),
+            cause: "due".into(),
+            params: "{}".into(),
+        })
+        .await?
+        .expect("new");
+    }
+    ensure!(p.list_firings(None, 10).await?.len() == 2);
+    ensure!(p.list_firings(None, 1).await?.len() == 1);
+    let q = p.list_firings(Some("q"), 10).await?;
+    ensure!(q.len() == 1 && q[0].pipeline == "q");
+    Ok(())
+}
+
 pub async fn deploy_versions_and_keeps_trigger_cursors(ctx: Ctx) -> Result<()> {
     let p = ctx.pipes();
     let record = |digest: &str| PipelineRecord {

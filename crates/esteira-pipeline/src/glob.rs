@@ -1,4 +1,6 @@
-//! File-name globbing: `*`, `?`, `[...]` and `**`.
+//! File-name globbing: `*`, `?`, `[...]` and `**`, shared by the new-data trigger
+//! ([`glob_files`]), the `ingest` step and code digests ([`glob_with`], with their
+//! [`GlobOptions`]), and S3 name matching ([`NamePattern`]).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -24,6 +26,8 @@ pub enum GlobError {
         dir: PathBuf,
         /// `does not exist`, `is not a directory`, or why it cannot be read.
         reason: String,
+        /// Whether it is missing or not a directory (rather than unreadable).
+        missing: bool,
     },
     /// A directory or file could not be read.
     #[error("glob pattern {pattern:?}: cannot read {}: {source}", path.display())]
@@ -55,7 +59,7 @@ pub enum GlobError {
 /// below. Names starting with `.` are matched only by a segment starting with `.`, and `**`
 /// neither enters them nor follows symbolic links to directories (other segments follow
 /// links). `.` and `..` segments are taken literally. Only files are returned, never
-/// directories.
+/// directories. This is [`glob_with`] with the default [`GlobOptions`].
 ///
 /// # Errors
 /// [`GlobError::Pattern`] for an empty pattern, one ending in `/`, `**` inside a segment, an
@@ -65,7 +69,32 @@ pub enum GlobError {
 /// [`GlobError::Io`] when a directory cannot be read (one removed during the walk is taken
 /// as empty); [`GlobError::NotUtf8`] for a matching file whose name is not UTF-8.
 pub fn glob_files(base_dir: &Path, pattern: &str) -> Result<Vec<PathBuf>, GlobError> {
-    let glob = Glob::parse(pattern)?;
+    glob_with(base_dir, pattern, GlobOptions::default())
+}
+
+/// How [`glob_with`] departs from [`glob_files`]; the default departs in nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GlobOptions {
+    /// Wildcards match names starting with `.` too, and `**` enters such directories.
+    pub hidden: bool,
+    /// The last segment keeps every entry it matches (directories and symbolic links,
+    /// dangling ones included), not only files.
+    pub any_entry: bool,
+    /// A start directory that is missing or not a directory matches nothing instead of
+    /// being a [`GlobError::StartDir`] (one that cannot be read still is).
+    pub missing_start_matches_nothing: bool,
+}
+
+/// The paths matching `pattern` as [`glob_files`] describes, changed by `options`.
+///
+/// # Errors
+/// As [`glob_files`].
+pub fn glob_with(
+    base_dir: &Path,
+    pattern: &str,
+    options: GlobOptions,
+) -> Result<Vec<PathBuf>, GlobError> {
+    let glob = Glob::parse(pattern, options)?;
     let root = if pattern.starts_with('/') {
         PathBuf::from("/")
     } else {
@@ -90,7 +119,12 @@ pub fn glob_files(base_dir: &Path, pattern: &str) -> Result<Vec<PathBuf>, GlobEr
             start.push(name);
         }
     }
-    check_start_dir(pattern, &start)?;
+    match check_start_dir(pattern, &start) {
+        Err(GlobError::StartDir { missing: true, .. }) if options.missing_start_matches_nothing => {
+            return Ok(Vec::new());
+        }
+        checked => checked?,
+    }
     let mut found = Vec::new();
     glob.walk(&start, &glob.segments[literal..], &mut found)?;
     found.sort();
@@ -99,16 +133,17 @@ pub fn glob_files(base_dir: &Path, pattern: &str) -> Result<Vec<PathBuf>, GlobEr
 }
 
 fn check_start_dir(pattern: &str, dir: &Path) -> Result<(), GlobError> {
-    let reason = match std::fs::metadata(dir) {
+    let (missing, reason) = match std::fs::metadata(dir) {
         Ok(m) if m.is_dir() => return Ok(()),
-        Ok(_) => "is not a directory".to_string(),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => "does not exist".to_string(),
-        Err(e) => format!("cannot be read: {e}"),
+        Ok(_) => (true, "is not a directory".to_string()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => (true, "does not exist".to_string()),
+        Err(e) => (false, format!("cannot be read: {e}")),
     };
     Err(GlobError::StartDir {
         pattern: pattern.to_string(),
         dir: dir.to_path_buf(),
         reason,
+        missing,
     })
 }
 
@@ -116,6 +151,7 @@ fn check_start_dir(pattern: &str, dir: &Path) -> Result<(), GlobError> {
 struct Glob<'a> {
     text: &'a str,
     segments: Vec<Segment>,
+    options: GlobOptions,
 }
 
 enum Segment {
@@ -125,7 +161,7 @@ enum Segment {
 }
 
 /// One segment's pattern, matched against a file or directory name.
-pub(super) struct NamePattern {
+pub struct NamePattern {
     tokens: Vec<Token>,
     /// The segment itself when it has no wildcard.
     literal: Option<String>,
@@ -145,12 +181,12 @@ enum Token {
 }
 
 /// Whether `text` holds a wildcard character (`*`, `?`, `[`).
-pub(super) fn has_wildcard(text: &str) -> bool {
+pub fn has_wildcard(text: &str) -> bool {
     text.contains(['*', '?', '['])
 }
 
 impl<'a> Glob<'a> {
-    fn parse(text: &'a str) -> Result<Self, GlobError> {
+    fn parse(text: &'a str, options: GlobOptions) -> Result<Self, GlobError> {
         let invalid = |reason: &str| GlobError::Pattern {
             pattern: text.to_string(),
             reason: reason.to_string(),
@@ -174,7 +210,11 @@ impl<'a> Glob<'a> {
         if matches!(segments.last(), Some(Segment::AnyDirs)) {
             segments.push(Segment::Name(NamePattern::parse(text, "*")?));
         }
-        Ok(Glob { text, segments })
+        Ok(Glob {
+            text,
+            segments,
+            options,
+        })
     }
 
     fn walk(
@@ -196,7 +236,7 @@ impl<'a> Glob<'a> {
             Segment::Name(name) => {
                 for path in self.matching(dir, name)? {
                     if rest.is_empty() {
-                        if path.is_file() {
+                        if self.keeps(&path) {
                             found.push(self.utf8(path)?);
                         }
                     } else if path.is_dir() {
@@ -208,6 +248,15 @@ impl<'a> Glob<'a> {
         Ok(())
     }
 
+    /// Whether the last segment keeps `path`: a file, or with `any_entry` anything there.
+    fn keeps(&self, path: &Path) -> bool {
+        if self.options.any_entry {
+            path.symlink_metadata().is_ok()
+        } else {
+            path.is_file()
+        }
+    }
+
     /// The entries of `dir` whose names match `name`.
     fn matching(&self, dir: &Path, name: &NamePattern) -> Result<Vec<PathBuf>, GlobError> {
         if let Some(literal) = &name.literal {
@@ -216,17 +265,26 @@ impl<'a> Glob<'a> {
         Ok(self
             .entries(dir)?
             .into_iter()
-            .filter(|e| name.matches(&e.file_name().to_string_lossy()))
+            .filter(|e| {
+                let entry_name = e.file_name();
+                let entry_name = entry_name.to_string_lossy();
+                if self.options.hidden {
+                    name.matches_hidden(&entry_name)
+                } else {
+                    name.matches(&entry_name)
+                }
+            })
             .map(|e| e.path())
             .collect())
     }
 
-    /// The sub-directories of `dir` that `**` enters: not hidden, not symbolic links.
+    /// The sub-directories of `dir` that `**` enters: not symbolic links, and not hidden
+    /// unless the options say so.
     fn plain_subdirs(&self, dir: &Path) -> Result<Vec<PathBuf>, GlobError> {
         Ok(self
             .entries(dir)?
             .into_iter()
-            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .filter(|e| self.options.hidden || !e.file_name().to_string_lossy().starts_with('.'))
             .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
             .map(|e| e.path())
             .collect())
@@ -261,7 +319,10 @@ impl<'a> Glob<'a> {
 
 impl NamePattern {
     /// Parses `segment`, a part of `pattern` (named in errors).
-    pub(super) fn parse(pattern: &str, segment: &str) -> Result<Self, GlobError> {
+    ///
+    /// # Errors
+    /// [`GlobError::Pattern`] for `**` inside the segment or an unclosed or reversed `[...]`.
+    pub fn parse(pattern: &str, segment: &str) -> Result<Self, GlobError> {
         let invalid = |reason: String| GlobError::Pattern {
             pattern: pattern.to_string(),
             reason,
@@ -286,10 +347,15 @@ impl NamePattern {
     }
 
     /// Whether `name` matches; a name starting with `.` needs a pattern starting with `.`.
-    pub(super) fn matches(&self, name: &str) -> bool {
+    pub fn matches(&self, name: &str) -> bool {
         if name.starts_with('.') && !matches!(self.tokens.first(), Some(Token::Char('.'))) {
             return false;
         }
+        self.matches_hidden(name)
+    }
+
+    /// Whether `name` matches, wildcards matching a leading `.` too.
+    pub fn matches_hidden(&self, name: &str) -> bool {
         let name: Vec<char> = name.chars().collect();
         let (mut t, mut n) = (0, 0);
         // Where the last `*` was, and how much of the name it has taken so far.
@@ -402,6 +468,84 @@ mod tests {
         assert!(!matches("*", ".hidden"));
         assert!(!matches("?hidden", ".hidden"));
         assert!(matches(".*", ".hidden"));
+    }
+
+    /// `root/a.csv`, `root/.h.csv`, `root/d/b.csv`, `root/.hid/c.csv`, `root/d/link -> d`.
+    fn tree() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        for file in ["a.csv", ".h.csv", "d/b.csv", ".hid/c.csv"] {
+            let path = root.join(file);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&path, "x\n").expect("write");
+        }
+        std::os::unix::fs::symlink(root.join("d"), root.join("d/link")).expect("link");
+        dir
+    }
+
+    fn relative(root: &Path, pattern: &str, options: GlobOptions) -> Vec<String> {
+        match glob_with(root, pattern, options) {
+            Ok(paths) => paths
+                .iter()
+                .map(|p| {
+                    p.strip_prefix(root)
+                        .expect("under root")
+                        .display()
+                        .to_string()
+                })
+                .collect(),
+            Err(e) => panic!("{pattern:?}: {e}"),
+        }
+    }
+
+    #[test]
+    fn options_match_hidden_names_keep_any_entry_and_tolerate_a_missing_start() {
+        let dir = tree();
+        let root = dir.path();
+        let plain = GlobOptions::default();
+        let hidden = GlobOptions {
+            hidden: true,
+            ..plain
+        };
+        assert_eq!(relative(root, "*.csv", plain), ["a.csv"]);
+        assert_eq!(relative(root, "*.csv", hidden), [".h.csv", "a.csv"]);
+        assert_eq!(relative(root, "**/*.csv", plain), ["a.csv", "d/b.csv"]);
+        // `**` enters `.hid` but still not the link back to `d`.
+        assert_eq!(
+            relative(root, "**/*.csv", hidden),
+            [".h.csv", ".hid/c.csv", "a.csv", "d/b.csv"]
+        );
+        let any_entry = GlobOptions {
+            any_entry: true,
+            ..plain
+        };
+        assert_eq!(relative(root, "d/*", plain), ["d/b.csv"]);
+        assert_eq!(relative(root, "d/*", any_entry), ["d/b.csv", "d/link"]);
+        assert_eq!(relative(root, "d", any_entry), ["d"]);
+        match glob_with(root, "nowhere/*.csv", plain) {
+            Err(GlobError::StartDir { missing: true, .. }) => {}
+            other => panic!("expected a missing start directory, got {other:?}"),
+        }
+        let tolerant = GlobOptions {
+            missing_start_matches_nothing: true,
+            ..plain
+        };
+        assert_eq!(
+            relative(root, "nowhere/*.csv", tolerant),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            relative(root, "a.csv/*.csv", tolerant),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn matches_hidden_lets_wildcards_take_a_leading_dot() {
+        let pattern = NamePattern::parse("*", "*").expect("parses");
+        assert!(!pattern.matches(".env"));
+        assert!(pattern.matches_hidden(".env"));
+        assert!(pattern.matches_hidden(""));
     }
 
     #[test]
