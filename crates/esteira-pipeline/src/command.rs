@@ -48,8 +48,8 @@
 //! in that group is killed. When the step is cancelled (the engine's timeouts cancel too),
 //! the group gets `SIGTERM`, then `SIGKILL` 5 s later if anything in it is still alive, and
 //! the step fails with "cancelled". Should the future be dropped instead, the group gets
-//! `SIGKILL` at once. Signals are sent to the group with the system's `kill` program
-//! (`kill -s SIG -- -PGID`), since the standard library only signals single processes.
+//! `SIGKILL` at once. Signals are sent to the whole group with kill(2) on the
+//! negated group id, since the standard library only signals single processes.
 //! A process that moves itself out of the group (`setsid`) escapes all this.
 
 use std::collections::BTreeMap;
@@ -465,31 +465,21 @@ impl ProcessGroup {
         Ok(ProcessGroup { id, armed: true })
     }
 
-    fn kill_args(&self, signal: &str) -> [String; 4] {
-        [
-            "-s".into(),
-            signal.into(),
-            "--".into(),
-            format!("-{}", self.id),
-        ]
-    }
-
-    /// Sends `signal` (`TERM`, `KILL`, or `0` to probe) to the group. Returns whether a
-    /// process in it received it.
-    async fn signal(&self, signal: &str) -> bool {
-        Command::new("kill")
-            .args(self.kill_args(signal))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .await
-            .is_ok_and(|s| s.success())
+    /// Sends `signal` (`libc::SIGTERM`, `libc::SIGKILL`, or 0 to probe) to the group.
+    /// Returns whether a process in it received it.
+    fn signal(&self, signal: i32) -> bool {
+        let Ok(group) = i32::try_from(self.id) else {
+            return false;
+        };
+        // SAFETY: kill(2) with a negative pid signals that process group; it touches no
+        // memory of ours.
+        unsafe { libc::kill(-group, signal) == 0 }
     }
 
     /// Kills whatever is left in the group once the command has exited, and disarms the
     /// drop guard.
-    async fn kill_rest(&mut self) {
-        self.signal("KILL").await;
+    fn kill_rest(&mut self) {
+        self.signal(libc::SIGKILL);
         self.armed = false;
     }
 }
@@ -497,14 +487,7 @@ impl ProcessGroup {
 impl Drop for ProcessGroup {
     fn drop(&mut self) {
         if self.armed {
-            let killed = std::process::Command::new("kill")
-                .args(self.kill_args("KILL"))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-            if let Err(e) = killed {
-                tracing::warn!(group = self.id, error = %e, "could not kill a command's process group");
-            }
+            self.signal(libc::SIGKILL);
         }
     }
 }
@@ -542,7 +525,7 @@ async fn supervise(
             exit = child.wait(), if status.is_none() => {
                 let exit = exit.map_err(|e| StepError::Failed(format!("waiting for the command: {e}")))?;
                 status = Some(exit);
-                group.kill_rest().await;
+                group.kill_rest();
                 drain_until = Some(Instant::now() + DRAIN_GRACE);
             }
             () = sleep_until(drain_until), if drain_until.is_some() => {
@@ -572,18 +555,18 @@ async fn cancel_requested(cancel: &mut watch::Receiver<bool>) {
 /// it still alive.
 async fn terminate(child: &mut Child, group: &mut ProcessGroup, log: &StepLog) {
     log.line("cancelled: sending SIGTERM to the command's process group");
-    group.signal("TERM").await;
+    group.signal(libc::SIGTERM);
     let deadline = Instant::now() + TERM_GRACE;
     while Instant::now() < deadline {
         let leader_exited = !matches!(child.try_wait(), Ok(None));
-        if leader_exited && !group.signal("0").await {
+        if leader_exited && !group.signal(0) {
             group.armed = false;
             return;
         }
         tokio::time::sleep(EXIT_POLL).await;
     }
     log.line("cancelled: still running after SIGTERM; sending SIGKILL");
-    group.kill_rest().await;
+    group.kill_rest();
     if matches!(child.try_wait(), Ok(None))
         && let Err(e) = child.kill().await
     {

@@ -28,6 +28,7 @@ pub struct Engine {
     store: Arc<dyn Store>,
     artifacts: ArtifactStore,
     tracking_uri: Option<String>,
+    work_ready: tokio::sync::Notify,
 }
 
 /// What to run.
@@ -101,6 +102,7 @@ impl Engine {
             store,
             artifacts,
             tracking_uri: None,
+            work_ready: tokio::sync::Notify::new(),
         }
     }
 
@@ -118,6 +120,17 @@ impl Engine {
     /// The artifact store.
     pub fn artifacts(&self) -> &ArtifactStore {
         &self.artifacts
+    }
+
+    /// Wakes this process's idle workers: steps may have become ready (a run was submitted
+    /// or a step committed). Workers in other processes find them at their next poll.
+    pub fn notify_work(&self) {
+        self.work_ready.notify_waiters();
+    }
+
+    /// Completes when [`Engine::notify_work`] is next called.
+    pub async fn work_ready(&self) {
+        self.work_ready.notified().await;
     }
 
     /// The tracking server URL for command steps, if any.
@@ -176,7 +189,10 @@ impl Engine {
         self.store.log_batch(&run_id, &[], &params, &[]).await?;
         let new = new_run(&req, run_id.clone(), experiment_id, git, reuse)?;
         match self.store.create_pipeline_run(new).await {
-            Ok(run) => Ok(run),
+            Ok(run) => {
+                self.notify_work();
+                Ok(run)
+            }
             Err(e) => {
                 self.end_mlflow_run(&run_id, RunStatus::Failed).await?;
                 Err(e.into())

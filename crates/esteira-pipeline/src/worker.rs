@@ -37,7 +37,8 @@ pub struct WorkerConfig {
     pub host: String,
     /// How long a claim holds without a heartbeat; heartbeats come every third of it.
     pub lease: Duration,
-    /// How long to wait before polling again when the queue is empty.
+    /// How long to wait before polling again when the queue is empty (workers of the same
+    /// process are also woken at once when a step commits).
     pub idle_poll: Duration,
     /// Only claim steps of this run (the local runner), else any.
     pub only_run: Option<String>,
@@ -47,14 +48,14 @@ pub struct WorkerConfig {
 }
 
 impl WorkerConfig {
-    /// A configuration with a generated id, this host's name, a 30 s lease and a 50 ms poll.
+    /// A configuration with a generated id, this host's name, a 30 s lease and a 25 ms poll.
     pub fn new(work_root: PathBuf) -> Self {
         let host = hostname();
         WorkerConfig {
             id: format!("{host}-{}-{}", std::process::id(), short_id()),
             host,
             lease: Duration::from_secs(30),
-            idle_poll: Duration::from_millis(50),
+            idle_poll: Duration::from_millis(25),
             only_run: None,
             work_root,
         }
@@ -103,6 +104,7 @@ impl Worker {
             if !self.run_once().await? {
                 tokio::select! {
                     _ = tokio::time::sleep(self.config.idle_poll) => {}
+                    _ = self.engine.work_ready() => {}
                     _ = stop.changed() => {}
                 }
             }
@@ -204,7 +206,9 @@ impl Worker {
                 ..
             }
         );
-        match store.complete_step(completion).await? {
+        let completed = store.complete_step(completion).await?;
+        self.engine.notify_work();
+        match completed {
             Completed::LeaseLost => {
                 if let Some(dir) = attempt.uploaded {
                     self.delete_uploads(&dir).await;
@@ -656,7 +660,10 @@ impl Worker {
         pipeline_dir: &Path,
     ) -> Result<Vec<ResolvedInput>> {
         let store = self.engine.store();
-        let step_runs = store.list_step_runs(&claimed.run.run_id).await?;
+        let upstream: Vec<String> = step.upstream().into_iter().map(str::to_string).collect();
+        let executions = store
+            .step_executions(&claimed.run.run_id, &upstream)
+            .await?;
         let mut resolved = Vec::new();
         for (port, input) in &step.inputs {
             let artifact = match input {
@@ -664,13 +671,9 @@ impl Worker {
                     step: upstream,
                     output,
                 } => {
-                    let execution = step_runs
-                        .iter()
-                        .find(|s| &s.step == upstream)
-                        .and_then(|s| s.execution_id.clone())
-                        .ok_or_else(|| {
-                            Error::NotFound(format!("step {upstream:?} has no committed execution"))
-                        })?;
+                    let execution = executions.get(upstream).cloned().ok_or_else(|| {
+                        Error::NotFound(format!("step {upstream:?} has no committed execution"))
+                    })?;
                     store
                         .execution_outputs(&execution)
                         .await?
@@ -852,32 +855,38 @@ impl Worker {
         })
     }
 
+    /// Downloads the inputs into `dir` (eight at a time); returns each port's local path.
     async fn download_inputs(
         &self,
         inputs: &[ResolvedInput],
         dir: &Path,
     ) -> Result<BTreeMap<String, PathBuf>> {
+        use futures::{StreamExt, TryStreamExt};
+        let downloads: Vec<_> = inputs
+            .iter()
+            .map(|input| self.download_input(input, dir))
+            .collect();
+        futures::stream::iter(downloads)
+            .buffer_unordered(8)
+            .try_collect()
+            .await
+    }
+
+    async fn download_input(&self, input: &ResolvedInput, dir: &Path) -> Result<(String, PathBuf)> {
         let artifacts = self.engine.artifacts();
-        let mut local = BTreeMap::new();
-        for input in inputs {
-            let a = &input.artifact.artifact;
-            let Ok(path) = ArtifactPath::from_proxy_uri(&a.uri) else {
-                local.insert(input.artifact.port.clone(), PathBuf::from(&a.uri));
-                continue;
-            };
-            let target = dir.join(&input.artifact.port);
-            let is_dir = ArtifactKind::from_name(&a.kind).is_some_and(ArtifactKind::is_directory);
-            if is_dir {
-                artifacts.download_dir(&path, &target).await?;
-                local.insert(input.artifact.port.clone(), target);
-            } else {
-                let name = path.file_name().unwrap_or("data").to_string();
-                let file = target.join(name);
-                artifacts.download_file(&path, &file).await?;
-                local.insert(input.artifact.port.clone(), file);
-            }
+        let a = &input.artifact.artifact;
+        let port = input.artifact.port.clone();
+        let Ok(path) = ArtifactPath::from_proxy_uri(&a.uri) else {
+            return Ok((port, PathBuf::from(&a.uri)));
+        };
+        let target = dir.join(&port);
+        if ArtifactKind::from_name(&a.kind).is_some_and(ArtifactKind::is_directory) {
+            artifacts.download_dir(&path, &target).await?;
+            return Ok((port, target));
         }
-        Ok(local)
+        let file = target.join(path.file_name().unwrap_or("data"));
+        artifacts.download_file(&path, &file).await?;
+        Ok((port, file))
     }
 }
 

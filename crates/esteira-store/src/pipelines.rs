@@ -518,6 +518,13 @@ pub trait PipelineStore: Send + Sync {
     async fn count_active_runs(&self, pipeline: &str) -> Result<i64>;
     /// The steps of a run, by name.
     async fn list_step_runs(&self, run_id: &str) -> Result<Vec<StepRunRecord>>;
+    /// The committed (or current) execution of each of `steps` in a run, by step name;
+    /// steps without one are left out.
+    async fn step_executions(
+        &self,
+        run_id: &str,
+        steps: &[String],
+    ) -> Result<std::collections::BTreeMap<String, String>>;
     /// Asks a run to stop: waiting and ready steps are cancelled at once, running ones at
     /// their next heartbeat. Returns the run as it is after the request.
     async fn cancel_pipeline_run(&self, run_id: &str) -> Result<PipelineRunRecord>;

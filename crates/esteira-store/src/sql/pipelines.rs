@@ -983,6 +983,29 @@ impl PipelineStore for SqlStore {
         .collect()
     }
 
+    async fn step_executions(
+        &self,
+        run_id: &str,
+        steps: &[String],
+    ) -> Result<std::collections::BTreeMap<String, String>> {
+        let mut found = std::collections::BTreeMap::new();
+        for chunk in steps.chunks(500) {
+            let sql = format!(
+                "SELECT step, execution_id FROM step_runs WHERE run_id = $1 AND step IN ({})
+                 AND execution_id IS NOT NULL",
+                super::placeholders(2, chunk.len())
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(run_id);
+            for step in chunk {
+                q = q.bind(step);
+            }
+            for row in q.fetch_all(&self.reader).await? {
+                found.insert(row.try_get("step")?, row.try_get("execution_id")?);
+            }
+        }
+        Ok(found)
+    }
+
     async fn cancel_pipeline_run(&self, run_id: &str) -> Result<PipelineRunRecord> {
         let now = now_ms();
         let mut tx = self.begin().await?;
