@@ -56,20 +56,10 @@ enum Start {
 /// [`Error::NotFound`] when nothing in the lineage graph matches; store errors.
 pub async fn lineage(store: &dyn Store, subject: &str, max_depth: usize) -> Result<Lineage> {
     let start = resolve(store, subject).await?;
-    let (up, down) = match start {
-        Start::Artifacts(ids) => (
-            walk_from_artifacts(store, &ids, true, max_depth).await?,
-            walk_from_artifacts(store, &ids, false, max_depth).await?,
-        ),
-        Start::Executions(ids) => (
-            walk_from_executions(store, &ids, true, max_depth).await?,
-            walk_from_executions(store, &ids, false, max_depth).await?,
-        ),
-    };
     Ok(Lineage {
         subject: subject.to_string(),
-        upstream: up,
-        downstream: down,
+        upstream: walk_from(store, &start, true, max_depth).await?,
+        downstream: walk_from(store, &start, false, max_depth).await?,
     })
 }
 
@@ -100,30 +90,26 @@ async fn resolve(store: &dyn Store, subject: &str) -> Result<Start> {
     )))
 }
 
-async fn walk_from_artifacts(
+async fn walk_from(
     store: &dyn Store,
-    ids: &[String],
+    start: &Start,
     upstream: bool,
     max_depth: usize,
 ) -> Result<Vec<Node>> {
     let mut walk = Walk::new(upstream, max_depth);
-    for id in ids {
-        walk.seen_artifacts.insert(id.clone());
-        walk.queue.push_back(Item::Artifact(id.clone(), 0));
-    }
-    walk.run(store).await
-}
-
-async fn walk_from_executions(
-    store: &dyn Store,
-    ids: &[String],
-    upstream: bool,
-    max_depth: usize,
-) -> Result<Vec<Node>> {
-    let mut walk = Walk::new(upstream, max_depth);
-    for id in ids {
-        walk.seen_executions.insert(id.clone());
-        walk.queue.push_back(Item::Execution(id.clone(), 0));
+    match start {
+        Start::Artifacts(ids) => {
+            for id in ids {
+                walk.seen_artifacts.insert(id.clone());
+                walk.queue.push_back(Item::Artifact(id.clone(), 0));
+            }
+        }
+        Start::Executions(ids) => {
+            for id in ids {
+                walk.seen_executions.insert(id.clone());
+                walk.queue.push_back(Item::Execution(id.clone(), 0));
+            }
+        }
     }
     walk.run(store).await
 }

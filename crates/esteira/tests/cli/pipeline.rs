@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::support::{Out, cli};
+use crate::train::sales_csv;
 
 /// The Python of the project's virtual environment (mlflow, pandas, pyarrow).
 pub fn python() -> PathBuf {
@@ -93,22 +94,6 @@ params = {{ note = "${{params.note}}" }}
 "#,
         python = python.display()
     )
-}
-
-/// Series a, b, c over `days` days: level, weekly pattern, trend and deterministic noise.
-fn sales_csv(days: usize) -> String {
-    let mut text = String::from("store_item,date,units\n");
-    let start = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("date");
-    for (i, id) in ["a", "b", "c"].iter().enumerate() {
-        for d in 0..days {
-            let weekly = [0.0, 3.0, 5.0, 2.0, -1.0, -4.0, -5.0][d % 7];
-            let noise = ((d * 7919 + i * 104_729) % 11) as f64 / 5.0 - 1.0;
-            let v = 50.0 + 10.0 * i as f64 + 0.05 * d as f64 + weekly + noise;
-            let date = start + chrono::Days::new(d as u64);
-            text.push_str(&format!("{id},{date},{v:.3}\n"));
-        }
-    }
-    text
 }
 
 struct Project {

@@ -9,7 +9,7 @@ use crate::support::cli;
 
 /// Series a, b, c: level 50 + 10·i, weekly pattern, slow trend, deterministic noise;
 /// `days` days from 2024-01-01.
-fn sales_csv(days: usize) -> String {
+pub fn sales_csv(days: usize) -> String {
     let mut text = String::from("store_item,date,units\n");
     let start = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("date");
     for (i, id) in ["a", "b", "c"].iter().enumerate() {

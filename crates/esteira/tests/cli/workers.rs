@@ -119,43 +119,21 @@ async fn a_worker_killed_mid_step_loses_it_to_the_other_and_the_run_succeeds() {
     )
     .await
     .ok();
-    let fired = cli(
-        &[
-            "pipeline",
-            "trigger",
-            "two-workers",
-            "--hook",
-            "on-demand",
-            "--idempotency-key",
-            "k1",
-            "--server",
-            &server.url,
-            "--json",
-        ],
-        &[],
-        d,
-    )
-    .await
-    .json();
+    let trigger = [
+        "pipeline",
+        "trigger",
+        "two-workers",
+        "--hook",
+        "on-demand",
+        "--idempotency-key",
+        "k1",
+        "--server",
+        &server.url,
+        "--json",
+    ];
+    let fired = cli(&trigger, &[], d).await.json();
     let run_id = fired["run_id"].as_str().expect("a run started").to_string();
-    let again = cli(
-        &[
-            "pipeline",
-            "trigger",
-            "two-workers",
-            "--hook",
-            "on-demand",
-            "--idempotency-key",
-            "k1",
-            "--server",
-            &server.url,
-            "--json",
-        ],
-        &[],
-        d,
-    )
-    .await
-    .json();
+    let again = cli(&trigger, &[], d).await.json();
     assert_eq!(
         again["status"], "DUPLICATE",
         "the same key starts no second run"
