@@ -1,0 +1,1 @@
+//! A model slot whose model can be swapped atomically while requests run.
