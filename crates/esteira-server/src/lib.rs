@@ -9,6 +9,7 @@ mod handlers;
 mod input;
 mod reply;
 pub mod service;
+pub mod serving;
 mod telemetry;
 
 use std::sync::Arc;

@@ -13,5 +13,6 @@ pub mod error;
 pub mod protocol;
 pub mod runtime;
 pub mod slot;
+pub mod source;
 
 pub use error::{Error, Result};

@@ -1,1 +1,129 @@
-//! A loaded model that predicts tables.
+//! A loaded model that predicts tables: the embeddable runtime
+//! (`ServedModel::load(dir)?.predict(&table, &params)`).
+
+use std::path::Path;
+
+use esteira_ml::dataset::Table;
+use esteira_ml::model::{self, LoadedModel, Signature, tabular};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+
+/// A model ready to predict, with where it came from.
+pub struct ServedModel {
+    /// The registered model's name, or the path it was loaded from.
+    pub name: String,
+    /// The registered version, or `"local"`.
+    pub version: String,
+    model: LoadedModel,
+}
+
+impl std::fmt::Debug for ServedModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServedModel")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .finish()
+    }
+}
+
+impl ServedModel {
+    /// Loads the model directory (or `.onnx` file) at `path`.
+    ///
+    /// # Errors
+    /// [`Error::Load`] with the cause.
+    pub fn load(path: &Path, name: &str, version: &str) -> Result<ServedModel> {
+        let model = model::load(path).map_err(|e| Error::Load {
+            uri: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Ok(ServedModel {
+            name: name.to_string(),
+            version: version.to_string(),
+            model,
+        })
+    }
+
+    /// The model's input signature, when it records one (ONNX models do not).
+    pub fn signature(&self) -> Option<&Signature> {
+        match &self.model {
+            LoadedModel::Forecast(_, manifest) | LoadedModel::Tabular(_, manifest) => {
+                Some(&manifest.signature)
+            }
+            LoadedModel::Onnx(_) => None,
+        }
+    }
+
+    /// Whether this is a forecast model (requests name series, and optionally a horizon).
+    pub fn is_forecast(&self) -> bool {
+        matches!(self.model, LoadedModel::Forecast(..))
+    }
+
+    /// Predicts `table`. Tabular and ONNX models score every row. Forecast models forecast
+    /// the series named by the id columns of `table` for `params.horizon` steps (default
+    /// the trained horizon), or, when the model has exogenous columns, through the future
+    /// rows of `table`; each forecast row carries its intervals.
+    ///
+    /// # Errors
+    /// [`Error::BadInput`] for a bad `horizon` param or rows the model cannot score (an
+    /// unknown series, a missing column); [`Error::Predict`] for a failure of the model.
+    pub fn predict(&self, table: &Table, params: &Map<String, Value>) -> Result<Table> {
+        match &self.model {
+            LoadedModel::Forecast(m, _) => {
+                let horizon = horizon(params)?;
+                m.predict_table(table, None, horizon).map_err(input_error)
+            }
+            LoadedModel::Tabular(m, _) => {
+                no_params(params)?;
+                tabular::predict_table(m, table).map_err(input_error)
+            }
+            LoadedModel::Onnx(m) => {
+                no_params(params)?;
+                model::onnx_predict_table(m, table).map_err(input_error)
+            }
+        }
+    }
+}
+
+fn horizon(params: &Map<String, Value>) -> Result<Option<usize>> {
+    if let Some(k) = params.keys().find(|k| k.as_str() != "horizon") {
+        return Err(Error::bad_input(
+            format!("params.{k}"),
+            "unknown param; forecast models take `horizon`",
+        ));
+    }
+    match params.get("horizon") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .filter(|h| *h > 0)
+            .and_then(|h| usize::try_from(h).ok())
+            .map(Some)
+            .ok_or_else(|| {
+                Error::bad_input(
+                    "params.horizon",
+                    format!("must be a positive integer, not {v}"),
+                )
+            }),
+    }
+}
+
+fn no_params(params: &Map<String, Value>) -> Result<()> {
+    match params.keys().next() {
+        None => Ok(()),
+        Some(k) => Err(Error::bad_input(
+            format!("params.{k}"),
+            "this model takes no params",
+        )),
+    }
+}
+
+fn input_error(e: model::ModelError) -> Error {
+    match e {
+        model::ModelError::Invalid { field, reason } => Error::bad_input(field, reason),
+        model::ModelError::UnknownSeries { .. }
+        | model::ModelError::Dataset(_)
+        | model::ModelError::Series(_) => Error::bad_input("inputs", e.to_string()),
+        other => Error::Predict(other.to_string()),
+    }
+}

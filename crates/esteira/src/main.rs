@@ -5,6 +5,7 @@ mod config;
 mod ml;
 mod output;
 mod pipeline;
+mod serve;
 mod tracker;
 mod train;
 
@@ -62,6 +63,9 @@ enum Command {
     Worker(pipeline::WorkerArgs),
     /// What produced a model version, artifact or run, and what used it since.
     Lineage(pipeline::LineageArgs),
+    /// Serves one model over MLflow's scoring protocol (`/invocations`), following its
+    /// alias to new versions without dropping a request.
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Args, Default)]
@@ -363,6 +367,7 @@ async fn run(cli: Cli) -> Result<()> {
         },
         Command::Worker(args) => pipeline::worker(&config, args).await,
         Command::Lineage(args) => pipeline::lineage_command(&config, args).await,
+        Command::Serve(args) => serve::serve(&config, args).await,
         Command::Models(ModelsCommand::Rollback(args)) => pipeline::rollback(&config, args).await,
         Command::Experiments(ExperimentsCommand::List { target, view }) => {
             let view = match view.as_str() {

@@ -12,6 +12,8 @@
 //! - `pipeline`: `esteira pipeline` runs (built-in and Python steps, caching, resume,
 //!   failures, retries, timeouts), lineage, rollback and pipeline-file errors.
 //! - `replicas`: two servers on one PostgreSQL database and one artifact store.
+//! - `serve`: `esteira serve`: the scoring protocol, an alias flipped under load, a version
+//!   that fails to load.
 //! - `store_errors`: a store that cannot be opened fails at once with its cause.
 //! - `train`: `esteira train`, `predict`, `evaluate` (the promotion gate) and `backtest`.
 //! - `workers`: two `esteira worker` processes on PostgreSQL; one is killed mid-step.
@@ -35,6 +37,8 @@ mod drain;
 mod pipeline;
 #[path = "cli/replicas.rs"]
 mod replicas;
+#[path = "cli/serve.rs"]
+mod serve;
 #[path = "cli/store_errors.rs"]
 mod store_errors;
 #[path = "cli/support.rs"]

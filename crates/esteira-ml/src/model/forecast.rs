@@ -217,6 +217,41 @@ impl ForecastModel {
         self.forecast_table(&forecasts)
     }
 
+    /// Forecasts for the rows of `data`: without exogenous columns, `horizon` steps (default
+    /// the trained horizon) for each series id found in `data` (read from `id_columns`,
+    /// default the trained id columns), in order of first appearance; with exogenous
+    /// columns, through the future rows of `data` (ids, times and the exogenous values).
+    ///
+    /// # Errors
+    /// [`ModelError::Invalid`] for a `horizon` given to a model with exogenous columns;
+    /// as [`ForecastModel::predict`] and [`ForecastModel::predict_future`].
+    pub fn predict_table(
+        &self,
+        data: &Table,
+        id_columns: Option<&[String]>,
+        horizon: Option<usize>,
+    ) -> Result<Table> {
+        let mut format = self.config.format.clone();
+        if let Some(id) = id_columns.filter(|id| !id.is_empty()) {
+            format.id = id.to_vec();
+        }
+        if format.exog.is_empty() {
+            let ids = crate::series::series_ids(data, &format.id)?;
+            return self.predict(Some(&ids), horizon.unwrap_or(self.config.horizon));
+        }
+        if horizon.is_some() {
+            return Err(ModelError::Invalid {
+                field: "horizon",
+                reason: format!(
+                    "the model uses exogenous columns ({}): it forecasts through the future rows given",
+                    format.exog.join(", ")
+                ),
+            });
+        }
+        let future = SeriesSet::future_from_table(data, &format, self.calendar)?;
+        self.predict_future(&future)
+    }
+
     /// Forecasts the series of `future` (read with [`SeriesSet::future_from_table`] on this
     /// model's calendar): each from the step after its last training value through its last
     /// future row, with the future values of the exogenous columns.

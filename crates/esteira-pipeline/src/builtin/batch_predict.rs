@@ -20,7 +20,6 @@ use std::collections::BTreeMap;
 
 use esteira_ml::dataset::Table;
 use esteira_ml::model::{self, ForecastModel, LoadedModel, tabular as tab};
-use esteira_ml::series::{SeriesSet, series_ids};
 use serde_json::Value;
 
 use super::io::{self, param, param_error, str_list, usize_or};
@@ -134,26 +133,13 @@ fn predict_forecast(
     id: &[String],
     horizon: Option<usize>,
 ) -> Result<Table, StepError> {
-    let mut format = model.config.format.clone();
-    if !id.is_empty() {
-        format.id = id.to_vec();
-    }
-    let table = if format.exog.is_empty() {
-        let ids = series_ids(data, &format.id).map_err(|e| input_error("data", e))?;
-        model.predict(Some(&ids), horizon.unwrap_or(model.config.horizon))
-    } else {
-        if horizon.is_some() {
-            return Err(param_error(
-                "horizon",
-                format!(
-                    "the model uses exogenous columns ({}): it forecasts through the future rows of `data`",
-                    format.exog.join(", ")
-                ),
-            ));
-        }
-        let future = SeriesSet::future_from_table(data, &format, model.calendar)
-            .map_err(|e| input_error("data", e))?;
-        model.predict_future(&future)
-    };
-    table.map_err(|e| input_error("data", e))
+    model
+        .predict_table(data, Some(id), horizon)
+        .map_err(|e| match e {
+            esteira_ml::model::ModelError::Invalid {
+                field: "horizon",
+                reason,
+            } => param_error("horizon", reason),
+            other => input_error("data", other),
+        })
 }

@@ -60,6 +60,11 @@ impl Server {
         Self::start_until(&full, envs, cwd, log, "esteira worker tracking ")
     }
 
+    /// Starts `esteira ARGS...` (a `serve` command) and waits for its listening line.
+    pub fn start_serving(args: &[&str], envs: &[(&str, &str)], cwd: &Path, log: &Path) -> Server {
+        Self::start_until(args, envs, cwd, log, "Esteira scoring server listening on ")
+    }
+
     /// Starts the binary with `args` and waits for a stdout line starting with `prefix`
     /// followed by a loopback URL.
     fn start_until(

@@ -1,0 +1,132 @@
+//! `esteira serve URI`: a scoring server for one model (MLflow's `/invocations`), following
+//! the alias when the URI names one.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use clap::Args;
+use esteira_artifacts::ArtifactStore;
+use esteira_server::serving::{ServeState, serving_router};
+use esteira_server::{DEFAULT_MAX_BODY_BYTES, Telemetry};
+use esteira_serving::slot::ModelSlot;
+use esteira_serving::source::{Fetcher, ModelSource, follow_alias};
+use esteira_store::SqlStore;
+use tokio::sync::watch;
+
+use crate::config::Config;
+
+/// `esteira serve`.
+#[derive(Args)]
+pub struct ServeArgs {
+    /// The model: models:/NAME@ALIAS (follows the alias), models:/NAME/VERSION,
+    /// runs:/RUN_ID/PATH, a model directory or an .onnx file.
+    model: String,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on; 0 picks a free port.
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Metadata store for models:/ and runs:/ URIs [default: the configuration's].
+    #[arg(long)]
+    store: Option<String>,
+    /// Artifact store [default: the configuration's].
+    #[arg(long)]
+    artifacts: Option<String>,
+    /// How often an alias is checked for a new version (e.g. 1s).
+    #[arg(long, default_value = "1s")]
+    poll: String,
+    /// Largest request body in bytes.
+    #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    max_body_bytes: usize,
+}
+
+/// Serves the model until SIGINT or SIGTERM.
+///
+/// # Errors
+/// A malformed URI, unreachable stores, a model that cannot be loaded, a port in use.
+pub async fn serve(config: &Config, args: ServeArgs) -> Result<()> {
+    let source = ModelSource::parse(&args.model).map_err(|e| anyhow!("{e}"))?;
+    let poll =
+        esteira_pipeline::spec::parse_duration(&args.poll).map_err(|e| anyhow!("--poll: {e}"))?;
+    let resolved = config.server.resolve()?;
+    let fetcher = match &source {
+        ModelSource::Local(_) => None,
+        _ => {
+            let store_url = args.store.clone().unwrap_or(resolved.store.clone());
+            let artifacts_url = args.artifacts.clone().unwrap_or(resolved.artifacts.clone());
+            let store = SqlStore::open(&store_url).await.with_context(|| {
+                format!(
+                    "cannot open the metadata store {}",
+                    crate::redact(&store_url)
+                )
+            })?;
+            let artifacts = ArtifactStore::from_url(&artifacts_url)
+                .with_context(|| format!("cannot open the artifact store {artifacts_url}"))?;
+            Some(Fetcher {
+                store: Arc::new(store),
+                artifacts,
+                cache_dir: resolved.data_dir.join("serving-cache"),
+            })
+        }
+    };
+    let model = match (&source, &fetcher) {
+        (ModelSource::Local(path), _) => {
+            let path: PathBuf = path.clone();
+            let name = args.model.clone();
+            tokio::task::spawn_blocking(move || {
+                esteira_serving::runtime::ServedModel::load(&path, &name, "local")
+            })
+            .await?
+        }
+        (_, None) => return Err(anyhow!("no store to fetch {} from", args.model)),
+        (_, Some(f)) => {
+            std::fs::create_dir_all(&f.cache_dir)
+                .with_context(|| format!("cannot create {}", f.cache_dir.display()))?;
+            let version = f.current_version(&source).await;
+            match version {
+                Ok(v) => f.load(&source, v.as_deref()).await,
+                Err(e) => Err(e),
+            }
+        }
+    }
+    .map_err(|e| anyhow!("{e}"))?;
+    let slot = Arc::new(ModelSlot::new(model));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let watcher = match (&fetcher, source.follows_alias()) {
+        (Some(f), true) => Some(tokio::spawn(follow_alias(
+            f.clone(),
+            source.clone(),
+            slot.clone(),
+            poll,
+            stop_rx,
+        ))),
+        _ => None,
+    };
+    let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
+    let addr = listener.local_addr()?;
+    let state = ServeState {
+        slot: slot.clone(),
+        telemetry: Arc::new(Telemetry::default()),
+        max_body_bytes: args.max_body_bytes,
+    };
+    let shutdown = crate::shutdown_signal()?;
+    let current = slot.get();
+    println!(
+        "Esteira serving {} version {}",
+        current.name, current.version
+    );
+    println!("Esteira scoring server listening on http://{addr}");
+    axum::serve(listener, serving_router(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    let _ = stop_tx.send(true);
+    if let Some(w) = watcher {
+        let _ = tokio::time::timeout(Duration::from_secs(5), w).await;
+    }
+    Ok(())
+}

@@ -1,0 +1,335 @@
+//! `esteira serve`: MLflow's scoring protocol over a registered model, an alias flipped
+//! while a client sends requests without pause, a version that fails to load, bad input.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::{Server, cli};
+
+/// y = 3·x1 + slope·x2 + 5, no noise.
+fn linear_csv(slope: f64) -> String {
+    let mut text = String::from("x1,x2,y\n");
+    for i in 0..60 {
+        let (x1, x2) = (i as f64 * 0.5, (i % 7) as f64);
+        text.push_str(&format!("{x1},{x2},{}\n", 3.0 * x1 + slope * x2 + 5.0));
+    }
+    text
+}
+
+struct Registry {
+    dir: tempfile::TempDir,
+    store: String,
+    artifacts: String,
+}
+
+impl Registry {
+    fn new() -> Registry {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Registry {
+            store: format!("sqlite://{}", dir.path().join("db/esteira.db").display()),
+            artifacts: dir.path().join("artifacts").display().to_string(),
+            dir,
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Trains a linear model on `y = 3·x1 + slope·x2 + 5` and registers it as a new version
+    /// of `linear`.
+    async fn register(&self, slope: f64) {
+        let file = format!("data-{slope}.csv");
+        std::fs::write(self.path().join(&file), linear_csv(slope)).expect("write");
+        let args = [
+            "train",
+            "--data",
+            &file,
+            "--kind",
+            "regression",
+            "--target",
+            "y",
+            "--algorithm",
+            "linear",
+            "--store",
+            &self.store,
+            "--artifacts",
+            &self.artifacts,
+            "--experiment",
+            "linear",
+            "--register",
+            "linear",
+            "--json",
+        ];
+        cli(&args, &[], self.path()).await.json();
+    }
+
+    async fn set_alias(&self, version: &str) {
+        let args = [
+            "models",
+            "alias",
+            "set",
+            "linear",
+            "champion",
+            version,
+            "--store",
+            &self.store,
+        ];
+        cli(&args, &[], self.path()).await.ok();
+    }
+
+    fn serve(&self, model: &str) -> Server {
+        let args = [
+            "serve",
+            model,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--store",
+            &self.store,
+            "--artifacts",
+            &self.artifacts,
+            "--poll",
+            "50ms",
+        ];
+        Server::start_serving(&args, &[], self.path(), &self.path().join("serve.log"))
+    }
+}
+
+async fn invoke(url: &str, body: &str, content_type: &str) -> (u16, Option<String>, Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{url}/invocations"))
+        .header("content-type", content_type)
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("reach the scoring server");
+    let status = resp.status().as_u16();
+    let version = resp
+        .headers()
+        .get("x-esteira-model-version")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let value = resp.json().await.unwrap_or(Value::Null);
+    (status, version, value)
+}
+
+const ROW: &str = r#"{"dataframe_split": {"columns": ["x1", "x2"], "data": [[2.0, 1.0]]}}"#;
+
+#[tokio::test]
+async fn the_four_json_formats_and_csv_score_alike_and_bad_input_is_named() {
+    let r = Registry::new();
+    r.register(2.0).await;
+    r.set_alias("1").await;
+    let server = r.serve("models:/linear@champion");
+    let bodies = [
+        (
+            r#"{"dataframe_split": {"columns": ["x1", "x2"], "data": [[2.0, 1.0], [4.0, 0.0]]}}"#,
+            "application/json",
+        ),
+        (
+            r#"{"dataframe_records": [{"x1": 2.0, "x2": 1.0}, {"x1": 4.0, "x2": 0.0}]}"#,
+            "application/json",
+        ),
+        (
+            r#"{"instances": [{"x1": 2.0, "x2": 1.0}, {"x1": 4.0, "x2": 0.0}]}"#,
+            "application/json",
+        ),
+        (
+            r#"{"inputs": {"x1": [2.0, 4.0], "x2": [1.0, 0.0]}}"#,
+            "application/json",
+        ),
+        ("x1,x2\n2.0,1.0\n4.0,0.0\n", "text/csv"),
+    ];
+    for (body, content_type) in bodies {
+        let (status, version, value) = invoke(&server.url, body, content_type).await;
+        assert_eq!(status, 200, "{body}: {value}");
+        assert_eq!(version.as_deref(), Some("linear/1"));
+        let p = value["predictions"].as_array().expect("predictions");
+        // 3·2 + 2·1 + 5 = 13 and 3·4 + 2·0 + 5 = 17.
+        let got: Vec<f64> = p.iter().map(|v| v.as_f64().unwrap_or(f64::NAN)).collect();
+        assert!(
+            (got[0] - 13.0).abs() < 1e-6 && (got[1] - 17.0).abs() < 1e-6,
+            "{body}: {value}"
+        );
+    }
+    let bad = [
+        ("{", "application/json", 400, "JSON"),
+        (
+            r#"{"dataframe_split": {"columns": ["x1"], "data": [[1.0]]}}"#,
+            "application/json",
+            400,
+            "x2",
+        ),
+        (
+            r#"{"rows": []}"#,
+            "application/json",
+            400,
+            "dataframe_split",
+        ),
+        (
+            r#"{"dataframe_records": [{"x1": "a", "x2": 1}]}"#,
+            "application/json",
+            400,
+            "x1",
+        ),
+        ("x1,x2\n1,2\n", "text/plain", 415, "text/plain"),
+    ];
+    for (body, content_type, status, needle) in bad {
+        let (got, _, value) = invoke(&server.url, body, content_type).await;
+        assert_eq!(got, status, "{body}: {value}");
+        let message = value["message"].as_str().unwrap_or_default();
+        assert!(message.contains(needle), "{body}: {value}");
+        assert!(value["error_code"].is_string(), "{value}");
+    }
+    let big = format!(
+        r#"{{"inputs": {{"x1": [{}], "x2": [1]}}}}"#,
+        "1.0,".repeat(5_000_000)
+    );
+    let (status, _, _) = invoke(&server.url, &big, "application/json").await;
+    assert_eq!(status, 413);
+    let ping = reqwest::get(format!("{}/ping", server.url))
+        .await
+        .expect("ping");
+    assert_eq!(ping.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn an_alias_flipped_20_times_under_load_drops_no_request() {
+    let r = Registry::new();
+    r.register(2.0).await;
+    r.register(-1.0).await;
+    r.set_alias("1").await;
+    let server = r.serve("models:/linear@champion");
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let (url, stop) = (server.url.clone(), stop.clone());
+        clients.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                seen.push(invoke(&url, ROW, "application/json").await);
+            }
+            seen
+        }));
+    }
+    for flip in 0..20 {
+        let version = if flip % 2 == 0 { "2" } else { "1" };
+        r.set_alias(version).await;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (_, served, _) = invoke(&server.url, ROW, "application/json").await;
+            if served.as_deref() == Some(&format!("linear/{version}")) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "version {version} never served");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut total = 0;
+    let mut by_version = std::collections::BTreeMap::new();
+    for c in clients {
+        for (status, version, value) in c.await.expect("client") {
+            total += 1;
+            assert_eq!(status, 200, "a request failed during the flips: {value}");
+            // Version 1: 3·2 + 2·1 + 5 = 13; version 2: 3·2 − 1 + 5 = 10.
+            let expected = match version.as_deref() {
+                Some("linear/1") => 13.0,
+                Some("linear/2") => 10.0,
+                other => panic!("unexpected version header {other:?}"),
+            };
+            let got = value["predictions"][0].as_f64().unwrap_or(f64::NAN);
+            assert!(
+                (got - expected).abs() < 1e-6,
+                "{version:?} answered {value}"
+            );
+            *by_version.entry(version.unwrap_or_default()).or_insert(0) += 1;
+        }
+    }
+    assert!(total > 100, "only {total} requests");
+    assert_eq!(by_version.len(), 2, "{by_version:?}");
+}
+
+#[tokio::test]
+async fn a_version_that_fails_to_load_leaves_the_old_one_serving() {
+    let r = Registry::new();
+    r.register(2.0).await;
+    r.set_alias("1").await;
+    let server = r.serve("models:/linear@champion");
+    // Version 2's files are not a model.
+    let broken = r.path().join("broken");
+    std::fs::create_dir_all(&broken).expect("mkdir");
+    std::fs::write(broken.join("MLmodel"), "not: [a model").expect("write");
+    let registered = register_files(&r, &broken).await;
+    r.set_alias(&registered).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (status, version, value) = invoke(&server.url, ROW, "application/json").await;
+    assert_eq!(
+        (status, version.as_deref()),
+        (200, Some("linear/1")),
+        "{value}"
+    );
+    let health: Value = reqwest::get(format!("{}/health", server.url))
+        .await
+        .expect("health")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(health["version"], "1");
+    assert!(
+        health["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains(&format!("version {registered}"))),
+        "{health}"
+    );
+}
+
+/// Registers the files of `dir` as a new version of `linear` through the MLflow REST API
+/// of a short-lived server on the same store; returns the version.
+async fn register_files(r: &Registry, dir: &Path) -> String {
+    let server = Server::start(
+        &[
+            "--store",
+            &r.store,
+            "--artifacts",
+            &r.artifacts,
+            "--workers",
+            "0",
+        ],
+        &[],
+        r.path(),
+        &r.path().join("registry.log"),
+    );
+    let api = server.api();
+    let path = "0/broken/artifacts/model";
+    for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let bytes = std::fs::read(entry.path()).expect("read");
+        let resp = reqwest::Client::new()
+            .put(format!(
+                "{}/api/2.0/mlflow-artifacts/artifacts/{path}/{name}",
+                server.url
+            ))
+            .body(bytes)
+            .send()
+            .await
+            .expect("upload");
+        assert!(resp.status().is_success());
+    }
+    let created = api
+        .post(
+            "model-versions/create",
+            json!({"name": "linear", "source": format!("mlflow-artifacts:/{path}")}),
+        )
+        .await;
+    created["model_version"]["version"]
+        .as_str()
+        .expect("version")
+        .to_string()
+}
