@@ -333,3 +333,139 @@ async fn register_files(r: &Registry, dir: &Path) -> String {
         .expect("version")
         .to_string()
 }
+
+#[tokio::test]
+async fn endpoints_split_traffic_by_weight_stick_by_key_and_shadow() {
+    let r = Registry::new();
+    r.register(2.0).await;
+    r.register(-1.0).await;
+    r.set_alias("1").await;
+    let args = [
+        "models",
+        "alias",
+        "set",
+        "linear",
+        "challenger",
+        "2",
+        "--store",
+        &r.store,
+    ];
+    cli(&args, &[], r.path()).await.ok();
+    let server = Server::start(
+        &[
+            "--store",
+            &r.store,
+            "--artifacts",
+            &r.artifacts,
+            "--workers",
+            "0",
+        ],
+        &[],
+        r.path(),
+        &r.path().join("server.log"),
+    );
+    let create = [
+        "endpoints",
+        "create",
+        "demand",
+        "--route",
+        "champion=linear@champion:90",
+        "--route",
+        "challenger=linear@challenger:10",
+        "--shadow",
+        "linear/2",
+        "--server",
+        &server.url,
+    ];
+    let created = cli(&create, &[], r.path()).await.json();
+    assert_eq!(
+        created["endpoint"]["routes"][0]["model"],
+        "models:/linear@champion"
+    );
+    let bad = [
+        "endpoints",
+        "create",
+        "x",
+        "--route",
+        "champion",
+        "--server",
+        &server.url,
+    ];
+    cli(&bad, &[], r.path())
+        .await
+        .fails_with(&["--route", "NAME=MODEL:WEIGHT"]);
+    let missing = [
+        "endpoints",
+        "create",
+        "x",
+        "--route",
+        "a=nope@champion:1",
+        "--server",
+        &server.url,
+    ];
+    cli(&missing, &[], r.path()).await.fails_with(&["nope"]);
+
+    let client = reqwest::Client::new();
+    let call = |path: &'static str, key: Option<&'static str>| {
+        let mut req = client
+            .post(format!("{}{path}", server.url))
+            .header("content-type", "application/json")
+            .body(ROW);
+        if let Some(k) = key {
+            req = req.header("x-esteira-routing-key", k);
+        }
+        async move {
+            let resp = req.send().await.expect("reach the server");
+            let status = resp.status().as_u16();
+            let route = resp
+                .headers()
+                .get("x-esteira-route")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            let value: Value = resp.json().await.unwrap_or(Value::Null);
+            (status, route, value)
+        }
+    };
+    let mut champion = 0;
+    for i in 0..200 {
+        let path = if i % 2 == 0 {
+            "/serving-endpoints/demand/invocations"
+        } else {
+            "/endpoints/demand/invocations"
+        };
+        let (status, route, value) = call(path, None).await;
+        assert_eq!(status, 200, "{value}");
+        let expected = if route == "champion" { 13.0 } else { 10.0 };
+        assert!((value["predictions"][0].as_f64().unwrap_or(f64::NAN) - expected).abs() < 1e-6);
+        champion += usize::from(route == "champion");
+    }
+    assert!(
+        (170..=190).contains(&champion),
+        "{champion} of 200 on the 90 % route"
+    );
+    let first = call("/serving-endpoints/demand/invocations", Some("customer-42"))
+        .await
+        .1;
+    for _ in 0..20 {
+        let again = call("/serving-endpoints/demand/invocations", Some("customer-42"))
+            .await
+            .1;
+        assert_eq!(again, first, "a routing key sticks to its route");
+    }
+    let (status, _, value) = call("/serving-endpoints/nope/invocations", None).await;
+    assert_eq!(status, 404, "{value}");
+    let metrics = reqwest::get(format!("{}/metrics", server.url))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for label in [
+        "endpoint demand route champion version 1",
+        "endpoint demand route challenger version 2",
+        "endpoint demand route shadow version 2",
+    ] {
+        assert!(metrics.contains(label), "{label} missing from /metrics");
+    }
+}
