@@ -82,9 +82,8 @@ pub fn content_type(header: Option<&str>) -> Result<Format> {
     };
     for parameter in parts.filter(|p| !p.is_empty()) {
         let (key, value) = parameter.split_once('=').unwrap_or((parameter, ""));
-        let value = value.trim().trim_matches('"');
         let is_utf8 = key.trim().eq_ignore_ascii_case("charset")
-            && (value.eq_ignore_ascii_case("utf-8") || value.eq_ignore_ascii_case("utf8"));
+            && value.trim().eq_ignore_ascii_case("utf-8");
         if !is_utf8 {
             return Err(Error::UnsupportedMediaType(header.to_string()));
         }
@@ -108,8 +107,8 @@ pub fn parse_json(body: &[u8], signature: Option<&Signature>) -> Result<Request>
 
 /// Parses a CSV body (a header row, then rows), checked and coerced against `signature`;
 /// without one, a column is `long` when every value is an integer, `double` when every value
-/// is a number, `boolean` when every value is `true`/`false`, else `string` (empty fields are
-/// nulls).
+/// is a number, `boolean` when every value is `true`/`false`, else `string`. Empty fields and
+/// pandas' missing-value markers (`NA`, `null`, `NaN`, ...) are nulls.
 ///
 /// # Errors
 /// [`Error::BadInput`] naming `body` when the CSV is malformed, not UTF-8 or has no rows, or

@@ -263,14 +263,17 @@ fn has_time_zone(text: &str) -> bool {
         .is_some_and(|time| time.contains(['Z', 'z', '+', '-']))
 }
 
-/// A column typed by its values: all integers → Int64, numbers → Float64, booleans →
-/// Boolean, strings → Utf8; nulls anywhere; an all-null column is Float64 (pandas' NaN).
+/// A column typed by its values as pandas types them: integers without nulls → Int64, other
+/// numbers → Float64 (nulls as nulls, where pandas has NaN), booleans → Boolean, strings →
+/// Utf8; an all-null column is Float64.
 fn infer_column(name: &str, cells: Vec<Cell>) -> Result<ArrayRef> {
     let kinds: Vec<&'static str> = distinct_kinds(&cells);
-    let has_float = cells.iter().any(|c| matches!(c, Cell::Float(_)));
+    let needs_float = cells
+        .iter()
+        .any(|c| matches!(c, Cell::Float(_) | Cell::Null));
     let array: ArrayRef = match kinds.as_slice() {
         [] => Arc::new(Float64Array::from(vec![None::<f64>; cells.len()])),
-        ["number"] if has_float => Arc::new(Float64Array::from(
+        ["number"] if needs_float => Arc::new(Float64Array::from(
             cells.iter().map(|c| to_double(c).ok()).collect::<Vec<_>>(),
         )),
         ["number"] => Arc::new(Int64Array::from(

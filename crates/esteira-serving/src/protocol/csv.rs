@@ -11,7 +11,14 @@ use arrow::datatypes::{DataType, Field, Schema};
 use super::cells::{Cell, RawColumn, parse_boolean};
 use crate::error::{Error, Result};
 
-/// The columns of a CSV body with a header row; empty fields are nulls. With `infer`, each
+/// The texts pandas' `read_csv` takes for a missing value by default.
+const NULL_MARKERS: [&str; 19] = [
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+];
+
+/// The columns of a CSV body with a header row; empty fields and pandas' other missing-value
+/// markers (`NA`, `null`, `NaN`, ...) are nulls. With `infer`, each
 /// column's text becomes integers, numbers or booleans when all its values are; otherwise
 /// every value stays text, for the signature to convert.
 pub(super) fn parse(body: &[u8], infer: bool) -> Result<Vec<RawColumn>> {
@@ -61,7 +68,7 @@ fn read_text_columns(body: &[u8]) -> Result<Vec<RawColumn>> {
         for (column, array) in columns.iter_mut().zip(batch.columns()) {
             let strings = array.as_string::<i32>();
             column.cells.extend((0..strings.len()).map(|row| {
-                if strings.is_null(row) || strings.value(row).is_empty() {
+                if strings.is_null(row) || NULL_MARKERS.contains(&strings.value(row)) {
                     Cell::Null
                 } else {
                     Cell::Text(strings.value(row).to_string())

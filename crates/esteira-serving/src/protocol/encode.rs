@@ -1,7 +1,10 @@
 //! Prediction tables into `{"predictions": ...}`.
 
+use std::sync::Arc;
+
 use arrow::array::{Array, ArrayRef, AsArray};
-use arrow::datatypes::{DataType, Float32Type, Float64Type, Int32Type, Int64Type};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Float64Type, Int64Type, UInt64Type};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use esteira_ml::dataset::Table;
 use serde_json::{Map, Value, json};
@@ -30,6 +33,7 @@ pub(super) fn predictions(table: &Table) -> Value {
 
 /// A column's values as JSON: nulls, NaN and infinities as `null`.
 fn column_values(array: &ArrayRef) -> Vec<Value> {
+    let array = &widened(array);
     let value_at = |row: usize| -> Value {
         if array.is_null(row) {
             return Value::Null;
@@ -37,14 +41,29 @@ fn column_values(array: &ArrayRef) -> Vec<Value> {
         match array.data_type() {
             DataType::Boolean => Value::Bool(array.as_boolean().value(row)),
             DataType::Int64 => json!(array.as_primitive::<Int64Type>().value(row)),
-            DataType::Int32 => json!(array.as_primitive::<Int32Type>().value(row)),
+            DataType::UInt64 => json!(array.as_primitive::<UInt64Type>().value(row)),
             DataType::Float64 => float(array.as_primitive::<Float64Type>().value(row)),
-            DataType::Float32 => float(f64::from(array.as_primitive::<Float32Type>().value(row))),
             DataType::Utf8 => Value::String(array.as_string::<i32>().value(row).to_string()),
             _ => displayed(array, row),
         }
     };
     (0..array.len()).map(value_at).collect()
+}
+
+/// Narrower integers as Int64 and narrower floats as Float64 (both lossless); other types
+/// unchanged.
+fn widened(array: &ArrayRef) -> ArrayRef {
+    let wider = match array.data_type() {
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32 => DataType::Int64,
+        DataType::Float16 | DataType::Float32 => DataType::Float64,
+        _ => return Arc::clone(array),
+    };
+    cast(array, &wider).unwrap_or_else(|_| Arc::clone(array))
 }
 
 fn float(value: f64) -> Value {

@@ -218,13 +218,12 @@ fn records_columns(key: &str, rows: Vec<Json>) -> Result<Vec<RawColumn>> {
     Ok(columns)
 }
 
-/// `instances` / `inputs`: records, a column mapping (`inputs` only), plain values for a
-/// single input (named by a one-column signature, else `"0"`), or lists of values (columns
+/// `instances` / `inputs`: records, a column mapping, plain values for a single input (named by a one-column signature, else `"0"`), or lists of values (columns
 /// `"0"`, `"1"`, ...).
 fn tensor_input(key: &str, input: Json, signature: Option<&Signature>) -> Result<Vec<RawColumn>> {
     let is_object = |v: &Json| matches!(v, Json::Object(_));
     match input {
-        Json::Object(mapping) if key == INPUTS => mapping_columns(mapping),
+        Json::Object(mapping) => mapping_columns(key, mapping),
         Json::List(rows) if rows.iter().all(is_object) => records_columns(key, rows),
         Json::List(rows) if rows.iter().any(is_object) => Err(Error::bad_input(
             key,
@@ -245,7 +244,7 @@ fn tensor_input(key: &str, input: Json, signature: Option<&Signature>) -> Result
         }
         other => Err(not_a(
             key,
-            "a list of records or values, or (for inputs) an object of columns",
+            "a list of records or values, or an object of columns",
             &other,
         )),
     }
@@ -259,7 +258,7 @@ fn single_input_name(signature: Option<&Signature>) -> String {
 }
 
 /// `{"column": [values...], ...}`: every column as long as the first.
-fn mapping_columns(mapping: Vec<(String, Json)>) -> Result<Vec<RawColumn>> {
+fn mapping_columns(key: &str, mapping: Vec<(String, Json)>) -> Result<Vec<RawColumn>> {
     let mut columns: Vec<RawColumn> = Vec::with_capacity(mapping.len());
     for (name, values) in mapping {
         let Json::List(values) = values else {
@@ -272,7 +271,7 @@ fn mapping_columns(mapping: Vec<(String, Json)>) -> Result<Vec<RawColumn>> {
             .collect::<Result<Vec<_>>>()?;
         if let Some(first) = columns.first().filter(|f| f.cells.len() != cells.len()) {
             return Err(Error::bad_input(
-                INPUTS,
+                key,
                 format!(
                     "the length of values for each input/column name are not the same: `{}` \
                      has {}, `{name}` has {}",
