@@ -20,7 +20,7 @@
 //!   columns only and passes NaN or None on for the others);
 //! - without a signature, a column mixing numbers, strings and booleans is refused (pandas
 //!   keeps an `object` column);
-//! - without a signature, a column name given twice is refused (pandas keeps both);
+//! - a column name given twice is refused (pandas keeps both);
 //! - CSV is read against a `datetime` column (pandas' `read_csv`, as MLflow calls it, refuses
 //!   the dtype), and date-times may mix `YYYY-MM-DD` and `YYYY-MM-DDTHH:MM:SS` forms (pandas
 //!   infers one format from the first value);
