@@ -24,8 +24,12 @@
 //! - CSV is read against a `datetime` column (pandas' `read_csv`, as MLflow calls it, refuses
 //!   the dtype), and date-times may mix `YYYY-MM-DD` and `YYYY-MM-DDTHH:MM:SS` forms (pandas
 //!   infers one format from the first value);
+//! - `params` that is not an object is refused (MLflow passes it on to the model);
+//! - without a signature, a boolean or string column with nulls keeps its type with nulls
+//!   (pandas makes it `object`);
 //! - `application/csv` is accepted besides `text/csv`, and a missing `Content-Type` means
-//!   JSON (MLflow's server fails on a missing header).
+//!   JSON (MLflow's server fails on a missing header);
+//! - NaN predictions are written as `null` (MLflow writes the non-JSON token `NaN`).
 //!
 //! As in MLflow, columns the signature does not list are dropped, an absent optional column
 //! stays absent, numeric strings are accepted for numeric columns, integers are accepted for
