@@ -469,3 +469,37 @@ async fn endpoints_split_traffic_by_weight_stick_by_key_and_shadow() {
         assert!(metrics.contains(label), "{label} missing from /metrics");
     }
 }
+
+/// scikit-learn's GradientBoostingRegressor (100 trees), exported to ONNX by skl2onnx,
+/// served: the 1000 predictions equal scikit-learn's own (the fixture and the script that
+/// made it are in `crates/esteira-ml/tests/fixtures/onnx/`).
+#[tokio::test]
+async fn a_served_onnx_export_answers_what_scikit_learn_predicts() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../esteira-ml/tests/fixtures/onnx");
+    let read = |name: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(fixtures.join(name)).expect("fixture"))
+            .expect("json")
+    };
+    let (inputs, expected) = (read("inputs.json"), read("gbr.expected.json"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = fixtures.join("gbr.onnx").display().to_string();
+    let args = ["serve", &model, "--host", "127.0.0.1", "--port", "0"];
+    let server = Server::start_serving(&args, &[], dir.path(), &dir.path().join("serve.log"));
+    let body = json!({"dataframe_split": {"columns": inputs["columns"], "data": inputs["rows"]}});
+    let (status, version, value) = invoke(&server.url, &body.to_string(), "application/json").await;
+    assert_eq!(status, 200, "{value}");
+    assert_eq!(version.as_deref(), Some(format!("{model}/local").as_str()));
+    let got = value["predictions"].as_array().expect("predictions");
+    let want = expected["variable"].as_array().expect("expected");
+    assert_eq!(got.len(), 1000);
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let (g, w) = (
+            g.as_f64().unwrap_or(f64::NAN),
+            w.as_f64().unwrap_or(f64::NAN),
+        );
+        assert!(
+            (g - w).abs() <= (1e-5 * w.abs()).max(1e-6),
+            "row {i}: {g} vs scikit-learn's {w}"
+        );
+    }
+}
