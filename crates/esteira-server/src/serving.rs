@@ -2,7 +2,7 @@
 //! `/version` and Prometheus `/metrics`, over one hot-swappable model slot.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -20,9 +20,14 @@ use crate::telemetry::Telemetry;
 /// The header naming the model version that answered a request (`NAME/VERSION`).
 pub const MODEL_VERSION_HEADER: &str = "x-esteira-model-version";
 
+/// How long a prediction may take before the request is answered 504, unless configured.
+pub const DEFAULT_PREDICT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// What the scoring routes need.
 #[derive(Clone)]
 pub struct ServeState {
+    /// How long one prediction may take (504 past it).
+    pub timeout: Duration,
     /// The model being served.
     pub slot: Arc<ModelSlot>,
     /// Request telemetry for `/metrics`.
@@ -76,7 +81,7 @@ async fn invocations(State(s): State<ServeState>, request: Request) -> Response 
     let started = Instant::now();
     let model = s.slot.get();
     let response = match read_body(request, s.max_body_bytes).await {
-        Ok((format, bytes)) => respond(score(&model, format, &bytes).await, &model),
+        Ok((format, bytes)) => respond(score(&model, format, &bytes, s.timeout).await, &model),
         Err(e) => e.into_response(),
     };
     s.telemetry.record(
@@ -111,23 +116,39 @@ pub(crate) async fn read_body(request: Request, limit: usize) -> Result<(Format,
     Ok((format, bytes))
 }
 
-/// Scores `bytes` with `model`: the `{"predictions": ...}` body.
+/// Scores `bytes` with `model`: the `{"predictions": ...}` body. The prediction runs on the
+/// blocking pool; past `timeout` the request is answered without waiting for it.
 ///
 /// # Errors
-/// 400 naming the field for bad input, 500 when the model fails.
+/// 400 naming the field for bad input, 500 when the model fails, 504 past `timeout`.
 pub(crate) async fn score(
-    model: &esteira_serving::runtime::ServedModel,
+    model: &Arc<esteira_serving::runtime::ServedModel>,
     format: Format,
     bytes: &[u8],
+    timeout: Duration,
 ) -> Result<Body, ApiError> {
     let parsed = match format {
         Format::Json => protocol::parse_json(bytes, model.signature()),
         Format::Csv => protocol::parse_csv(bytes, model.signature()),
     }
     .map_err(serving_error)?;
-    let predictions = model
-        .predict(&parsed.table, &parsed.params)
-        .map_err(serving_error)?;
+    let runner = model.clone();
+    let job = tokio::task::spawn_blocking(move || runner.predict(&parsed.table, &parsed.params));
+    let predictions = match tokio::time::timeout(timeout, job).await {
+        Ok(Ok(result)) => result.map_err(serving_error)?,
+        Ok(Err(e)) => {
+            return Err(ApiError::new(
+                ErrorCode::InternalError,
+                format!("the prediction task failed: {e}"),
+            ));
+        }
+        Err(_) => {
+            return Err(ApiError::new(
+                ErrorCode::DeadlineExceeded,
+                format!("the prediction took longer than {timeout:?}"),
+            ));
+        }
+    };
     Ok(Body::from(
         protocol::encode_predictions(&predictions).to_string(),
     ))

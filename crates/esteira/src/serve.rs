@@ -38,6 +38,9 @@ pub struct ServeArgs {
     /// How often an alias is checked for a new version (e.g. 1s).
     #[arg(long, default_value = "1s")]
     poll: String,
+    /// How long one prediction may take before the request is answered 504 (e.g. 30s).
+    #[arg(long, default_value = "30s")]
+    timeout: String,
     /// Largest request body in bytes.
     #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
@@ -51,6 +54,8 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<()> {
     let source = ModelSource::parse(&args.model).map_err(|e| anyhow!("{e}"))?;
     let poll =
         esteira_pipeline::spec::parse_duration(&args.poll).map_err(|e| anyhow!("--poll: {e}"))?;
+    let timeout = esteira_pipeline::spec::parse_duration(&args.timeout)
+        .map_err(|e| anyhow!("--timeout: {e}"))?;
     let resolved = config.server.resolve()?;
     let fetcher = match &source {
         ModelSource::Local(_) => None,
@@ -110,6 +115,7 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<()> {
         .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
     let addr = listener.local_addr()?;
     let state = ServeState {
+        timeout,
         slot: slot.clone(),
         telemetry: Arc::new(Telemetry::default()),
         max_body_bytes: args.max_body_bytes,

@@ -17,7 +17,7 @@ use super::required;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::input::Input;
-use crate::serving::{read_body, respond, score};
+use crate::serving::{DEFAULT_PREDICT_TIMEOUT, read_body, respond, score};
 
 /// The header whose value keeps a client on one route.
 pub const ROUTING_KEY_HEADER: &str = "x-esteira-routing-key";
@@ -58,14 +58,17 @@ pub(super) async fn invoke(
         );
         tokio::spawn(async move {
             let shadow_started = Instant::now();
-            let status = match score(&shadow_model, format, &body).await {
+            let status = match score(&shadow_model, format, &body, DEFAULT_PREDICT_TIMEOUT).await {
                 Ok(_) => 200,
                 Err(e) => crate::error::status(e.code).as_u16(),
             };
             telemetry.record(&label, "POST", status, shadow_started.elapsed());
         });
     }
-    let mut response = respond(score(&model, format, &bytes).await, &model);
+    let mut response = respond(
+        score(&model, format, &bytes, DEFAULT_PREDICT_TIMEOUT).await,
+        &model,
+    );
     if let Ok(v) = HeaderValue::from_str(&route.name) {
         response.headers_mut().insert(ROUTE_HEADER, v);
     }

@@ -503,3 +503,34 @@ async fn a_served_onnx_export_answers_what_scikit_learn_predicts() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_prediction_past_the_timeout_is_answered_504() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../esteira-ml/tests/fixtures/onnx");
+    let inputs: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures.join("inputs.json")).expect("fixture"),
+    )
+    .expect("json");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = fixtures.join("gbr.onnx").display().to_string();
+    let args = [
+        "serve",
+        &model,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--timeout",
+        "1ms",
+    ];
+    let server = Server::start_serving(&args, &[], dir.path(), &dir.path().join("serve.log"));
+    let rows: Vec<Value> = (0..50)
+        .flat_map(|_| inputs["rows"].as_array().cloned().unwrap_or_default())
+        .collect();
+    let body = json!({"dataframe_split": {"columns": inputs["columns"], "data": rows}});
+    let (status, _, value) = invoke(&server.url, &body.to_string(), "application/json").await;
+    assert_eq!(status, 504, "50 000 rows in 1 ms: {value}");
+    assert_eq!(value["error_code"], "DEADLINE_EXCEEDED");
+    let bad = cli(&["serve", &model, "--timeout", "soon"], &[], dir.path()).await;
+    bad.fails_with(&["--timeout"]);
+}
