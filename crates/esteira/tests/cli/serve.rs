@@ -534,3 +534,85 @@ async fn a_prediction_past_the_timeout_is_answered_504() {
     let bad = cli(&["serve", &model, "--timeout", "soon"], &[], dir.path()).await;
     bad.fails_with(&["--timeout"]);
 }
+
+#[tokio::test]
+async fn a_forecast_model_answers_series_and_a_horizon_with_intervals() {
+    let r = Registry::new();
+    std::fs::write(r.path().join("sales.csv"), crate::train::sales_csv(120)).expect("write");
+    let args = [
+        "train",
+        "--data",
+        "sales.csv",
+        "--id",
+        "store_item",
+        "--time",
+        "date",
+        "--target",
+        "units",
+        "--horizon",
+        "14",
+        "--method",
+        "naive2",
+        "--store",
+        &r.store,
+        "--artifacts",
+        &r.artifacts,
+        "--experiment",
+        "demand",
+        "--register",
+        "demand",
+        "--json",
+    ];
+    cli(&args, &[], r.path()).await.json();
+    let alias = [
+        "models", "alias", "set", "demand", "champion", "1", "--store", &r.store,
+    ];
+    cli(&alias, &[], r.path()).await.ok();
+    let server = r.serve("models:/demand@champion");
+    let by_column = r#"{"dataframe_records": [{"store_item": "a", "horizon": 7}, {"store_item": "c", "horizon": 7}]}"#;
+    let by_param = r#"{"inputs": {"store_item": ["a", "c"]}, "params": {"horizon": 7}}"#;
+    let mut answers = Vec::new();
+    for body in [by_column, by_param] {
+        let (status, version, value) = invoke(&server.url, body, "application/json").await;
+        assert_eq!(
+            (status, version.as_deref()),
+            (200, Some("demand/1")),
+            "{value}"
+        );
+        let rows = value["predictions"].as_array().expect("records").clone();
+        assert_eq!(rows.len(), 14, "2 series × 7 steps: {value}");
+        let first = &rows[0];
+        assert_eq!(first["store_item"], "a");
+        assert_eq!(first["date"].as_str().map(|d| &d[..10]), Some("2024-04-30"));
+        for key in ["forecast", "lo_80", "hi_80", "lo_95", "hi_95"] {
+            assert!(first[key].is_number(), "{key} missing: {first}");
+        }
+        let (lo, f, hi) = (
+            first["lo_95"].as_f64(),
+            first["forecast"].as_f64(),
+            first["hi_95"].as_f64(),
+        );
+        assert!(lo < f && f < hi, "{first}");
+        answers.push(rows);
+    }
+    assert_eq!(
+        answers[0], answers[1],
+        "the column and the param ask the same"
+    );
+    let mixed = r#"{"dataframe_records": [{"store_item": "a", "horizon": 7}, {"store_item": "c", "horizon": 3}]}"#;
+    let (status, _, value) = invoke(&server.url, mixed, "application/json").await;
+    assert_eq!(status, 400, "{value}");
+    assert!(
+        value["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("horizon")),
+        "{value}"
+    );
+    let unknown = r#"{"inputs": {"store_item": ["zzz"]}}"#;
+    let (status, _, value) = invoke(&server.url, unknown, "application/json").await;
+    assert_eq!(status, 400, "{value}");
+    assert!(
+        value["message"].as_str().is_some_and(|m| m.contains("zzz")),
+        "{value}"
+    );
+}
