@@ -616,3 +616,62 @@ async fn a_forecast_model_answers_series_and_a_horizon_with_intervals() {
         "{value}"
     );
 }
+
+/// `esteira predict` scores a file in batches (100 000 rows, several batches) and writes every
+/// prediction, equal to scikit-learn's.
+#[tokio::test]
+async fn batch_scoring_streams_a_large_file() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../esteira-ml/tests/fixtures/onnx");
+    let read = |name: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(fixtures.join(name)).expect("fixture"))
+            .expect("json")
+    };
+    let (inputs, expected) = (read("inputs.json"), read("gbr.expected.json"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let columns: Vec<&str> = inputs["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let mut csv = columns.join(",") + "\n";
+    let rows = inputs["rows"].as_array().expect("rows");
+    for _ in 0..100 {
+        for row in rows {
+            let cells: Vec<String> = row
+                .as_array()
+                .expect("row")
+                .iter()
+                .map(|v| v.to_string())
+                .collect();
+            csv.push_str(&cells.join(","));
+            csv.push('\n');
+        }
+    }
+    std::fs::write(dir.path().join("rows.csv"), csv).expect("write");
+    let model = fixtures.join("gbr.onnx").display().to_string();
+    let out = cli(
+        &[
+            "predict", "--model", &model, "--input", "rows.csv", "--output", "p.csv",
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert!(out.ok().contains("100000 rows written"), "{out:#?}");
+    let written = std::fs::read_to_string(dir.path().join("p.csv")).expect("output");
+    let values: Vec<f64> = written
+        .lines()
+        .skip(1)
+        .map(|l| l.parse().expect("a number"))
+        .collect();
+    assert_eq!(values.len(), 100_000);
+    let want = expected["variable"].as_array().expect("expected");
+    for (i, got) in values.iter().enumerate().step_by(997) {
+        let w = want[i % 1000].as_f64().unwrap_or(f64::NAN);
+        assert!(
+            (got - w).abs() <= (1e-5 * w.abs()).max(1e-6),
+            "row {i}: {got} vs {w}"
+        );
+    }
+}
