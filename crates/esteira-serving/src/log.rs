@@ -387,7 +387,12 @@ impl Writer {
     /// Writes one batch, retrying once; counts the outcome.
     async fn write(&self, endpoint: &str, records: Vec<PredictionRecord>) {
         let rows = records.len() as u64;
-        let encoded = match encode_batch(&self.root, endpoint, &records) {
+        // Encoding is CPU work: off the runtime's worker threads.
+        let (root, name) = (self.root.clone(), endpoint.to_string());
+        let encoded = tokio::task::spawn_blocking(move || encode_batch(&root, &name, &records))
+            .await
+            .unwrap_or_else(|e| Err(LogError::file(endpoint, format!("encoding failed: {e}"))));
+        let encoded = match encoded {
             Ok(encoded) => encoded,
             Err(e) => {
                 tracing::error!(endpoint, rows, error = %e, "prediction log batch lost");

@@ -375,6 +375,36 @@ async fn a_batch_failing_twice_is_lost_and_counted_and_the_log_goes_on() -> Resu
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_artifact_store_that_cannot_write_loses_the_batch_without_indexing_it() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (store, artifacts) = stores(dir.path()).await?;
+    // The store's directory becomes a plain file: every write fails (even as root).
+    let root = dir.path().join("artifacts");
+    std::fs::remove_dir_all(&root)?;
+    std::fs::write(&root, b"in the way")?;
+    let index: Arc<dyn PredictionStore> = Arc::new(store.clone());
+    let log = PredictionLog::start(config(100, 5, 1.0), artifacts, index.clone())?;
+    for i in 0..5 {
+        assert!(log.log(record("e", i)));
+    }
+    log.flush().await;
+    let stats = log.stats();
+    assert_eq!(
+        (stats.written_files, stats.write_errors, stats.lost_rows),
+        (0, 2, 5)
+    );
+    assert!(
+        index
+            .list_prediction_files("e", T0, T0 + 1_000_000)
+            .await?
+            .is_empty()
+    );
+    log.shutdown().await;
+    store.close().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoint_name_that_is_not_one_path_segment_loses_its_batch() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let (store, artifacts) = stores(dir.path()).await?;
