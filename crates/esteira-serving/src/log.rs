@@ -76,6 +76,18 @@ pub struct LogConfig {
 }
 
 impl LogConfig {
+    /// The defaults of the servers: 100 000 records may wait, files of at most 10 000 rows
+    /// written at least every second, every request's inputs kept, under `prediction-log/`.
+    pub fn server_default() -> LogConfig {
+        LogConfig {
+            queue_capacity: 100_000,
+            batch_rows: 10_000,
+            flush_interval: Duration::from_secs(1),
+            input_sample_rate: 1.0,
+            root: ArtifactPath::parse("prediction-log").unwrap_or_default(),
+        }
+    }
+
     /// Checks the settings.
     ///
     /// # Errors
