@@ -954,3 +954,83 @@ async fn pipeline_api_deploys_triggers_and_refuses_bad_input_precisely() {
         assert!(!reply.error_code().is_empty(), "{uri}: JSON error body");
     }
 }
+
+#[tokio::test]
+async fn endpoint_api_refuses_bad_definitions_precisely() {
+    let api = api().await;
+    let cases = [
+        (json!({"name": "e", "routes": []}), "at least one route"),
+        (
+            json!({"name": "e", "routes": [{"name": "a", "model": "s3://bucket/m", "weight": 1}]}),
+            "routes[0].model",
+        ),
+        (
+            json!({"name": "e", "routes": [{"name": "a", "model": "models:/m@x", "weight": 0}]}),
+            "weights add up to 0",
+        ),
+        (
+            json!({"name": "e", "routes": [
+                {"name": "a", "model": "models:/m@x", "weight": 1},
+                {"name": "a", "model": "models:/m@y", "weight": 1}]}),
+            "routes[1].name",
+        ),
+        (
+            json!({"name": "e", "routes": [{"name": "a", "model": "models:/m@x", "weight": 1, "extra": 1}]}),
+            "extra",
+        ),
+        (
+            json!({"name": "e", "routes": [{"name": "a", "model": "models:/nope@x", "weight": 1}]}),
+            "nope",
+        ),
+    ];
+    for (body, needle) in cases {
+        let reply = api
+            .call(
+                Method::POST,
+                "/api/2.0/esteira/endpoints/create",
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{body}: {}",
+            reply.json()
+        );
+        let message = reply.json()["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(message.contains(needle), "{body}: {message}");
+    }
+    for (method, uri, body, code) in [
+        (
+            Method::GET,
+            "/api/2.0/esteira/endpoints/get?name=nope",
+            None,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            Method::POST,
+            "/api/2.0/esteira/endpoints/delete",
+            Some(json!({"name": "nope"})),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            Method::GET,
+            "/api/2.0/esteira/endpoints/predictions",
+            None,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::POST,
+            "/serving-endpoints/nope/invocations",
+            Some(json!({"inputs": [1]})),
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let reply = api.call(method, uri, body).await;
+        assert_eq!(reply.status, code, "{uri}: {}", reply.json());
+        assert!(!reply.error_code().is_empty(), "{uri}");
+    }
+}
