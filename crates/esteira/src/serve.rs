@@ -29,7 +29,8 @@ pub struct ServeArgs {
     /// Port to listen on; 0 picks a free port.
     #[arg(long, default_value_t = 8080)]
     port: u16,
-    /// Metadata store for models:/ and runs:/ URIs [default: the configuration's].
+    /// Metadata store for models:/ and runs:/ URIs and the prediction log's index
+    /// [default: the configuration's, sqlite://./esteira-data/esteira.db].
     #[arg(long)]
     store: Option<String>,
     /// Artifact store [default: the configuration's].
@@ -41,6 +42,10 @@ pub struct ServeArgs {
     /// How long one prediction may take before the request is answered 504 (e.g. 30s).
     #[arg(long, default_value = "30s")]
     timeout: String,
+    /// Serves without writing the prediction log (and, for a local model, without opening
+    /// any store).
+    #[arg(long)]
+    no_log: bool,
     /// The endpoint name the prediction log records [default: the registered model's name,
     /// else `default`].
     #[arg(long)]
@@ -62,9 +67,17 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<()> {
         .map_err(|e| anyhow!("--timeout: {e}"))?;
     let resolved = config.server.resolve()?;
     let fetcher = match &source {
-        ModelSource::Local(_) => None,
+        ModelSource::Local(_) if args.no_log => None,
         _ => {
             let store_url = args.store.clone().unwrap_or(resolved.store.clone());
+            if let Some(parent) = store_url
+                .strip_prefix("sqlite://")
+                .and_then(|p| std::path::Path::new(p).parent())
+                .filter(|p| !p.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create {}", parent.display()))?;
+            }
             let artifacts_url = args.artifacts.clone().unwrap_or(resolved.artifacts.clone());
             let store = SqlStore::open(&store_url).await.with_context(|| {
                 format!(
@@ -119,7 +132,7 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<()> {
         .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
     let addr = listener.local_addr()?;
     let log = match &fetcher {
-        Some(f) => Some(
+        Some(f) if !args.no_log => Some(
             esteira_serving::log::PredictionLog::start(
                 esteira_serving::log::LogConfig::server_default(),
                 f.artifacts.clone(),
@@ -127,7 +140,7 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<()> {
             )
             .map_err(|e| anyhow!("cannot start the prediction log: {e}"))?,
         ),
-        None => None,
+        _ => None,
     };
     let endpoint = args.endpoint.clone().unwrap_or_else(|| match &source {
         ModelSource::Alias { name, .. } | ModelSource::Version { name, .. } => name.clone(),
