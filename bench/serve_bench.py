@@ -17,7 +17,7 @@ import urllib.request
 import numpy as np
 
 import wrk
-from proctree import loadavg
+from proctree import RssSampler, loadavg
 from servers import ROOT, Server
 
 # Loopback only: no MLflow telemetry from this process or the servers (inherited by every child).
@@ -166,19 +166,23 @@ def sklearn_batch(model_pkl, input_path, output_path):
 
 
 def timed_child(argv, cwd):
-    """Runs argv; (wall seconds, peak RSS MiB of that process from wait4, stdout, stderr)."""
+    """Runs argv; (wall seconds, peak RSS MiB sampled every 20 ms, stdout, stderr). Not wait4's
+    ru_maxrss: Linux keeps it across exec, so it would include this (large) Python process that
+    forked the child."""
     out_path, err_path = os.path.join(cwd, "child.out"), os.path.join(cwd, "child.err")
     with open(out_path, "w") as out, open(err_path, "w") as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=cwd)
-        _, status, usage = os.wait4(proc.pid, 0)
+        sampler = RssSampler(proc.pid, interval=0.02)
+        sampler.start()
+        proc.wait()
         wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        sampler.stop()
     with open(out_path) as f1, open(err_path) as f2:
         stdout, stderr = f1.read(), f2.read()
     if proc.returncode != 0:
         raise RuntimeError(f"{argv[0]} exited with {proc.returncode}: {stderr[-1500:]}")
-    return wall, usage.ru_maxrss / 1024, stdout, stderr
+    return wall, sampler.peak_kib / 1024, stdout, stderr
 
 
 def batch(work, model, onnx_path):
