@@ -38,6 +38,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// The pipeline engine over the same stores.
     pub engine: Arc<Engine>,
+    /// The serving endpoints.
+    pub endpoints: Arc<esteira_serving::endpoint::Endpoints>,
     /// The artifact store behind the proxy.
     pub artifacts: ArtifactStore,
     /// Accepted bearer tokens; `None` turns authentication off.
@@ -51,7 +53,13 @@ pub struct AppState {
 impl AppState {
     /// State with authentication off and the default body limit.
     pub fn new(store: Arc<dyn Store>, artifacts: ArtifactStore) -> Self {
+        let fetcher = esteira_serving::source::Fetcher {
+            store: store.clone(),
+            artifacts: artifacts.clone(),
+            cache_dir: std::env::temp_dir().join(format!("esteira-serving-{}", std::process::id())),
+        };
         AppState {
+            endpoints: Arc::new(esteira_serving::endpoint::Endpoints::new(fetcher)),
             engine: Arc::new(Engine::new(store.clone(), artifacts.clone())),
             store,
             artifacts,

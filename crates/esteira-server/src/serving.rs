@@ -75,7 +75,69 @@ async fn metrics(State(s): State<ServeState>) -> impl IntoResponse {
 async fn invocations(State(s): State<ServeState>, request: Request) -> Response {
     let started = Instant::now();
     let model = s.slot.get();
-    let answer = score(&s, &model, request).await;
+    let response = match read_body(request, s.max_body_bytes).await {
+        Ok((format, bytes)) => respond(score(&model, format, &bytes).await, &model),
+        Err(e) => e.into_response(),
+    };
+    s.telemetry.record(
+        "/invocations",
+        "POST",
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+/// The body's format (from `Content-Type`) and bytes.
+///
+/// # Errors
+/// 415 for another content type, 413 past `limit`.
+pub(crate) async fn read_body(request: Request, limit: usize) -> Result<(Format, Bytes), ApiError> {
+    let format = protocol::content_type(
+        request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+    )
+    .map_err(serving_error)?;
+    let bytes = axum::body::to_bytes(request.into_body(), limit)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("the request body exceeds {limit} bytes"),
+            )
+        })?;
+    Ok((format, bytes))
+}
+
+/// Scores `bytes` with `model`: the `{"predictions": ...}` body.
+///
+/// # Errors
+/// 400 naming the field for bad input, 500 when the model fails.
+pub(crate) async fn score(
+    model: &esteira_serving::runtime::ServedModel,
+    format: Format,
+    bytes: &[u8],
+) -> Result<Body, ApiError> {
+    let parsed = match format {
+        Format::Json => protocol::parse_json(bytes, model.signature()),
+        Format::Csv => protocol::parse_csv(bytes, model.signature()),
+    }
+    .map_err(serving_error)?;
+    let predictions = model
+        .predict(&parsed.table, &parsed.params)
+        .map_err(serving_error)?;
+    Ok(Body::from(
+        protocol::encode_predictions(&predictions).to_string(),
+    ))
+}
+
+/// The HTTP response of a scoring result, naming the model version that answered.
+pub(crate) fn respond(
+    answer: Result<Body, ApiError>,
+    model: &esteira_serving::runtime::ServedModel,
+) -> Response {
     let mut response = match answer {
         Ok(body) => (
             StatusCode::OK,
@@ -86,45 +148,7 @@ async fn invocations(State(s): State<ServeState>, request: Request) -> Response 
         Err(e) => e.into_response(),
     };
     insert_version(&mut response, &model.name, &model.version);
-    s.telemetry.record(
-        "/invocations",
-        "POST",
-        response.status().as_u16(),
-        started.elapsed(),
-    );
     response
-}
-
-async fn score(
-    s: &ServeState,
-    model: &esteira_serving::runtime::ServedModel,
-    request: Request,
-) -> Result<Body, ApiError> {
-    let format = protocol::content_type(
-        request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok()),
-    )
-    .map_err(serving_error)?;
-    let bytes: Bytes = axum::body::to_bytes(request.into_body(), s.max_body_bytes)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                ErrorCode::PayloadTooLarge,
-                format!("the request body exceeds {} bytes", s.max_body_bytes),
-            )
-        })?;
-    let parsed = match format {
-        Format::Json => protocol::parse_json(&bytes, model.signature()),
-        Format::Csv => protocol::parse_csv(&bytes, model.signature()),
-    }
-    .map_err(serving_error)?;
-    let predictions = model
-        .predict(&parsed.table, &parsed.params)
-        .map_err(serving_error)?;
-    let body = protocol::encode_predictions(&predictions);
-    Ok(Body::from(body.to_string()))
 }
 
 fn serving_error(e: esteira_serving::Error) -> ApiError {

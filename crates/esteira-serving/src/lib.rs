@@ -9,6 +9,7 @@
 //!
 //! [`Table`]: esteira_ml::dataset::Table
 
+pub mod endpoint;
 pub mod error;
 pub mod protocol;
 pub mod runtime;

@@ -9,7 +9,7 @@ use crate::runtime::ServedModel;
 #[derive(Debug)]
 pub struct ModelSlot {
     current: RwLock<Arc<ServedModel>>,
-    last_error: RwLock<Option<String>>,
+    last_error: RwLock<Option<(String, String)>>,
 }
 
 impl ModelSlot {
@@ -35,16 +35,28 @@ impl ModelSlot {
         *self.last_error.write().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
-    /// Records that a new version failed to load; the current model keeps serving.
-    pub fn record_failure(&self, error: String) {
-        *self.last_error.write().unwrap_or_else(|p| p.into_inner()) = Some(error);
+    /// Records that `version` failed to load with `error`; the current model keeps serving.
+    pub fn record_failure(&self, version: &str, error: String) {
+        *self.last_error.write().unwrap_or_else(|p| p.into_inner()) =
+            Some((version.to_string(), error));
     }
 
-    /// The last load failure since the last successful install.
+    /// The last load failure since the last successful install, as `version V: cause`.
     pub fn last_error(&self) -> Option<String> {
         self.last_error
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .clone()
+            .as_ref()
+            .map(|(v, e)| format!("version {v}: {e}"))
+    }
+
+    /// Whether `version` is the one that last failed to load (it is not retried until the
+    /// alias moves elsewhere).
+    pub fn failed(&self, version: &str) -> bool {
+        self.last_error
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_some_and(|(v, _)| v == version)
     }
 }

@@ -226,10 +226,34 @@ fn load_error(uri: &str, reason: String) -> Error {
     }
 }
 
-/// Follows `source` (an alias) every `interval`: when it points to another version, loads
-/// that version in the background and installs it in `slot`; a version that fails to load
-/// leaves the current one serving and is recorded as the slot's last error. Returns when
-/// `stop` turns true.
+/// Installs in `slot` the version `source` points to now, when it differs from the one
+/// serving (and did not already fail to load). A version that fails to load leaves the
+/// current one serving and is recorded as the slot's last error.
+pub async fn refresh(fetcher: &Fetcher, source: &ModelSource, slot: &ModelSlot) {
+    let version = match fetcher.current_version(source).await {
+        Ok(Some(v)) => v,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot resolve the alias; the current version keeps serving");
+            return;
+        }
+    };
+    if version == slot.get().version || slot.failed(&version) {
+        return;
+    }
+    match fetcher.load(source, Some(&version)).await {
+        Ok(model) => {
+            tracing::info!(model = %model.name, version = %version, "serving a new version");
+            slot.install(model);
+        }
+        Err(e) => {
+            tracing::error!(version = %version, error = %e, "the new version failed to load; the old one keeps serving");
+            slot.record_failure(&version, e.to_string());
+        }
+    }
+}
+
+/// Calls [`refresh`] every `interval` until `stop` turns true.
 pub async fn follow_alias(
     fetcher: Fetcher,
     source: ModelSource,
@@ -237,30 +261,8 @@ pub async fn follow_alias(
     interval: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut failed_version: Option<String> = None;
     while !*stop.borrow() {
-        match fetcher.current_version(&source).await {
-            Ok(Some(version))
-                if version != slot.get().version && failed_version.as_ref() != Some(&version) =>
-            {
-                match fetcher.load(&source, Some(&version)).await {
-                    Ok(model) => {
-                        tracing::info!(model = %model.name, version = %version, "serving a new version");
-                        slot.install(model);
-                        failed_version = None;
-                    }
-                    Err(e) => {
-                        tracing::error!(version = %version, error = %e, "the new version failed to load; the old one keeps serving");
-                        slot.record_failure(format!("version {version}: {e}"));
-                        failed_version = Some(version);
-                    }
-                }
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot resolve the alias; the current version keeps serving")
-            }
-        }
+        refresh(&fetcher, &source, &slot).await;
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = stop.changed() => {}

@@ -6,18 +6,20 @@
 //! where the dialects differ go through [`sql::Dialect`]. Each back end has its own folder of
 //! versioned migrations, applied on open. Every write is one transaction.
 
+pub mod endpoints;
 mod error;
 pub mod pipelines;
 pub mod sql;
 mod types;
 
+pub use endpoints::EndpointStore;
 pub use error::{Error, Result};
 pub use pipelines::PipelineStore;
 
-/// Both sides of the metadata store: MLflow's entities and the pipelines'.
-pub trait Store: MetadataStore + PipelineStore {}
+/// The whole metadata store: MLflow's entities, the pipelines' and the serving endpoints'.
+pub trait Store: MetadataStore + PipelineStore + EndpointStore {}
 
-impl<T: MetadataStore + PipelineStore> Store for T {}
+impl<T: MetadataStore + PipelineStore + EndpointStore> Store for T {}
 pub use sql::SqlStore;
 pub use types::*;
 

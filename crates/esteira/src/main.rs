@@ -2,6 +2,7 @@
 
 mod backend;
 mod config;
+mod endpoints;
 mod ml;
 mod output;
 mod pipeline;
@@ -66,6 +67,9 @@ enum Command {
     /// Serves one model over MLflow's scoring protocol (`/invocations`), following its
     /// alias to new versions without dropping a request.
     Serve(serve::ServeArgs),
+    /// Serving endpoints on a server: weighted routes, shadow traffic.
+    #[command(subcommand)]
+    Endpoints(endpoints::EndpointsCommand),
 }
 
 #[derive(Args, Default)]
@@ -247,11 +251,19 @@ async fn run_server(mut config: Config, args: ServerArgs) -> Result<()> {
     state.max_body_bytes = resolved.max_body_bytes;
     let tracking_uri = format!("http://{}", loopback_of(addr));
     state.engine = Arc::new(
-        esteira_pipeline::Engine::new(Arc::new(store.clone()), artifacts)
+        esteira_pipeline::Engine::new(Arc::new(store.clone()), artifacts.clone())
             .with_tracking_uri(Some(tracking_uri)),
     );
+    state.endpoints = Arc::new(esteira_serving::endpoint::Endpoints::new(
+        esteira_serving::source::Fetcher {
+            store: Arc::new(store.clone()),
+            artifacts: artifacts.clone(),
+            cache_dir: resolved.data_dir.join("serving-cache"),
+        },
+    ));
     let background = pipeline::start_background(
         state.engine.clone(),
+        state.endpoints.clone(),
         args.workers,
         resolved.data_dir.join("work"),
     );
@@ -368,6 +380,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Worker(args) => pipeline::worker(&config, args).await,
         Command::Lineage(args) => pipeline::lineage_command(&config, args).await,
         Command::Serve(args) => serve::serve(&config, args).await,
+        Command::Endpoints(command) => endpoints::endpoints(command).await,
         Command::Models(ModelsCommand::Rollback(args)) => pipeline::rollback(&config, args).await,
         Command::Experiments(ExperimentsCommand::List { target, view }) => {
             let view = match view.as_str() {

@@ -1017,17 +1017,27 @@ pub struct Background {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
-/// How often the server evaluates triggers.
+/// How often the server evaluates triggers and reloads endpoint definitions and aliases.
 const TRIGGER_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Starts the trigger loop and `workers` in-process workers.
-pub fn start_background(engine: Arc<Engine>, workers: usize, work_root: PathBuf) -> Background {
+/// Starts the trigger loop, the endpoints' reconciliation loop and `workers` in-process
+/// workers.
+pub fn start_background(
+    engine: Arc<Engine>,
+    endpoints: Arc<esteira_serving::endpoint::Endpoints>,
+    workers: usize,
+    work_root: PathBuf,
+) -> Background {
     let (stop, stop_rx) = watch::channel(false);
-    let mut tasks = vec![tokio::spawn(esteira_pipeline::scheduler::run(
-        engine.clone(),
-        TRIGGER_INTERVAL,
-        stop_rx.clone(),
-    ))];
+    let store: Arc<dyn esteira_store::EndpointStore> = engine.store().clone();
+    let mut tasks = vec![
+        tokio::spawn(esteira_pipeline::scheduler::run(
+            engine.clone(),
+            TRIGGER_INTERVAL,
+            stop_rx.clone(),
+        )),
+        tokio::spawn(endpoints.run(store, TRIGGER_INTERVAL, stop_rx.clone())),
+    ];
     let base = WorkerConfig::new(work_root);
     for i in 0..workers {
         let mut config = base.clone();

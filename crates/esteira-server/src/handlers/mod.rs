@@ -2,6 +2,7 @@
 //! [`crate::service`] function, and converts the result to MLflow's JSON.
 
 mod artifacts;
+mod endpoints;
 mod logged_models;
 mod misc;
 mod pipelines;
@@ -157,6 +158,10 @@ fn esteira_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/lineage", get(p::get_lineage)),
         ("/models/alias-history", get(p::alias_history)),
         ("/models/rollback", post(p::rollback)),
+        ("/endpoints/create", post(endpoints::create)),
+        ("/endpoints/get", get(endpoints::get)),
+        ("/endpoints/list", get(endpoints::list)),
+        ("/endpoints/delete", post(endpoints::delete)),
     ]
 }
 
@@ -192,6 +197,11 @@ pub(crate) fn api_routes() -> Router<AppState> {
         }
     }
     router = router
+        .route(
+            "/serving-endpoints/{name}/invocations",
+            post(endpoints::invoke),
+        )
+        .route("/endpoints/{name}/invocations", post(endpoints::invoke))
         .route("/get-artifact", get(artifacts::run_artifact))
         .route(
             "/model-versions/get-artifact",

@@ -25,6 +25,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0002_pipelines.sql"),
         postgres: include_str!("../../migrations/postgres/0002_pipelines.sql"),
     },
+    Migration {
+        version: 3,
+        name: "endpoints",
+        sqlite: include_str!("../../migrations/sqlite/0003_endpoints.sql"),
+        postgres: include_str!("../../migrations/postgres/0003_endpoints.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -7,6 +7,7 @@
 //! writer, many readers, WAL); on PostgreSQL both pools are the same pool.
 
 mod batcher;
+mod endpoints;
 mod experiments;
 mod logged_models;
 mod migrate;

@@ -333,3 +333,173 @@ async fn register_files(r: &Registry, dir: &Path) -> String {
         .expect("version")
         .to_string()
 }
+
+#[tokio::test]
+async fn endpoints_split_traffic_by_weight_stick_by_key_and_shadow() {
+    let r = Registry::new();
+    r.register(2.0).await;
+    r.register(-1.0).await;
+    r.set_alias("1").await;
+    let args = [
+        "models",
+        "alias",
+        "set",
+        "linear",
+        "challenger",
+        "2",
+        "--store",
+        &r.store,
+    ];
+    cli(&args, &[], r.path()).await.ok();
+    let server = Server::start(
+        &[
+            "--store",
+            &r.store,
+            "--artifacts",
+            &r.artifacts,
+            "--workers",
+            "0",
+        ],
+        &[],
+        r.path(),
+        &r.path().join("server.log"),
+    );
+    let create = [
+        "endpoints",
+        "create",
+        "demand",
+        "--route",
+        "champion=linear@champion:90",
+        "--route",
+        "challenger=linear@challenger:10",
+        "--shadow",
+        "linear/2",
+        "--server",
+        &server.url,
+    ];
+    let created = cli(&create, &[], r.path()).await.json();
+    assert_eq!(
+        created["endpoint"]["routes"][0]["model"],
+        "models:/linear@champion"
+    );
+    let bad = [
+        "endpoints",
+        "create",
+        "x",
+        "--route",
+        "champion",
+        "--server",
+        &server.url,
+    ];
+    cli(&bad, &[], r.path())
+        .await
+        .fails_with(&["--route", "NAME=MODEL:WEIGHT"]);
+    let missing = [
+        "endpoints",
+        "create",
+        "x",
+        "--route",
+        "a=nope@champion:1",
+        "--server",
+        &server.url,
+    ];
+    cli(&missing, &[], r.path()).await.fails_with(&["nope"]);
+
+    let client = reqwest::Client::new();
+    let call = |path: &'static str, key: Option<&'static str>| {
+        let mut req = client
+            .post(format!("{}{path}", server.url))
+            .header("content-type", "application/json")
+            .body(ROW);
+        if let Some(k) = key {
+            req = req.header("x-esteira-routing-key", k);
+        }
+        async move {
+            let resp = req.send().await.expect("reach the server");
+            let status = resp.status().as_u16();
+            let route = resp
+                .headers()
+                .get("x-esteira-route")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            let value: Value = resp.json().await.unwrap_or(Value::Null);
+            (status, route, value)
+        }
+    };
+    let mut champion = 0;
+    for i in 0..200 {
+        let path = if i % 2 == 0 {
+            "/serving-endpoints/demand/invocations"
+        } else {
+            "/endpoints/demand/invocations"
+        };
+        let (status, route, value) = call(path, None).await;
+        assert_eq!(status, 200, "{value}");
+        let expected = if route == "champion" { 13.0 } else { 10.0 };
+        assert!((value["predictions"][0].as_f64().unwrap_or(f64::NAN) - expected).abs() < 1e-6);
+        champion += usize::from(route == "champion");
+    }
+    assert!(
+        (170..=190).contains(&champion),
+        "{champion} of 200 on the 90 % route"
+    );
+    let first = call("/serving-endpoints/demand/invocations", Some("customer-42"))
+        .await
+        .1;
+    for _ in 0..20 {
+        let again = call("/serving-endpoints/demand/invocations", Some("customer-42"))
+            .await
+            .1;
+        assert_eq!(again, first, "a routing key sticks to its route");
+    }
+    let (status, _, value) = call("/serving-endpoints/nope/invocations", None).await;
+    assert_eq!(status, 404, "{value}");
+    let metrics = reqwest::get(format!("{}/metrics", server.url))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for label in [
+        "endpoint demand route champion version 1",
+        "endpoint demand route challenger version 2",
+        "endpoint demand route shadow version 2",
+    ] {
+        assert!(metrics.contains(label), "{label} missing from /metrics");
+    }
+}
+
+/// scikit-learn's GradientBoostingRegressor (100 trees), exported to ONNX by skl2onnx,
+/// served: the 1000 predictions equal scikit-learn's own (the fixture and the script that
+/// made it are in `crates/esteira-ml/tests/fixtures/onnx/`).
+#[tokio::test]
+async fn a_served_onnx_export_answers_what_scikit_learn_predicts() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../esteira-ml/tests/fixtures/onnx");
+    let read = |name: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(fixtures.join(name)).expect("fixture"))
+            .expect("json")
+    };
+    let (inputs, expected) = (read("inputs.json"), read("gbr.expected.json"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = fixtures.join("gbr.onnx").display().to_string();
+    let args = ["serve", &model, "--host", "127.0.0.1", "--port", "0"];
+    let server = Server::start_serving(&args, &[], dir.path(), &dir.path().join("serve.log"));
+    let body = json!({"dataframe_split": {"columns": inputs["columns"], "data": inputs["rows"]}});
+    let (status, version, value) = invoke(&server.url, &body.to_string(), "application/json").await;
+    assert_eq!(status, 200, "{value}");
+    assert_eq!(version.as_deref(), Some(format!("{model}/local").as_str()));
+    let got = value["predictions"].as_array().expect("predictions");
+    let want = expected["variable"].as_array().expect("expected");
+    assert_eq!(got.len(), 1000);
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let (g, w) = (
+            g.as_f64().unwrap_or(f64::NAN),
+            w.as_f64().unwrap_or(f64::NAN),
+        );
+        assert!(
+            (g - w).abs() <= (1e-5 * w.abs()).max(1e-6),
+            "row {i}: {g} vs scikit-learn's {w}"
+        );
+    }
+}
