@@ -28,6 +28,8 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// The request names a content type the endpoint does not accept.
     UnsupportedMediaType,
+    /// The work did not finish within its time limit.
+    DeadlineExceeded,
 }
 
 impl ErrorCode {
@@ -44,6 +46,7 @@ impl ErrorCode {
             ErrorCode::Unauthenticated => "UNAUTHENTICATED",
             ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             ErrorCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            ErrorCode::DeadlineExceeded => "DEADLINE_EXCEEDED",
         }
     }
 }

@@ -282,6 +282,138 @@ impl Format {
 
 type Batches = (SchemaRef, Vec<RecordBatch>);
 
+/// Reads the CSV or Parquet file at `path` in batches of at most `rows` rows and calls
+/// `each` with every batch in order, holding one batch in memory at a time. Returns the
+/// number of rows read.
+///
+/// # Errors
+/// As [`Table::read`]; and whatever `each` returns, which stops the reading.
+pub fn for_each_batch<E: From<DatasetError>>(
+    path: &Path,
+    rows: usize,
+    mut each: impl FnMut(Table) -> std::result::Result<(), E>,
+) -> std::result::Result<usize, E> {
+    use std::io::Seek;
+    let mut file = File::open(path).map_err(io_error(path))?;
+    let malformed = malformed(path);
+    let batches: Box<dyn Iterator<Item = std::result::Result<RecordBatch, String>>> =
+        match Format::of(path)? {
+            Format::Csv => {
+                let format = arrow::csv::reader::Format::default().with_header(true);
+                let (schema, _) = format
+                    .infer_schema(&mut file, Some(10_000))
+                    .map_err(|e| malformed(&e))?;
+                file.rewind().map_err(io_error(path))?;
+                let reader = arrow::csv::ReaderBuilder::new(Arc::new(schema))
+                    .with_format(format)
+                    .with_batch_size(rows.max(1))
+                    .build(file)
+                    .map_err(|e| malformed(&e))?;
+                Box::new(reader.map(|b| b.map_err(|e| e.to_string())))
+            }
+            Format::Parquet => {
+                let reader =
+                    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+                        .map_err(|e| malformed(&e))?
+                        .with_batch_size(rows.max(1))
+                        .build()
+                        .map_err(|e| malformed(&e))?;
+                Box::new(reader.map(|b| b.map_err(|e| e.to_string())))
+            }
+        };
+    let mut total = 0;
+    for batch in batches {
+        let batch = batch.map_err(|e| malformed(&e))?;
+        total += batch.num_rows();
+        each(Table { batch })?;
+    }
+    if total == 0 {
+        return Err(DatasetError::Empty {
+            path: path.to_path_buf(),
+        }
+        .into());
+    }
+    Ok(total)
+}
+
+/// Writes tables one after the other into one CSV or Parquet file (by extension); the
+/// first table fixes the schema.
+pub struct TableWriter {
+    path: std::path::PathBuf,
+    sink: Sink,
+}
+
+enum Sink {
+    Csv(arrow::csv::Writer<File>),
+    Parquet(Option<parquet::arrow::ArrowWriter<File>>, Option<File>),
+}
+
+impl TableWriter {
+    /// Creates (or replaces) the file at `path`.
+    ///
+    /// # Errors
+    /// [`DatasetError::UnsupportedFormat`] or [`DatasetError::Io`].
+    pub fn create(path: &Path) -> Result<TableWriter> {
+        let format = Format::of(path)?;
+        let file = File::create(path).map_err(io_error(path))?;
+        let sink = match format {
+            Format::Csv => Sink::Csv(
+                arrow::csv::WriterBuilder::new()
+                    .with_header(true)
+                    .build(file),
+            ),
+            Format::Parquet => Sink::Parquet(None, Some(file)),
+        };
+        Ok(TableWriter {
+            path: path.to_path_buf(),
+            sink,
+        })
+    }
+
+    /// Appends `table`.
+    ///
+    /// # Errors
+    /// [`DatasetError::Malformed`] when the encoder fails (a schema unlike the first
+    /// table's, for Parquet).
+    pub fn write(&mut self, table: &Table) -> Result<()> {
+        let malformed = malformed(&self.path);
+        match &mut self.sink {
+            Sink::Csv(w) => w.write(&table.batch).map_err(|e| malformed(&e)),
+            Sink::Parquet(writer, file) => {
+                if writer.is_none() {
+                    let file = file
+                        .take()
+                        .ok_or_else(|| malformed(&"the file is closed"))?;
+                    *writer = Some(
+                        parquet::arrow::ArrowWriter::try_new(file, table.batch.schema(), None)
+                            .map_err(|e| malformed(&e))?,
+                    );
+                }
+                match writer {
+                    Some(w) => w.write(&table.batch).map_err(|e| malformed(&e)),
+                    None => Err(malformed(&"the file is closed")),
+                }
+            }
+        }
+    }
+
+    /// Flushes and closes the file.
+    ///
+    /// # Errors
+    /// [`DatasetError::Malformed`] when the encoder fails.
+    pub fn finish(self) -> Result<()> {
+        let malformed = malformed(&self.path);
+        match self.sink {
+            Sink::Csv(w) => {
+                drop(w.into_inner());
+                Ok(())
+            }
+            Sink::Parquet(Some(w), _) => w.close().map(drop).map_err(|e| malformed(&e)),
+            Sink::Parquet(None, _) => Err(malformed(&"nothing was written")),
+        }
+    }
+}
+
 fn read_csv(mut file: File) -> std::result::Result<Batches, arrow::error::ArrowError> {
     use std::io::Seek;
     let format = arrow::csv::reader::Format::default().with_header(true);

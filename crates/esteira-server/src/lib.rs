@@ -40,6 +40,8 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     /// The serving endpoints.
     pub endpoints: Arc<esteira_serving::endpoint::Endpoints>,
+    /// The prediction log of the endpoints (off unless the binary starts it).
+    pub predictions: Option<esteira_serving::log::PredictionLog>,
     /// The artifact store behind the proxy.
     pub artifacts: ArtifactStore,
     /// Accepted bearer tokens; `None` turns authentication off.
@@ -60,6 +62,7 @@ impl AppState {
         };
         AppState {
             endpoints: Arc::new(esteira_serving::endpoint::Endpoints::new(fetcher)),
+            predictions: None,
             engine: Arc::new(Engine::new(store.clone(), artifacts.clone())),
             store,
             artifacts,

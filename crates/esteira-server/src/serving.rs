@@ -2,7 +2,7 @@
 //! `/version` and Prometheus `/metrics`, over one hot-swappable model slot.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -20,9 +20,77 @@ use crate::telemetry::Telemetry;
 /// The header naming the model version that answered a request (`NAME/VERSION`).
 pub const MODEL_VERSION_HEADER: &str = "x-esteira-model-version";
 
+/// How long a prediction may take before the request is answered 504, unless configured.
+pub const DEFAULT_PREDICT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The header carrying a request's id (the client's, or one Esteira makes), in the
+/// prediction log and in the response.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The request's id: the client's `x-request-id`, or a new one.
+pub(crate) fn request_id(request: &Request) -> String {
+    request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 200)
+        .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_string)
+}
+
+/// What the prediction log records of one answered request.
+pub(crate) struct Logged<'a> {
+    pub request_id: String,
+    pub endpoint: &'a str,
+    pub route: &'a str,
+    pub model: &'a esteira_serving::runtime::ServedModel,
+    pub body: &'a [u8],
+    pub started: Instant,
+}
+
+/// Logs an answered request (its body as inputs when sampled, the response as outputs),
+/// never waiting; and names the request id in the response.
+pub(crate) async fn log_prediction(
+    log: Option<&esteira_serving::log::PredictionLog>,
+    entry: Logged<'_>,
+    response: Response,
+) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    if let Some(log) = log {
+        let inputs = log
+            .samples_inputs(&entry.request_id)
+            .then(|| String::from_utf8_lossy(entry.body).into_owned());
+        log.log(esteira_serving::log::PredictionRecord {
+            request_id: entry.request_id.clone(),
+            time_ms: chrono::Utc::now().timestamp_millis(),
+            endpoint: entry.endpoint.to_string(),
+            route: entry.route.to_string(),
+            model: entry.model.name.clone(),
+            version: entry.model.version.clone(),
+            inputs,
+            outputs: String::from_utf8_lossy(&bytes).into_owned(),
+            latency_us: entry.started.elapsed().as_micros() as i64,
+            status: parts.status.as_u16(),
+            series: None,
+        });
+    }
+    if let Ok(v) = HeaderValue::from_str(&entry.request_id) {
+        parts.headers.insert(REQUEST_ID_HEADER, v);
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
 /// What the scoring routes need.
 #[derive(Clone)]
 pub struct ServeState {
+    /// The prediction log, when the server has a store to write it to.
+    pub log: Option<esteira_serving::log::PredictionLog>,
+    /// The endpoint name recorded in the prediction log.
+    pub endpoint: String,
+    /// How long one prediction may take (504 past it).
+    pub timeout: Duration,
     /// The model being served.
     pub slot: Arc<ModelSlot>,
     /// Request telemetry for `/metrics`.
@@ -75,8 +143,20 @@ async fn metrics(State(s): State<ServeState>) -> impl IntoResponse {
 async fn invocations(State(s): State<ServeState>, request: Request) -> Response {
     let started = Instant::now();
     let model = s.slot.get();
+    let id = request_id(&request);
     let response = match read_body(request, s.max_body_bytes).await {
-        Ok((format, bytes)) => respond(score(&model, format, &bytes).await, &model),
+        Ok((format, bytes)) => {
+            let answer = respond(score(&model, format, &bytes, s.timeout).await, &model);
+            let entry = Logged {
+                request_id: id,
+                endpoint: &s.endpoint,
+                route: "default",
+                model: &model,
+                body: &bytes,
+                started,
+            };
+            log_prediction(s.log.as_ref(), entry, answer).await
+        }
         Err(e) => e.into_response(),
     };
     s.telemetry.record(
@@ -111,23 +191,39 @@ pub(crate) async fn read_body(request: Request, limit: usize) -> Result<(Format,
     Ok((format, bytes))
 }
 
-/// Scores `bytes` with `model`: the `{"predictions": ...}` body.
+/// Scores `bytes` with `model`: the `{"predictions": ...}` body. The prediction runs on the
+/// blocking pool; past `timeout` the request is answered without waiting for it.
 ///
 /// # Errors
-/// 400 naming the field for bad input, 500 when the model fails.
+/// 400 naming the field for bad input, 500 when the model fails, 504 past `timeout`.
 pub(crate) async fn score(
-    model: &esteira_serving::runtime::ServedModel,
+    model: &Arc<esteira_serving::runtime::ServedModel>,
     format: Format,
     bytes: &[u8],
+    timeout: Duration,
 ) -> Result<Body, ApiError> {
     let parsed = match format {
         Format::Json => protocol::parse_json(bytes, model.signature()),
         Format::Csv => protocol::parse_csv(bytes, model.signature()),
     }
     .map_err(serving_error)?;
-    let predictions = model
-        .predict(&parsed.table, &parsed.params)
-        .map_err(serving_error)?;
+    let runner = model.clone();
+    let job = tokio::task::spawn_blocking(move || runner.predict(&parsed.table, &parsed.params));
+    let predictions = match tokio::time::timeout(timeout, job).await {
+        Ok(Ok(result)) => result.map_err(serving_error)?,
+        Ok(Err(e)) => {
+            return Err(ApiError::new(
+                ErrorCode::InternalError,
+                format!("the prediction task failed: {e}"),
+            ));
+        }
+        Err(_) => {
+            return Err(ApiError::new(
+                ErrorCode::DeadlineExceeded,
+                format!("the prediction took longer than {timeout:?}"),
+            ));
+        }
+    };
     Ok(Body::from(
         protocol::encode_predictions(&predictions).to_string(),
     ))

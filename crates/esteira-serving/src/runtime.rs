@@ -70,8 +70,12 @@ impl ServedModel {
     pub fn predict(&self, table: &Table, params: &Map<String, Value>) -> Result<Table> {
         match &self.model {
             LoadedModel::Forecast(m, _) => {
-                let horizon = horizon(params)?;
-                m.predict_table(table, None, horizon).map_err(input_error)
+                let horizon = match horizon(params)? {
+                    Some(h) => Some(h),
+                    None => horizon_column(table)?,
+                };
+                let rows = without_column(table, HORIZON_COLUMN)?;
+                m.predict_table(&rows, None, horizon).map_err(input_error)
             }
             LoadedModel::Tabular(m, _) => {
                 no_params(params)?;
@@ -106,6 +110,49 @@ fn horizon(params: &Map<String, Value>) -> Result<Option<usize>> {
                 )
             }),
     }
+}
+
+/// The optional input column of forecast signatures that carries the horizon.
+const HORIZON_COLUMN: &str = "horizon";
+
+/// The horizon the `horizon` column asks for: every non-null value must agree.
+fn horizon_column(table: &Table) -> Result<Option<usize>> {
+    if !table.column_names().iter().any(|c| c == HORIZON_COLUMN) {
+        return Ok(None);
+    }
+    let values = table
+        .f64_column(HORIZON_COLUMN)
+        .map_err(|e| Error::bad_input(HORIZON_COLUMN, e.to_string()))?;
+    let mut asked: Option<f64> = None;
+    for (row, v) in values.iter().enumerate() {
+        let Some(v) = v else { continue };
+        if *v < 1.0 || v.fract() != 0.0 {
+            return Err(Error::bad_input(
+                HORIZON_COLUMN,
+                format!("row {row}: {v} is not a positive whole number"),
+            ));
+        }
+        if asked.is_some_and(|a| a != *v) {
+            return Err(Error::bad_input(
+                HORIZON_COLUMN,
+                "the rows ask for different horizons; send one horizon per request",
+            ));
+        }
+        asked = Some(*v);
+    }
+    Ok(asked.map(|h| h as usize))
+}
+
+/// `table` without `column` (unchanged when it has none).
+fn without_column(table: &Table, column: &str) -> Result<Table> {
+    let batch = table.batch();
+    let keep: Vec<usize> = (0..batch.num_columns())
+        .filter(|i| batch.schema().field(*i).name() != column)
+        .collect();
+    batch
+        .project(&keep)
+        .map(Table::new)
+        .map_err(|e| Error::Predict(e.to_string()))
 }
 
 fn no_params(params: &Map<String, Value>) -> Result<()> {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use esteira_artifacts::{ArtifactPath, ArtifactStore};
-use esteira_store::MetadataStore;
+use esteira_store::Store;
 use tokio::sync::watch;
 
 use crate::error::{Error, Result};
@@ -95,8 +95,8 @@ impl ModelSource {
 /// The stores a model is fetched from, and where downloads are kept.
 #[derive(Clone)]
 pub struct Fetcher {
-    /// The metadata store (registry, runs).
-    pub store: Arc<dyn MetadataStore>,
+    /// The metadata store (registry, runs; the prediction log's index).
+    pub store: Arc<dyn Store>,
     /// The artifact store.
     pub artifacts: ArtifactStore,
     /// Downloaded model directories go below it, one per version.

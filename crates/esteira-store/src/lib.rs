@@ -9,17 +9,20 @@
 pub mod endpoints;
 mod error;
 pub mod pipelines;
+pub mod predictions;
 pub mod sql;
 mod types;
 
 pub use endpoints::EndpointStore;
 pub use error::{Error, Result};
 pub use pipelines::PipelineStore;
+pub use predictions::PredictionStore;
 
-/// The whole metadata store: MLflow's entities, the pipelines' and the serving endpoints'.
-pub trait Store: MetadataStore + PipelineStore + EndpointStore {}
+/// The whole metadata store: MLflow's entities, the pipelines', the serving endpoints' and
+/// the prediction log's.
+pub trait Store: MetadataStore + PipelineStore + EndpointStore + PredictionStore {}
 
-impl<T: MetadataStore + PipelineStore + EndpointStore> Store for T {}
+impl<T: MetadataStore + PipelineStore + EndpointStore + PredictionStore> Store for T {}
 pub use sql::SqlStore;
 pub use types::*;
 

@@ -30,6 +30,8 @@ mod metric_history;
 mod migrations;
 #[path = "conformance/pipelines.rs"]
 mod pipelines;
+#[path = "conformance/predictions.rs"]
+mod predictions;
 #[path = "conformance/registry.rs"]
 mod registry;
 #[path = "conformance/runs.rs"]
@@ -153,6 +155,14 @@ conformance_suite! {
         run_and_firing_listings_filter_by_pipeline_and_limit,
         deploy_versions_and_keeps_trigger_cursors,
         alias_moves_are_recorded,
+    ],
+    predictions: [
+        files_are_listed_by_overlapping_window,
+        adding_a_file_again_changes_nothing,
+        bad_prediction_files_are_refused,
+        ground_truth_is_listed_by_received_time,
+        many_ground_truth_values_in_one_call,
+        bad_ground_truth_is_refused_whole,
     ],
     logged_models: [
         create_and_finalize,

@@ -261,6 +261,14 @@ async fn run_server(mut config: Config, args: ServerArgs) -> Result<()> {
             cache_dir: resolved.data_dir.join("serving-cache"),
         },
     ));
+    state.predictions = Some(
+        esteira_serving::log::PredictionLog::start(
+            esteira_serving::log::LogConfig::server_default(),
+            artifacts.clone(),
+            Arc::new(store.clone()),
+        )
+        .map_err(|e| anyhow::anyhow!("cannot start the prediction log: {e}"))?,
+    );
     let background = pipeline::start_background(
         state.engine.clone(),
         state.endpoints.clone(),
@@ -272,6 +280,7 @@ async fn run_server(mut config: Config, args: ServerArgs) -> Result<()> {
     println!("Esteira server listening on http://{addr}");
     let draining = Arc::new(tokio::sync::Notify::new());
     let started_draining = draining.clone();
+    let state_predictions = state.predictions.clone();
     let server =
         axum::serve(listener, esteira_server::router(state)).with_graceful_shutdown(async move {
             shutdown.await;
@@ -289,6 +298,9 @@ async fn run_server(mut config: Config, args: ServerArgs) -> Result<()> {
         ),
     }
     background.stop().await;
+    if let Some(log) = state_predictions {
+        log.shutdown().await;
+    }
     store.close().await;
     tracing::info!("Esteira server stopped.");
     Ok(())

@@ -246,13 +246,17 @@ pub async fn predict(config: &Config, args: PredictArgs) -> Result<()> {
             let Some(path) = &args.input else {
                 bail!("--input is required for tabular models (the feature columns)");
             };
-            esteira_ml::model::tabular::predict_table(&m, &Table::read(path)?)?
+            return stream_predictions(path, &args.output, |batch| {
+                esteira_ml::model::tabular::predict_table(&m, batch)
+            });
         }
         LoadedModel::Onnx(m) => {
             let Some(path) = &args.input else {
                 bail!("--input is required for ONNX models (the feature columns)");
             };
-            model::onnx_predict_table(&m, &Table::read(path)?)?
+            return stream_predictions(path, &args.output, |batch| {
+                model::onnx_predict_table(&m, batch)
+            });
         }
     };
     table.write(&args.output)?;
@@ -261,6 +265,34 @@ pub async fn predict(config: &Config, args: PredictArgs) -> Result<()> {
         table.num_rows(),
         args.output.display()
     );
+    Ok(())
+}
+
+/// Rows scored per batch by `esteira predict` on tabular and ONNX models.
+const PREDICT_BATCH_ROWS: usize = 65_536;
+
+/// Scores `input` batch by batch into `output` (one batch in memory at a time), with a
+/// progress bar of rows.
+fn stream_predictions(
+    input: &Path,
+    output: &Path,
+    predict: impl Fn(&Table) -> esteira_ml::model::Result<Table>,
+) -> Result<()> {
+    let mut writer = esteira_ml::dataset::TableWriter::create(output)?;
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} scoring: {pos} rows ({per_sec})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    let rows = esteira_ml::dataset::for_each_batch(input, PREDICT_BATCH_ROWS, |batch| {
+        writer.write(&predict(&batch)?)?;
+        bar.inc(batch.num_rows() as u64);
+        anyhow::Ok(())
+    });
+    bar.finish_and_clear();
+    let rows = rows?;
+    writer.finish()?;
+    println!("{rows} rows written to {}", output.display());
     Ok(())
 }
 

@@ -38,6 +38,13 @@ pub struct ServeArgs {
     /// How often an alias is checked for a new version (e.g. 1s).
     #[arg(long, default_value = "1s")]
     poll: String,
+    /// How long one prediction may take before the request is answered 504 (e.g. 30s).
+    #[arg(long, default_value = "30s")]
+    timeout: String,
+    /// The endpoint name the prediction log records [default: the registered model's name,
+    /// else `default`].
+    #[arg(long)]
+    endpoint: Option<String>,
     /// Largest request body in bytes.
     #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
@@ -51,6 +58,8 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<()> {
     let source = ModelSource::parse(&args.model).map_err(|e| anyhow!("{e}"))?;
     let poll =
         esteira_pipeline::spec::parse_duration(&args.poll).map_err(|e| anyhow!("--poll: {e}"))?;
+    let timeout = esteira_pipeline::spec::parse_duration(&args.timeout)
+        .map_err(|e| anyhow!("--timeout: {e}"))?;
     let resolved = config.server.resolve()?;
     let fetcher = match &source {
         ModelSource::Local(_) => None,
@@ -109,7 +118,25 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
     let addr = listener.local_addr()?;
+    let log = match &fetcher {
+        Some(f) => Some(
+            esteira_serving::log::PredictionLog::start(
+                esteira_serving::log::LogConfig::server_default(),
+                f.artifacts.clone(),
+                f.store.clone(),
+            )
+            .map_err(|e| anyhow!("cannot start the prediction log: {e}"))?,
+        ),
+        None => None,
+    };
+    let endpoint = args.endpoint.clone().unwrap_or_else(|| match &source {
+        ModelSource::Alias { name, .. } | ModelSource::Version { name, .. } => name.clone(),
+        _ => "default".to_string(),
+    });
     let state = ServeState {
+        log: log.clone(),
+        endpoint,
+        timeout,
         slot: slot.clone(),
         telemetry: Arc::new(Telemetry::default()),
         max_body_bytes: args.max_body_bytes,
@@ -125,6 +152,9 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<()> {
         .with_graceful_shutdown(shutdown)
         .await?;
     let _ = stop_tx.send(true);
+    if let Some(log) = log {
+        let _ = tokio::time::timeout(Duration::from_secs(10), log.shutdown()).await;
+    }
     if let Some(w) = watcher {
         let _ = tokio::time::timeout(Duration::from_secs(5), w).await;
     }

@@ -17,7 +17,7 @@ use super::required;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::input::Input;
-use crate::serving::{read_body, respond, score};
+use crate::serving::{DEFAULT_PREDICT_TIMEOUT, Logged, log_prediction, read_body, respond, score};
 
 /// The header whose value keeps a client on one route.
 pub const ROUTING_KEY_HEADER: &str = "x-esteira-routing-key";
@@ -38,6 +38,7 @@ pub(super) async fn invoke(
         )
         .into_response();
     };
+    let id = crate::serving::request_id(&request);
     let key = request
         .headers()
         .get(ROUTING_KEY_HEADER)
@@ -58,14 +59,26 @@ pub(super) async fn invoke(
         );
         tokio::spawn(async move {
             let shadow_started = Instant::now();
-            let status = match score(&shadow_model, format, &body).await {
+            let status = match score(&shadow_model, format, &body, DEFAULT_PREDICT_TIMEOUT).await {
                 Ok(_) => 200,
                 Err(e) => crate::error::status(e.code).as_u16(),
             };
             telemetry.record(&label, "POST", status, shadow_started.elapsed());
         });
     }
-    let mut response = respond(score(&model, format, &bytes).await, &model);
+    let answer = respond(
+        score(&model, format, &bytes, DEFAULT_PREDICT_TIMEOUT).await,
+        &model,
+    );
+    let entry = Logged {
+        request_id: id,
+        endpoint: &name,
+        route: &route.name,
+        model: &model,
+        body: &bytes,
+        started,
+    };
+    let mut response = log_prediction(s.predictions.as_ref(), entry, answer).await;
     if let Ok(v) = HeaderValue::from_str(&route.name) {
         response.headers_mut().insert(ROUTE_HEADER, v);
     }
@@ -151,4 +164,70 @@ pub(super) async fn delete(State(s): State<AppState>, input: Input) -> ApiResult
     s.store.delete_endpoint(name).await?;
     s.endpoints.remove(name);
     Ok(Json(json!({})))
+}
+
+#[derive(Deserialize)]
+struct PredictionsRequest {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "esteira_core::json::de_opt_i64")]
+    from_ms: Option<i64>,
+    #[serde(default, deserialize_with = "esteira_core::json::de_opt_i64")]
+    to_ms: Option<i64>,
+}
+
+/// `GET endpoints/predictions?name=&from_ms=&to_ms=`: the prediction log of an endpoint in a
+/// time window (default: everything).
+pub(super) async fn predictions(State(s): State<AppState>, input: Input) -> ApiResult<Json<Value>> {
+    let r: PredictionsRequest = input.parse()?;
+    let name = required(&r.name, "name")?;
+    let records = esteira_serving::log::read_predictions(
+        &s.artifacts,
+        &*s.store,
+        name,
+        r.from_ms.unwrap_or(0),
+        r.to_ms.unwrap_or(i64::MAX),
+    )
+    .await
+    .map_err(|e| ApiError::new(ErrorCode::InternalError, e.to_string()))?;
+    Ok(Json(json!({ "predictions": records })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroundTruthRequest {
+    name: String,
+    records: Vec<GroundTruthRecord>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroundTruthRecord {
+    request_id: Option<String>,
+    series: Option<String>,
+    time: Option<String>,
+    value: Value,
+}
+
+/// `POST endpoints/ground-truth {name, records: [{request_id | series + time, value}]}`:
+/// actual values arriving later, for monitoring to join with the prediction log.
+pub(super) async fn ground_truth(
+    State(s): State<AppState>,
+    input: Input,
+) -> ApiResult<Json<Value>> {
+    let r: GroundTruthRequest = input.parse()?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let records: Vec<esteira_store::predictions::GroundTruth> = r
+        .records
+        .into_iter()
+        .map(|g| esteira_store::predictions::GroundTruth {
+            endpoint: r.name.clone(),
+            request_id: g.request_id,
+            series: g.series,
+            time: g.time,
+            value: g.value,
+            received_ms: now,
+        })
+        .collect();
+    s.store.add_ground_truth(&records).await?;
+    Ok(Json(json!({ "received": records.len() })))
 }

@@ -162,6 +162,8 @@ fn esteira_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/endpoints/get", get(endpoints::get)),
         ("/endpoints/list", get(endpoints::list)),
         ("/endpoints/delete", post(endpoints::delete)),
+        ("/endpoints/predictions", get(endpoints::predictions)),
+        ("/endpoints/ground-truth", post(endpoints::ground_truth)),
     ]
 }
 

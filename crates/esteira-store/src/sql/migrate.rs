@@ -31,6 +31,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0003_endpoints.sql"),
         postgres: include_str!("../../migrations/postgres/0003_endpoints.sql"),
     },
+    Migration {
+        version: 4,
+        name: "predictions",
+        sqlite: include_str!("../../migrations/sqlite/0004_predictions.sql"),
+        postgres: include_str!("../../migrations/postgres/0004_predictions.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -12,6 +12,7 @@ mod experiments;
 mod logged_models;
 mod migrate;
 mod pipelines;
+mod predictions;
 mod registry;
 mod runs;
 mod search;

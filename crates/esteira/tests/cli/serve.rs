@@ -503,3 +503,175 @@ async fn a_served_onnx_export_answers_what_scikit_learn_predicts() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_prediction_past_the_timeout_is_answered_504() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../esteira-ml/tests/fixtures/onnx");
+    let inputs: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures.join("inputs.json")).expect("fixture"),
+    )
+    .expect("json");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = fixtures.join("gbr.onnx").display().to_string();
+    let args = [
+        "serve",
+        &model,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--timeout",
+        "1ms",
+    ];
+    let server = Server::start_serving(&args, &[], dir.path(), &dir.path().join("serve.log"));
+    let rows: Vec<Value> = (0..50)
+        .flat_map(|_| inputs["rows"].as_array().cloned().unwrap_or_default())
+        .collect();
+    let body = json!({"dataframe_split": {"columns": inputs["columns"], "data": rows}});
+    let (status, _, value) = invoke(&server.url, &body.to_string(), "application/json").await;
+    assert_eq!(status, 504, "50 000 rows in 1 ms: {value}");
+    assert_eq!(value["error_code"], "DEADLINE_EXCEEDED");
+    let bad = cli(&["serve", &model, "--timeout", "soon"], &[], dir.path()).await;
+    bad.fails_with(&["--timeout"]);
+}
+
+#[tokio::test]
+async fn a_forecast_model_answers_series_and_a_horizon_with_intervals() {
+    let r = Registry::new();
+    std::fs::write(r.path().join("sales.csv"), crate::train::sales_csv(120)).expect("write");
+    let args = [
+        "train",
+        "--data",
+        "sales.csv",
+        "--id",
+        "store_item",
+        "--time",
+        "date",
+        "--target",
+        "units",
+        "--horizon",
+        "14",
+        "--method",
+        "naive2",
+        "--store",
+        &r.store,
+        "--artifacts",
+        &r.artifacts,
+        "--experiment",
+        "demand",
+        "--register",
+        "demand",
+        "--json",
+    ];
+    cli(&args, &[], r.path()).await.json();
+    let alias = [
+        "models", "alias", "set", "demand", "champion", "1", "--store", &r.store,
+    ];
+    cli(&alias, &[], r.path()).await.ok();
+    let server = r.serve("models:/demand@champion");
+    let by_column = r#"{"dataframe_records": [{"store_item": "a", "horizon": 7}, {"store_item": "c", "horizon": 7}]}"#;
+    let by_param = r#"{"inputs": {"store_item": ["a", "c"]}, "params": {"horizon": 7}}"#;
+    let mut answers = Vec::new();
+    for body in [by_column, by_param] {
+        let (status, version, value) = invoke(&server.url, body, "application/json").await;
+        assert_eq!(
+            (status, version.as_deref()),
+            (200, Some("demand/1")),
+            "{value}"
+        );
+        let rows = value["predictions"].as_array().expect("records").clone();
+        assert_eq!(rows.len(), 14, "2 series × 7 steps: {value}");
+        let first = &rows[0];
+        assert_eq!(first["store_item"], "a");
+        assert_eq!(first["date"].as_str().map(|d| &d[..10]), Some("2024-04-30"));
+        for key in ["forecast", "lo_80", "hi_80", "lo_95", "hi_95"] {
+            assert!(first[key].is_number(), "{key} missing: {first}");
+        }
+        let (lo, f, hi) = (
+            first["lo_95"].as_f64(),
+            first["forecast"].as_f64(),
+            first["hi_95"].as_f64(),
+        );
+        assert!(lo < f && f < hi, "{first}");
+        answers.push(rows);
+    }
+    assert_eq!(
+        answers[0], answers[1],
+        "the column and the param ask the same"
+    );
+    let mixed = r#"{"dataframe_records": [{"store_item": "a", "horizon": 7}, {"store_item": "c", "horizon": 3}]}"#;
+    let (status, _, value) = invoke(&server.url, mixed, "application/json").await;
+    assert_eq!(status, 400, "{value}");
+    assert!(
+        value["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("horizon")),
+        "{value}"
+    );
+    let unknown = r#"{"inputs": {"store_item": ["zzz"]}}"#;
+    let (status, _, value) = invoke(&server.url, unknown, "application/json").await;
+    assert_eq!(status, 400, "{value}");
+    assert!(
+        value["message"].as_str().is_some_and(|m| m.contains("zzz")),
+        "{value}"
+    );
+}
+
+/// `esteira predict` scores a file in batches (100 000 rows, several batches) and writes every
+/// prediction, equal to scikit-learn's.
+#[tokio::test]
+async fn batch_scoring_streams_a_large_file() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../esteira-ml/tests/fixtures/onnx");
+    let read = |name: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(fixtures.join(name)).expect("fixture"))
+            .expect("json")
+    };
+    let (inputs, expected) = (read("inputs.json"), read("gbr.expected.json"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let columns: Vec<&str> = inputs["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let mut csv = columns.join(",") + "\n";
+    let rows = inputs["rows"].as_array().expect("rows");
+    for _ in 0..100 {
+        for row in rows {
+            let cells: Vec<String> = row
+                .as_array()
+                .expect("row")
+                .iter()
+                .map(|v| v.to_string())
+                .collect();
+            csv.push_str(&cells.join(","));
+            csv.push('\n');
+        }
+    }
+    std::fs::write(dir.path().join("rows.csv"), csv).expect("write");
+    let model = fixtures.join("gbr.onnx").display().to_string();
+    let out = cli(
+        &[
+            "predict", "--model", &model, "--input", "rows.csv", "--output", "p.csv",
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert!(out.ok().contains("100000 rows written"), "{out:#?}");
+    let written = std::fs::read_to_string(dir.path().join("p.csv")).expect("output");
+    let values: Vec<f64> = written
+        .lines()
+        .skip(1)
+        .map(|l| l.parse().expect("a number"))
+        .collect();
+    assert_eq!(values.len(), 100_000);
+    let want = expected["variable"].as_array().expect("expected");
+    for (i, got) in values.iter().enumerate().step_by(997) {
+        let w = want[i % 1000].as_f64().unwrap_or(f64::NAN);
+        assert!(
+            (got - w).abs() <= (1e-5 * w.abs()).max(1e-6),
+            "row {i}: {got} vs {w}"
+        );
+    }
+}
