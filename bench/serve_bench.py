@@ -238,6 +238,8 @@ def report(cfg, check, servers, rows, batch_result):
       f"wrk on the same cores ({cfg['rounds']} round(s) of {cfg['seconds']} s per row, keep-alive, 1 thread at c=1, 2 above); "
       f"mlflow {cfg['mlflow_version']}, scikit-learn {cfg['sklearn_version']}, skl2onnx {cfg['skl2onnx_version']}.")
     p("")
+    p(f"Esteira binary: `{cfg['esteira']}` ({cfg['esteira_build']}).")
+    p("")
     p("Model: scikit-learn `GradientBoostingRegressor(n_estimators=100, max_depth=3)` on "
       "`make_regression(n_samples=2000, n_features=10, random_state=0)`. MLflow serves the "
       "`mlflow.sklearn` model (local file store, `--env-manager local`); Esteira serves the same model "
@@ -303,12 +305,26 @@ def report(cfg, check, servers, rows, batch_result):
     return "\n".join(out)
 
 
+def esteira_build():
+    """What was measured: the binary's modification time and, when it is this tree's build, the
+    tree's commit (BENCH_ESTEIRA_BUILD overrides, e.g. for a binary built elsewhere)."""
+    if os.environ.get("BENCH_ESTEIRA_BUILD"):
+        return os.environ["BENCH_ESTEIRA_BUILD"]
+    if not os.path.exists(CFG["esteira"]):
+        return "absent"
+    built = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(os.path.getmtime(CFG["esteira"])))
+    if os.path.dirname(CFG["esteira"]) != os.path.join(ROOT, "target", "release"):
+        return f"built {built}"
+    head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return f"built {built} in this tree, HEAD {head.stdout.strip() or '?'}"
+
+
 # ---------------------------------------------------------------- main
 def main():
     import mlflow
     import skl2onnx
     import sklearn
-    cfg = dict(CFG, load_at_start=loadavg(), mlflow_version=mlflow.__version__,
+    cfg = dict(CFG, load_at_start=loadavg(), esteira_build=esteira_build(), mlflow_version=mlflow.__version__,
                sklearn_version=sklearn.__version__, skl2onnx_version=skl2onnx.__version__)
     if "esteira" in CFG["servers"] and not os.path.exists(CFG["esteira"]):
         sys.exit(f"no esteira binary at {CFG['esteira']} (cargo build --release -p esteira, or set ESTEIRA_BIN)")
