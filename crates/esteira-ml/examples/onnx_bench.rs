@@ -235,6 +235,7 @@ fn main() -> anyhow::Result<()> {
         fixtures().join("gbr.onnx"),
         SessionOptions {
             intra_op_threads: Some(NonZeroUsize::MIN),
+            intra_op_spinning: None,
         },
     )?;
     let mut ours = Vec::new();

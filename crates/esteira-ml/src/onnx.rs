@@ -493,6 +493,20 @@ pub struct SessionOptions {
     /// Threads used inside an operator (e.g. across the rows of a tree ensemble); ONNX Runtime's
     /// default (one per physical core) when `None`.
     pub intra_op_threads: Option<NonZeroUsize>,
+    /// Whether idle intra-op threads busy-wait for work; ONNX Runtime's default (yes) when
+    /// `None`. A server answering many small requests on few cores wants `Some(false)`.
+    pub intra_op_spinning: Option<bool>,
+}
+
+impl SessionOptions {
+    /// The settings for serving many small requests concurrently: one intra-op thread (the
+    /// requests are the parallelism) that does not spin.
+    pub fn serving() -> Self {
+        SessionOptions {
+            intra_op_threads: NonZeroUsize::new(1),
+            intra_op_spinning: Some(false),
+        }
+    }
 }
 
 impl OnnxModel {
@@ -543,6 +557,11 @@ impl OnnxModel {
             builder = builder
                 .with_intra_threads(threads.get())
                 .map_err(|e| model_err(format!("intra-op threads {threads}: {e}")))?;
+        }
+        if let Some(spinning) = options.intra_op_spinning {
+            builder = builder
+                .with_intra_op_spinning(spinning)
+                .map_err(|e| model_err(format!("intra-op spinning {spinning}: {e}")))?;
         }
         let session = builder
             .commit_from_file(&file)

@@ -117,8 +117,12 @@ fn one_intra_op_thread_gives_the_same_predictions() {
     }
     let options = SessionOptions {
         intra_op_threads: Some(NonZeroUsize::new(1).unwrap()),
+        intra_op_spinning: None,
     };
     let model = OnnxModel::load_with(fixtures().join("gbr.onnx"), options).unwrap();
+    check_regressor(&model, "gbr");
+    let model =
+        OnnxModel::load_with(fixtures().join("gbr.onnx"), SessionOptions::serving()).unwrap();
     check_regressor(&model, "gbr");
 }
 

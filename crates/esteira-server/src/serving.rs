@@ -191,8 +191,9 @@ pub(crate) async fn read_body(request: Request, limit: usize) -> Result<(Format,
     Ok((format, bytes))
 }
 
-/// Scores `bytes` with `model`: the `{"predictions": ...}` body. The prediction runs on the
-/// blocking pool; past `timeout` the request is answered without waiting for it.
+/// Scores `bytes` with `model`: the `{"predictions": ...}` body. Small requests of row-wise
+/// models are scored inline; the others run on the blocking pool, and past `timeout` the
+/// request is answered without waiting for them.
 ///
 /// # Errors
 /// 400 naming the field for bad input, 500 when the model fails, 504 past `timeout`.
@@ -207,26 +208,40 @@ pub(crate) async fn score(
         Format::Csv => protocol::parse_csv(bytes, model.signature()),
     }
     .map_err(serving_error)?;
-    let runner = model.clone();
-    let job = tokio::task::spawn_blocking(move || runner.predict(&parsed.table, &parsed.params));
-    let predictions = match tokio::time::timeout(timeout, job).await {
-        Ok(Ok(result)) => result.map_err(serving_error)?,
-        Ok(Err(e)) => {
-            return Err(ApiError::new(
-                ErrorCode::InternalError,
-                format!("the prediction task failed: {e}"),
-            ));
-        }
-        Err(_) => {
-            return Err(ApiError::new(
-                ErrorCode::DeadlineExceeded,
-                format!("the prediction took longer than {timeout:?}"),
-            ));
-        }
+    let predictions = if parsed.table.num_rows() <= INLINE_ROWS && !model.is_forecast() {
+        model
+            .predict(&parsed.table, &parsed.params)
+            .map_err(serving_error)?
+    } else {
+        predict_blocking(model, parsed, timeout).await?
     };
     Ok(Body::from(
         protocol::encode_predictions(&predictions).to_string(),
     ))
+}
+
+/// Requests of at most this many rows of a row-wise model are scored on the request's own
+/// thread (well under a millisecond); larger ones go to the blocking pool under the timeout.
+const INLINE_ROWS: usize = 256;
+
+async fn predict_blocking(
+    model: &Arc<esteira_serving::runtime::ServedModel>,
+    parsed: protocol::Request,
+    timeout: Duration,
+) -> Result<esteira_serving::Table, ApiError> {
+    let runner = model.clone();
+    let job = tokio::task::spawn_blocking(move || runner.predict(&parsed.table, &parsed.params));
+    match tokio::time::timeout(timeout, job).await {
+        Ok(Ok(result)) => result.map_err(serving_error),
+        Ok(Err(e)) => Err(ApiError::new(
+            ErrorCode::InternalError,
+            format!("the prediction task failed: {e}"),
+        )),
+        Err(_) => Err(ApiError::new(
+            ErrorCode::DeadlineExceeded,
+            format!("the prediction took longer than {timeout:?}"),
+        )),
+    }
 }
 
 /// The HTTP response of a scoring result, naming the model version that answered.

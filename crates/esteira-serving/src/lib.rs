@@ -20,3 +20,4 @@ pub mod slot;
 pub mod source;
 
 pub use error::{Error, Result};
+pub use esteira_ml::dataset::Table;

@@ -28,12 +28,15 @@ impl std::fmt::Debug for ServedModel {
 }
 
 impl ServedModel {
-    /// Loads the model directory (or `.onnx` file) at `path`.
+    /// Loads the model directory (or `.onnx` file) at `path`; an ONNX session gets the
+    /// serving settings (one intra-op thread, no spinning: concurrent requests are the
+    /// parallelism).
     ///
     /// # Errors
     /// [`Error::Load`] with the cause.
     pub fn load(path: &Path, name: &str, version: &str) -> Result<ServedModel> {
-        let model = model::load(path).map_err(|e| Error::Load {
+        let options = esteira_ml::onnx::SessionOptions::serving();
+        let model = model::load_with(path, options).map_err(|e| Error::Load {
             uri: path.display().to_string(),
             reason: e.to_string(),
         })?;

@@ -247,6 +247,14 @@ pub fn mlmodel_yaml(manifest: &Manifest, size: u64) -> String {
 /// [`ModelError::NotAModel`], [`ModelError::NewerFormat`], [`ModelError::Io`],
 /// [`ModelError::Json`], or the ONNX loader's errors.
 pub fn load(path: &Path) -> Result<LoadedModel> {
+    load_with(path, crate::onnx::SessionOptions::default())
+}
+
+/// As [`load`], with `onnx` as the session settings of an ONNX model.
+///
+/// # Errors
+/// As [`load`].
+pub fn load_with(path: &Path, onnx: crate::onnx::SessionOptions) -> Result<LoadedModel> {
     let manifest_path = path.join(MANIFEST_FILE);
     if path.is_dir() && manifest_path.is_file() {
         let manifest: Manifest = read_json(&manifest_path)?;
@@ -270,7 +278,9 @@ pub fn load(path: &Path) -> Result<LoadedModel> {
     }
     let is_onnx_file = path.extension().is_some_and(|e| e == "onnx") && path.is_file();
     if is_onnx_file || path.join("MLmodel").is_file() {
-        return Ok(LoadedModel::Onnx(Box::new(OnnxModel::load(path)?)));
+        return Ok(LoadedModel::Onnx(Box::new(OnnxModel::load_with(
+            path, onnx,
+        )?)));
     }
     Err(ModelError::NotAModel {
         path: path.to_path_buf(),
