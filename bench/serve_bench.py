@@ -283,9 +283,9 @@ def report(cfg, check, servers, rows, batch_result):
             p(f"Issue 5's goal at c=32 (>= 30x MLflow's throughput with p99 < 5 ms, no errors; medians): "
               f"{ratio:.1f}x, p99 {e['p99_ms']:.2f} ms, {e['errors']} errors: **{'met' if met else 'not met'}**.")
     p("")
-    p("No prediction log in these figures: `esteira serve` writes one only when it serves a model from a "
-      "store (`models:/`, `runs:/` with `--store`); this bench serves a local `.onnx` file, and MLflow's "
-      "`models serve` has no such log either.")
+    p("Esteira's prediction log is on in these figures: `esteira serve` logs every answered request "
+      "(request id, inputs, outputs, latency, status) to Parquet batches in the configured store "
+      "(here ./esteira-data in the server's directory); MLflow's `models serve` has no such log.")
     if batch_result:
         b = batch_result
         e, s = b["esteira"], b["sklearn"]

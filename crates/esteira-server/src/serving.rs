@@ -127,6 +127,7 @@ async fn health(State(s): State<ServeState>) -> Response {
         "model": model.name,
         "version": model.version,
         "last_error": s.slot.last_error(),
+        "prediction_log": s.log.as_ref().map(|l| l.stats()),
     });
     let mut response = axum::Json(body).into_response();
     insert_version(&mut response, &model.name, &model.version);

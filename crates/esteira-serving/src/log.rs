@@ -153,7 +153,7 @@ impl LogError {
 }
 
 /// The prediction log's counters since it started.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct LogStats {
     /// Records accepted into the queue.
     pub logged: u64,
