@@ -71,6 +71,32 @@ pub async fn request_json(
     Ok(value)
 }
 
+/// Calls Esteira's own API (`/api/2.0/esteira/PATH`) on the server at `base`, with `token`
+/// or else `MLFLOW_TRACKING_TOKEN`.
+///
+/// # Errors
+/// As [`request_json`].
+pub async fn esteira_api(
+    base: &str,
+    token: Option<&str>,
+    method: reqwest::Method,
+    path: &str,
+    body: Value,
+) -> Result<Value> {
+    let url = format!("{}/api/2.0/esteira/{path}", base.trim_end_matches('/'));
+    let token = token
+        .map(str::to_string)
+        .or_else(|| std::env::var("MLFLOW_TRACKING_TOKEN").ok());
+    request_json(
+        &reqwest::Client::new(),
+        &url,
+        token.as_deref(),
+        method,
+        body,
+    )
+    .await
+}
+
 /// Reads `field` of a JSON response into `T` (missing means empty).
 fn field<T: DeserializeOwned + Default>(v: &Value, name: &str) -> Result<T> {
     match v.get(name) {

@@ -61,22 +61,8 @@ async fn call(
     path: &str,
     body: Value,
 ) -> Result<Value> {
-    let url = format!(
-        "{}/api/2.0/esteira/endpoints/{path}",
-        target.server.trim_end_matches('/')
-    );
-    let token = target
-        .token
-        .clone()
-        .or_else(|| std::env::var("MLFLOW_TRACKING_TOKEN").ok());
-    crate::backend::request_json(
-        &reqwest::Client::new(),
-        &url,
-        token.as_deref(),
-        method,
-        body,
-    )
-    .await
+    let path = format!("endpoints/{path}");
+    crate::backend::esteira_api(&target.server, target.token.as_deref(), method, &path, body).await
 }
 
 /// Runs `esteira endpoints ...`, printing JSON.

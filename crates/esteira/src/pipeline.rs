@@ -234,6 +234,24 @@ async fn open_local(
     let resolved = config.server.resolve()?;
     let store_url = store.map_or(resolved.store, str::to_string);
     let artifacts_url = artifacts.map_or(resolved.artifacts, str::to_string);
+    let (store, artifacts) = open_stores(&store_url, &artifacts_url).await?;
+    let engine = Arc::new(Engine::new(Arc::new(store.clone()), artifacts.clone()));
+    Ok(Local {
+        engine,
+        store,
+        artifacts,
+    })
+}
+
+/// Opens the metadata store at `store_url` (creating a SQLite file's directory) and the
+/// artifact store at `artifacts_url`.
+///
+/// # Errors
+/// Either store cannot be opened; the message names it (any password hidden).
+pub async fn open_stores(
+    store_url: &str,
+    artifacts_url: &str,
+) -> Result<(SqlStore, ArtifactStore)> {
     if let Some(path) = store_url.strip_prefix("sqlite://")
         && let Some(parent) = Path::new(path).parent()
         && !parent.as_os_str().is_empty()
@@ -241,20 +259,15 @@ async fn open_local(
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }
-    let store = SqlStore::open(&store_url).await.with_context(|| {
+    let store = SqlStore::open(store_url).await.with_context(|| {
         format!(
             "cannot open the metadata store {}",
-            crate::redact(&store_url)
+            crate::redact(store_url)
         )
     })?;
-    let artifacts = ArtifactStore::from_url(&artifacts_url)
+    let artifacts = ArtifactStore::from_url(artifacts_url)
         .with_context(|| format!("cannot open the artifact store {artifacts_url}"))?;
-    let engine = Arc::new(Engine::new(Arc::new(store.clone()), artifacts.clone()));
-    Ok(Local {
-        engine,
-        store,
-        artifacts,
-    })
+    Ok((store, artifacts))
 }
 
 /// Serves the tracking API over `local`'s stores on a free loopback port, for command
@@ -452,24 +465,12 @@ async fn remote(target: &PipelineTarget, method: &str, path: &str, body: Value) 
         .as_deref()
         .ok_or_else(|| anyhow!("no --server given"))?
         .trim_end_matches('/');
-    let token = target
-        .token
-        .clone()
-        .or_else(|| std::env::var("MLFLOW_TRACKING_TOKEN").ok());
     let method = if method == "GET" {
         reqwest::Method::GET
     } else {
         reqwest::Method::POST
     };
-    let url = format!("{base}/api/2.0/esteira/{path}");
-    crate::backend::request_json(
-        &reqwest::Client::new(),
-        &url,
-        token.as_deref(),
-        method,
-        body,
-    )
-    .await
+    crate::backend::esteira_api(base, target.token.as_deref(), method, path, body).await
 }
 
 fn read_spec(file: &Path) -> Result<PipelineSpec> {

@@ -7,12 +7,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use clap::Args;
-use esteira_artifacts::ArtifactStore;
 use esteira_server::serving::{ServeState, serving_router};
 use esteira_server::{DEFAULT_MAX_BODY_BYTES, Telemetry};
 use esteira_serving::slot::ModelSlot;
 use esteira_serving::source::{Fetcher, ModelSource, follow_alias};
-use esteira_store::SqlStore;
 use tokio::sync::watch;
 
 use crate::config::Config;
@@ -70,23 +68,9 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<()> {
         ModelSource::Local(_) if args.no_log => None,
         _ => {
             let store_url = args.store.clone().unwrap_or(resolved.store.clone());
-            if let Some(parent) = store_url
-                .strip_prefix("sqlite://")
-                .and_then(|p| std::path::Path::new(p).parent())
-                .filter(|p| !p.as_os_str().is_empty())
-            {
-                std::fs::create_dir_all(parent)
-                    .with_context(|| format!("cannot create {}", parent.display()))?;
-            }
             let artifacts_url = args.artifacts.clone().unwrap_or(resolved.artifacts.clone());
-            let store = SqlStore::open(&store_url).await.with_context(|| {
-                format!(
-                    "cannot open the metadata store {}",
-                    crate::redact(&store_url)
-                )
-            })?;
-            let artifacts = ArtifactStore::from_url(&artifacts_url)
-                .with_context(|| format!("cannot open the artifact store {artifacts_url}"))?;
+            let (store, artifacts) =
+                crate::pipeline::open_stores(&store_url, &artifacts_url).await?;
             Some(Fetcher {
                 store: Arc::new(store),
                 artifacts,
