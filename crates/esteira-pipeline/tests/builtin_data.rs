@@ -12,8 +12,11 @@
 //! - PostgreSQL: `ESTEIRA_TEST_POSTGRES_URL`, as for the store's conformance suite; skipped
 //!   without it (a failure when `CI=true` or `ESTEIRA_REQUIRE_SERVICES=1`).
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use support::NoRegistry;
 
 use anyhow::{Context, Result, bail, ensure};
 use arrow::array::{Array, AsArray};
@@ -21,38 +24,9 @@ use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit};
 use esteira_ml::dataset::Table;
 use esteira_pipeline::builtin;
 use esteira_pipeline::step::{
-    BuiltinKind, ModelVersionRef, Registry, StepContext, StepError, StepLog, StepOrigin, StepOutput,
+    BuiltinKind, StepContext, StepError, StepLog, StepOrigin, StepOutput,
 };
 use serde_json::{Map, Value, json};
-
-/// The steps under test never use the registry.
-struct NoRegistry;
-
-#[async_trait::async_trait]
-impl Registry for NoRegistry {
-    async fn fetch_alias(
-        &self,
-        _: &str,
-        _: &str,
-        _: &Path,
-    ) -> Result<Option<ModelVersionRef>, String> {
-        Err("no registry in these tests".into())
-    }
-
-    async fn register(&self, _: &str, _: &Path, _: &StepOrigin) -> Result<ModelVersionRef, String> {
-        Err("no registry in these tests".into())
-    }
-
-    async fn set_alias(
-        &self,
-        _: &ModelVersionRef,
-        _: &str,
-        _: &str,
-        _: &StepOrigin,
-    ) -> Result<Option<String>, String> {
-        Err("no registry in these tests".into())
-    }
-}
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/data")

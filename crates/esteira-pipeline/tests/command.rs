@@ -1,46 +1,19 @@
 //! Command steps run real processes: Python scripts from `tests/fixtures/command`, `sh`
 //! and `sleep`.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use support::NoRegistry;
 
 use esteira_pipeline::command::{Tracking, run_command};
 use esteira_pipeline::step::{
-    ArtifactKind, ModelVersionRef, Registry, StepContext, StepError, StepLog, StepOrigin,
-    StepOutput,
+    ArtifactKind, StepContext, StepError, StepLog, StepOrigin, StepOutput,
 };
 use serde_json::{Map, Value, json};
 use tokio::sync::watch;
-
-/// Steps under test never use the registry.
-struct NoRegistry;
-
-#[async_trait::async_trait]
-impl Registry for NoRegistry {
-    async fn fetch_alias(
-        &self,
-        _: &str,
-        _: &str,
-        _: &Path,
-    ) -> Result<Option<ModelVersionRef>, String> {
-        Err("no registry in these tests".into())
-    }
-
-    async fn register(&self, _: &str, _: &Path, _: &StepOrigin) -> Result<ModelVersionRef, String> {
-        Err("no registry in these tests".into())
-    }
-
-    async fn set_alias(
-        &self,
-        _: &ModelVersionRef,
-        _: &str,
-        _: &str,
-        _: &StepOrigin,
-    ) -> Result<Option<String>, String> {
-        Err("no registry in these tests".into())
-    }
-}
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/command")
