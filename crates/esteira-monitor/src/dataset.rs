@@ -1,0 +1,1 @@
+//! Column-by-column drift over two datasets (files or Arrow batches).

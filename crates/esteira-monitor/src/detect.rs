@@ -1,0 +1,1 @@
+//! Sequential change detectors over a stream of residuals.

@@ -1,0 +1,1 @@
+//! Distances between a reference and a current sample.

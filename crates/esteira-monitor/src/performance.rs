@@ -1,0 +1,1 @@
+//! Model performance over delayed ground truth.
