@@ -8,6 +8,7 @@
 
 pub mod endpoints;
 mod error;
+pub mod monitors;
 pub mod pipelines;
 pub mod predictions;
 pub mod sql;
@@ -15,14 +16,21 @@ mod types;
 
 pub use endpoints::EndpointStore;
 pub use error::{Error, Result};
+pub use monitors::MonitorStore;
 pub use pipelines::PipelineStore;
 pub use predictions::PredictionStore;
 
-/// The whole metadata store: MLflow's entities, the pipelines', the serving endpoints' and
-/// the prediction log's.
-pub trait Store: MetadataStore + PipelineStore + EndpointStore + PredictionStore {}
+/// The whole metadata store: MLflow's entities, the pipelines', the serving endpoints', the
+/// prediction log's and the monitors'.
+pub trait Store:
+    MetadataStore + PipelineStore + EndpointStore + PredictionStore + MonitorStore
+{
+}
 
-impl<T: MetadataStore + PipelineStore + EndpointStore + PredictionStore> Store for T {}
+impl<T: MetadataStore + PipelineStore + EndpointStore + PredictionStore + MonitorStore> Store
+    for T
+{
+}
 pub use sql::SqlStore;
 pub use types::*;
 

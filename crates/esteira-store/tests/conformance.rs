@@ -28,6 +28,8 @@ mod logged_models;
 mod metric_history;
 #[path = "conformance/migrations.rs"]
 mod migrations;
+#[path = "conformance/monitors.rs"]
+mod monitors;
 #[path = "conformance/pipelines.rs"]
 mod pipelines;
 #[path = "conformance/predictions.rs"]
@@ -155,6 +157,14 @@ conformance_suite! {
         run_and_firing_listings_filter_by_pipeline_and_limit,
         deploy_versions_and_keeps_trigger_cursors,
         alias_moves_are_recorded,
+    ],
+    monitors: [
+        definitions_are_kept_per_kind,
+        redefining_keeps_the_state_unless_reset,
+        results_and_state_move_together,
+        bad_monitor_writes_are_refused,
+        decisions_are_recorded_once_per_evaluation,
+        bad_decisions_are_refused,
     ],
     predictions: [
         files_are_listed_by_overlapping_window,

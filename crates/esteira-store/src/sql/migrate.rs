@@ -37,6 +37,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0004_predictions.sql"),
         postgres: include_str!("../../migrations/postgres/0004_predictions.sql"),
     },
+    Migration {
+        version: 5,
+        name: "monitors",
+        sqlite: include_str!("../../migrations/sqlite/0005_monitors.sql"),
+        postgres: include_str!("../../migrations/postgres/0005_monitors.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

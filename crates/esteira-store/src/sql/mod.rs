@@ -11,6 +11,7 @@ mod endpoints;
 mod experiments;
 mod logged_models;
 mod migrate;
+mod monitors;
 mod pipelines;
 mod predictions;
 mod registry;
