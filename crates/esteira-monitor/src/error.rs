@@ -23,6 +23,14 @@ pub enum MonitorError {
         /// What is wrong.
         reason: String,
     },
+    /// A retrain could not be started.
+    #[error("cannot fire pipeline '{pipeline}': {reason}")]
+    Retrain {
+        /// The pipeline.
+        pipeline: String,
+        /// Why.
+        reason: String,
+    },
     /// The metadata store failed.
     #[error(transparent)]
     Store(#[from] esteira_store::Error),

@@ -8,6 +8,9 @@
 //! - [`detect`]: sequential detectors over residuals (CUSUM, Page-Hinkley, ADWIN).
 //! - [`spec`]: `monitors.toml`, monitors and retrain policies.
 //! - [`policy`]: the retrain policy engine (rules, consecutive windows, cooldown, budget).
+//! - [`source`] and [`window`]: a window's data, and its evaluation into a report;
+//!   [`report`] renders a monitor's history as HTML.
+//! - [`service`]: deploy, run monitors, evaluate policies (fire retrains), list decisions.
 
 pub mod dataset;
 pub mod detect;
@@ -16,6 +19,10 @@ pub mod error;
 pub mod performance;
 pub mod policy;
 pub mod profile;
+pub mod report;
+pub mod service;
+pub mod source;
 pub mod spec;
+pub mod window;
 
 pub use error::{MonitorError, Result};

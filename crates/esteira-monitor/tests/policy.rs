@@ -71,7 +71,10 @@ fn a_rule_over_three_windows_needs_three_consecutive_drifted_windows() -> anyhow
         .map(|day| evaluate(&p, day * DAY, &h, &[]).map(|v| v.outcome))
         .collect::<Result<_, _>>()?;
     use Outcome::*;
-    assert_eq!(outcomes, [Avoided, Avoided, Avoided, Avoided, Retrain, Avoided]);
+    assert_eq!(
+        outcomes,
+        [Avoided, Avoided, Avoided, Avoided, Retrain, Avoided]
+    );
     let early = evaluate(&p, 2 * DAY, &h, &[])?;
     assert_eq!(
         early.rules[0].detail,
@@ -106,7 +109,10 @@ fn a_metric_above_its_band_retrains_and_a_missing_band_does_not() -> anyhow::Res
     );
     let above = evaluate(&p, 3 * DAY, &h, &[])?;
     assert_eq!(above.outcome, Outcome::Retrain);
-    assert_eq!(above.rules[0].detail, "met: mae 13.5 > band.upper 12 is true");
+    assert_eq!(
+        above.rules[0].detail,
+        "met: mae 13.5 > band.upper 12 is true"
+    );
     // Evaluated between windows, the latest window before that time counts.
     assert_eq!(
         evaluate(&p, 3 * DAY + 5, &h, &[])?.outcome,
@@ -130,7 +136,10 @@ fn any_rule_suffices_and_each_rule_reports() -> anyhow::Result<()> {
     let met: Vec<bool> = v.rules.iter().map(|r| r.met).collect();
     assert_eq!(met, [false, true, false, false]);
     assert_eq!(v.rules[0].detail, "not met: mae 13 > 15 is false");
-    assert_eq!(v.rules[2].detail, "not met: detector page_hinkley fired false");
+    assert_eq!(
+        v.rules[2].detail,
+        "not met: detector page_hinkley fired false"
+    );
     assert_eq!(
         v.rules[3].detail,
         "needs 1 window(s), the monitor has 0 so far"

@@ -89,7 +89,10 @@ fn toml_mistakes_are_located() {
 fn each_bad_setting_is_refused_naming_its_field() {
     let cases = [
         (
-            with("endpoint = \"demand\"", "endpoint = \"demand\"\nfiles = \"x.csv\""),
+            with(
+                "endpoint = \"demand\"",
+                "endpoint = \"demand\"\nfiles = \"x.csv\"",
+            ),
             "monitor 'demand-accuracy'.endpoint",
             "exactly one source",
         ),

@@ -4,6 +4,7 @@ mod backend;
 mod config;
 mod endpoints;
 mod ml;
+mod monitor;
 mod output;
 mod pipeline;
 mod serve;
@@ -70,6 +71,12 @@ enum Command {
     /// Serving endpoints on a server: weighted routes, shadow traffic.
     #[command(subcommand)]
     Endpoints(endpoints::EndpointsCommand),
+    /// Drift and performance monitors and retrain policies: deploy, run, history.
+    #[command(subcommand)]
+    Monitor(monitor::MonitorCommand),
+    /// Every retrain decision (retrained, avoided, held back) with its reasons and the
+    /// compute it cost or saved.
+    Decisions(monitor::DecisionsArgs),
 }
 
 #[derive(Args, Default)]
@@ -393,6 +400,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Lineage(args) => pipeline::lineage_command(&config, args).await,
         Command::Serve(args) => serve::serve(&config, args).await,
         Command::Endpoints(command) => endpoints::endpoints(command).await,
+        Command::Monitor(command) => monitor::monitor(&config, command).await,
+        Command::Decisions(args) => monitor::decisions(&config, args).await,
         Command::Models(ModelsCommand::Rollback(args)) => pipeline::rollback(&config, args).await,
         Command::Experiments(ExperimentsCommand::List { target, view }) => {
             let view = match view.as_str() {

@@ -1012,7 +1012,8 @@ pub async fn rollback(config: &Config, args: RollbackArgs) -> Result<()> {
     Ok(())
 }
 
-/// The server's background tasks: the trigger loop and in-process workers.
+/// The server's background tasks: the trigger loop, the endpoints' and the monitors' loops,
+/// and in-process workers.
 pub struct Background {
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -1021,8 +1022,12 @@ pub struct Background {
 /// How often the server evaluates triggers and reloads endpoint definitions and aliases.
 const TRIGGER_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Starts the trigger loop, the endpoints' reconciliation loop and `workers` in-process
-/// workers.
+/// How often the server looks for monitor windows that have ended (and evaluates the
+/// retrain policies after them).
+const MONITOR_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Starts the trigger loop, the endpoints' reconciliation loop, the monitors' loop and
+/// `workers` in-process workers.
 pub fn start_background(
     engine: Arc<Engine>,
     endpoints: Arc<esteira_serving::endpoint::Endpoints>,
@@ -1038,6 +1043,15 @@ pub fn start_background(
             stop_rx.clone(),
         )),
         tokio::spawn(endpoints.run(store, TRIGGER_INTERVAL, stop_rx.clone())),
+        tokio::spawn(esteira_monitor::service::run(
+            engine.store().clone(),
+            engine.artifacts().clone(),
+            Arc::new(esteira_monitor::service::EngineTrigger {
+                engine: engine.clone(),
+            }),
+            MONITOR_INTERVAL,
+            stop_rx.clone(),
+        )),
     ];
     let base = WorkerConfig::new(work_root);
     for i in 0..workers {

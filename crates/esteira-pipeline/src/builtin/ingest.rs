@@ -478,8 +478,13 @@ const PG_EPOCH_DAYS: i32 = 10_957;
 /// Milliseconds from 1970-01-01 to 2000-01-01.
 const PG_EPOCH_MILLIS: i64 = 946_684_800_000;
 
-/// Runs `sql` on the database at `url` and converts the result to a table.
-async fn query_postgres(url: &str, sql: &str) -> Result<Table, StepError> {
+/// Runs `sql` on the PostgreSQL database at `url` and converts the result to a table.
+///
+/// # Errors
+/// [`StepError::Param`] naming `url` (cannot connect) or `query` (the database refused it,
+/// or a column has a type without an Arrow equivalent); [`StepError::Failed`] when the
+/// query returns no rows.
+pub async fn query_postgres(url: &str, sql: &str) -> Result<Table, StepError> {
     let mut conn = PgConnection::connect(url)
         .await
         .map_err(|e| param_error("url", format!("cannot connect to PostgreSQL: {e}")))?;

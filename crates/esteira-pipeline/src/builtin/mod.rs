@@ -17,6 +17,8 @@ mod transform;
 mod tune;
 mod validate;
 
+pub use ingest::query_postgres;
+
 use crate::step::{BuiltinKind, StepContext, StepError, StepOutput};
 
 /// Runs the built-in step `kind`.

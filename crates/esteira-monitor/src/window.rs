@@ -1,0 +1,458 @@
+//! One monitor window: drift against the reference, performance against its band, the
+//! sequential detectors, and the alerts; and the state a monitor carries between windows.
+//!
+//! Performance of a window is measured on the ground truth received in it (paired with
+//! the predictions of the window and the one before), so a delayed label counts in the
+//! window it arrived in. The band comes from the spec's `values`, or from the watched
+//! metric in the first `reference_windows` windows that have one (those windows make the
+//! band and are not judged). The detectors read the residuals (actual − predicted) in
+//! order of arrival; their state carries over to the next window.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use esteira_ml::dataset::Table;
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::{
+    BatchSource, ColumnSource, DatasetDrift, DriftOptions, dataset_drift, open_source,
+};
+use crate::detect::{
+    Adwin, AdwinParams, ChangeDetector, Cusum, CusumParams, PageHinkley, PageHinkleyParams,
+};
+use crate::drift::Method;
+use crate::error::{MonitorError, Result};
+use crate::performance::band::{AlarmBand, BandVerdict};
+use crate::performance::join::join;
+use crate::performance::metrics::{Metrics, MetricsOptions, evaluate as evaluate_metrics};
+use crate::policy::{MetricValue, WindowSummary};
+use crate::source::{WindowData, matching_files, read_files};
+use crate::spec::{DriftSpec, MonitorSpec, PerformanceSpec};
+
+/// What a monitor carries from one window to the next.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MonitorState {
+    /// The latest window end evaluated.
+    pub cursor: Option<i64>,
+    /// The watched metric in the first windows, until they make the band.
+    #[serde(default)]
+    pub band_values: Vec<f64>,
+    /// The detectors, parameters and state, by name (JSON as each serialises).
+    #[serde(default)]
+    pub detectors: BTreeMap<String, serde_json::Value>,
+}
+
+/// The report of one window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WindowReport {
+    /// The monitor.
+    pub monitor: String,
+    /// The window's start, milliseconds since the epoch (inclusive).
+    pub window_start: i64,
+    /// The window's end (exclusive).
+    pub window_end: i64,
+    /// The monitored rows in the window.
+    pub rows: u64,
+    /// What could not be read, with the reason.
+    #[serde(default)]
+    pub skipped: Vec<String>,
+    /// Drift per column and for the dataset.
+    pub drift: Option<DatasetDrift>,
+    /// Why drift was not computed at all (no rows in the window, ...).
+    pub drift_not_computed: Option<String>,
+    /// Performance against its band.
+    pub performance: Option<PerformanceReport>,
+    /// The alerts raised, for people.
+    #[serde(default)]
+    pub alerts: Vec<String>,
+    /// What the policies read.
+    pub summary: WindowSummary,
+}
+
+/// Performance of one window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PerformanceReport {
+    /// The watched metric.
+    pub metric: String,
+    /// Its value, when computed.
+    pub value: Option<f64>,
+    /// Why it was not computed.
+    pub not_computed: Option<String>,
+    /// Every metric over the window's pairs.
+    pub overall: Option<serde_json::Value>,
+    /// The watched metric per forecast series (at most [`MAX_SERIES_IN_REPORT`], the worst).
+    #[serde(default)]
+    pub per_series: BTreeMap<String, f64>,
+    /// The watched metric per horizon step.
+    #[serde(default)]
+    pub per_horizon: BTreeMap<u32, f64>,
+    /// Predictions paired with their ground truth.
+    pub pairs: usize,
+    /// Ground truth without a prediction, and predictions still without ground truth.
+    pub unmatched: (usize, usize),
+    /// The band, once known.
+    pub band: Option<AlarmBand>,
+    /// Where the value lies against the band (none while the band is being made).
+    pub verdict: Option<BandVerdict>,
+    /// For each detector, whether it fired in the window.
+    #[serde(default)]
+    pub detectors: BTreeMap<String, bool>,
+}
+
+/// How many series the report keeps per window.
+pub const MAX_SERIES_IN_REPORT: usize = 50;
+
+/// Evaluates the window `[start, end)` of `spec` on `data`, updating `state` (band values,
+/// detectors; not the cursor).
+///
+/// # Errors
+/// [`MonitorError::Input`] when the reference cannot be read; a detector state that cannot
+/// be restored. Data problems of the window itself are reported in the report, not as
+/// errors.
+pub async fn evaluate(
+    spec: &MonitorSpec,
+    state: &mut MonitorState,
+    data: WindowData,
+    start: i64,
+    end: i64,
+) -> Result<WindowReport> {
+    let rows = data.rows.as_ref().map_or(0, |t| t.num_rows() as u64);
+    let mut report = WindowReport {
+        monitor: spec.name.clone(),
+        window_start: start,
+        window_end: end,
+        rows,
+        skipped: data.skipped.clone(),
+        drift: None,
+        drift_not_computed: None,
+        performance: None,
+        alerts: Vec::new(),
+        summary: WindowSummary {
+            window_end: end,
+            ..WindowSummary::default()
+        },
+    };
+    if let Some(drift) = &spec.drift {
+        match drift_of(spec, drift, data.rows.clone()).await {
+            Ok(d) => report.drift = Some(d),
+            Err(MonitorError::NotComputed(why)) => report.drift_not_computed = Some(why),
+            Err(e) => return Err(e),
+        }
+    }
+    if let Some(p) = &spec.performance {
+        report.performance = Some(performance_of(spec, p, state, &data)?);
+    }
+    summarise(&mut report);
+    Ok(report)
+}
+
+async fn drift_of(
+    spec: &MonitorSpec,
+    drift: &DriftSpec,
+    rows: Option<Table>,
+) -> Result<DatasetDrift> {
+    let Some(current) = rows.filter(|t| t.num_rows() > 0) else {
+        return Err(MonitorError::NotComputed(
+            "the window has no rows (for an endpoint: no logged request inputs)".into(),
+        ));
+    };
+    let options = drift_options(spec, drift, &current)?;
+    let reference = drift.reference.clone();
+    tokio::task::spawn_blocking(move || {
+        let reference = reference_source(&reference)?;
+        let batch = current.batch().clone();
+        let current = BatchSource::new("the window", batch.schema(), vec![batch])?;
+        dataset_drift(reference.as_ref(), &current, &options)
+    })
+    .await
+    .map_err(|e| MonitorError::Input {
+        source_name: spec.name.clone(),
+        reason: format!("drift stopped: {e}"),
+    })?
+}
+
+/// The reference as a column source: one file read column by column, or several files
+/// read into memory.
+fn reference_source(pattern: &str) -> Result<Box<dyn ColumnSource>> {
+    let files = matching_files(pattern)?;
+    if let [one] = files.as_slice() {
+        return open_source(Path::new(one));
+    }
+    let table = read_files(pattern)?;
+    let batch = table.batch().clone();
+    Ok(Box::new(BatchSource::new(
+        pattern,
+        batch.schema(),
+        vec![batch],
+    )?))
+}
+
+fn drift_options(spec: &MonitorSpec, drift: &DriftSpec, current: &Table) -> Result<DriftOptions> {
+    let methods = drift
+        .methods
+        .iter()
+        .map(|(column, name)| {
+            name.parse::<Method>()
+                .map(|m| (column.clone(), m))
+                .map_err(|e| MonitorError::Config {
+                    field: format!("monitor '{}'.drift.methods.{column}", spec.name),
+                    reason: e.to_string(),
+                })
+        })
+        .collect::<Result<HashMap<_, _>>>()?;
+    let columns = match &drift.columns {
+        Some(c) => Some(c.clone()),
+        None => Some(default_columns(spec, drift, current)?),
+    };
+    Ok(DriftOptions {
+        columns,
+        methods,
+        thresholds: drift.thresholds.clone().into_iter().collect(),
+        drift_share: drift.drift_share.unwrap_or(0.5),
+        ..DriftOptions::default()
+    })
+}
+
+/// Without `columns`: the reference's columns, except the time column; for an endpoint,
+/// only those the requests send (the reference usually holds the target too).
+fn default_columns(spec: &MonitorSpec, drift: &DriftSpec, current: &Table) -> Result<Vec<String>> {
+    let reference = reference_source(&drift.reference)?;
+    let sent = current.column_names();
+    Ok(reference
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .filter(|name| Some(name.as_str()) != spec.time_column.as_deref())
+        .filter(|name| spec.endpoint.is_none() || sent.contains(name))
+        .collect())
+}
+
+fn performance_of(
+    spec: &MonitorSpec,
+    p: &PerformanceSpec,
+    state: &mut MonitorState,
+    data: &WindowData,
+) -> Result<PerformanceReport> {
+    let joined = join(&data.predictions, &data.truth);
+    let mut report = PerformanceReport {
+        metric: p.metric.clone(),
+        value: None,
+        not_computed: None,
+        overall: None,
+        per_series: BTreeMap::new(),
+        per_horizon: BTreeMap::new(),
+        pairs: joined.pairs.len(),
+        unmatched: (
+            joined.truth_without_prediction,
+            joined.predictions_without_truth,
+        ),
+        band: None,
+        verdict: None,
+        detectors: BTreeMap::new(),
+    };
+    run_detectors(p, state, &joined.residuals(), &mut report)?;
+    let length = spec.window_ms()?;
+    let metrics = match evaluate_metrics(&joined, &MetricsOptions::new(length)) {
+        Ok(m) => m,
+        Err(MonitorError::NotComputed(why)) => {
+            report.not_computed = Some(why);
+            return Ok(report);
+        }
+        Err(e) => return Err(e),
+    };
+    report.overall = serde_json::to_value(&metrics.overall).ok();
+    report.value = metric_value(&metrics.overall, &p.metric);
+    report.per_horizon = metrics
+        .horizons
+        .iter()
+        .filter_map(|(h, m)| metric_value(m, &p.metric).map(|v| (*h, v)))
+        .collect();
+    report.per_series = worst_series(&metrics.series, &p.metric);
+    let Some(value) = report.value else {
+        report.not_computed = Some(format!("no pair allows {}", p.metric));
+        return Ok(report);
+    };
+    judge(p, state, value, &mut report)?;
+    Ok(report)
+}
+
+fn judge(
+    p: &PerformanceSpec,
+    state: &mut MonitorState,
+    value: f64,
+    report: &mut PerformanceReport,
+) -> Result<()> {
+    let reference: Vec<f64> = match &p.band.values {
+        Some(values) => values.clone(),
+        None if state.band_values.len() < p.band.reference_windows => {
+            state.band_values.push(value);
+            return Ok(());
+        }
+        None => state.band_values.clone(),
+    };
+    match AlarmBand::from_values(&reference, p.band.k) {
+        Ok(band) => {
+            report.verdict = Some(band.check(value)?);
+            report.band = Some(band);
+        }
+        Err(MonitorError::NotComputed(why)) => report.not_computed = Some(format!("band: {why}")),
+        Err(e) => return Err(e),
+    }
+    Ok(())
+}
+
+fn metric_value(m: &Metrics, name: &str) -> Option<f64> {
+    match name {
+        "mae" => m.mae,
+        "rmse" => m.rmse,
+        "mape" => m.mape,
+        "smape" => m.smape,
+        "bias" => m.bias,
+        "mase" => m.mase,
+        "accuracy" => m.accuracy,
+        _ => None,
+    }
+}
+
+fn worst_series(series: &BTreeMap<String, Metrics>, metric: &str) -> BTreeMap<String, f64> {
+    let mut values: Vec<(String, f64)> = series
+        .iter()
+        .filter_map(|(s, m)| metric_value(m, metric).map(|v| (s.clone(), v)))
+        .collect();
+    values.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+    values.into_iter().take(MAX_SERIES_IN_REPORT).collect()
+}
+
+/// Feeds the residuals to each detector (restored from the state, or new), records
+/// whether it fired, and saves its state back.
+fn run_detectors(
+    p: &PerformanceSpec,
+    state: &mut MonitorState,
+    residuals: &[f64],
+    report: &mut PerformanceReport,
+) -> Result<()> {
+    for name in &p.detectors {
+        let mut detector = restore_detector(name, state.detectors.get(name), residuals)?;
+        let Some(detector) = detector.as_mut() else {
+            continue;
+        };
+        let mut fired = false;
+        for r in residuals {
+            fired |= detector.update(*r)?;
+        }
+        report.detectors.insert(name.clone(), fired);
+        state.detectors.insert(name.clone(), detector.to_json()?);
+    }
+    Ok(())
+}
+
+/// A detector the monitor can store.
+trait StoredDetector: ChangeDetector {
+    fn to_json(&self) -> Result<serde_json::Value>;
+}
+
+impl<T: ChangeDetector + Serialize> StoredDetector for T {
+    fn to_json(&self) -> Result<serde_json::Value> {
+        serde_json::to_value(self).map_err(|e| MonitorError::Input {
+            source_name: "detector".into(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// The detector `name` from its stored JSON, or a new one. A new CUSUM is centred on 0
+/// with σ the standard deviation of its first window's residuals, so it waits for a window
+/// with at least 2 residuals (`None` until then).
+fn restore_detector(
+    name: &str,
+    stored: Option<&serde_json::Value>,
+    residuals: &[f64],
+) -> Result<Option<Box<dyn StoredDetector>>> {
+    let broken = |e: serde_json::Error| MonitorError::Input {
+        source_name: format!("detector {name}"),
+        reason: format!("its stored state cannot be read: {e}"),
+    };
+    let detector: Box<dyn StoredDetector> = match (name, stored) {
+        ("cusum", Some(v)) => Box::new(serde_json::from_value::<Cusum>(v.clone()).map_err(broken)?),
+        ("page_hinkley", Some(v)) => {
+            Box::new(serde_json::from_value::<PageHinkley>(v.clone()).map_err(broken)?)
+        }
+        ("adwin", Some(v)) => Box::new(serde_json::from_value::<Adwin>(v.clone()).map_err(broken)?),
+        ("cusum", None) => {
+            let Some(sigma) = sample_std(residuals).filter(|s| *s > 0.0) else {
+                return Ok(None);
+            };
+            Box::new(Cusum::new(CusumParams::new(0.0, sigma))?)
+        }
+        ("page_hinkley", None) => Box::new(PageHinkley::new(PageHinkleyParams::default())?),
+        ("adwin", None) => Box::new(Adwin::new(AdwinParams::default())?),
+        (other, _) => {
+            return Err(MonitorError::Config {
+                field: "performance.detectors".into(),
+                reason: format!("unknown detector {other:?}"),
+            });
+        }
+    };
+    Ok(Some(detector))
+}
+
+fn sample_std(values: &[f64]) -> Option<f64> {
+    if values.len() < 2 {
+        return None;
+    }
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let ss: f64 = values.iter().map(|v| (v - mean).powi(2)).sum();
+    Some((ss / (n - 1.0)).sqrt())
+}
+
+/// Fills the alerts and the summary the policies read.
+fn summarise(report: &mut WindowReport) {
+    let mut alerts = Vec::new();
+    let summary = &mut report.summary;
+    if let Some(d) = &report.drift {
+        summary.drift = d.dataset_drift;
+        summary.drift_share = d.share;
+        if d.dataset_drift == Some(true) {
+            let drifted: Vec<&str> = d
+                .columns
+                .iter()
+                .filter(|c| c.drifted == Some(true))
+                .map(|c| c.column.as_str())
+                .collect();
+            alerts.push(format!(
+                "dataset drift: {} of {} columns drifted ({})",
+                d.drifted_count,
+                d.computed_count,
+                drifted.join(", ")
+            ));
+        }
+    }
+    if let Some(p) = &report.performance {
+        if let Some(value) = p.value {
+            summary.metric = Some(MetricValue {
+                name: p.metric.clone(),
+                value,
+                band_lower: p.band.as_ref().map(|b| b.lower),
+                band_upper: p.band.as_ref().map(|b| b.upper),
+            });
+        }
+        if let (Some(verdict), Some(band), Some(value)) = (p.verdict, &p.band, p.value)
+            && verdict != BandVerdict::Inside
+        {
+            alerts.push(format!(
+                "{} {:.4} is outside its band [{:.4}, {:.4}]",
+                p.metric, value, band.lower, band.upper
+            ));
+        }
+        for (name, fired) in &p.detectors {
+            if *fired {
+                summary.detectors_fired.push(name.clone());
+                alerts.push(format!("detector {name} found a change in the residuals"));
+            }
+        }
+    }
+    summary.alarm = !alerts.is_empty();
+    report.alerts = alerts;
+}
