@@ -9,13 +9,24 @@
 //! | [`cramer_von_mises`] | `scipy.stats.cramervonmises_2samp` (`method='auto'`) | exact distribution when both samples have at most 20 values, else the limiting distribution |
 //!
 //! The special functions (chi-square and normal tails, the Kolmogorov and Smirnov
-//! distributions, the Bessel function `K_{1/4}`) are implemented here; the test vectors in
-//! `tests/vectors/pvalue.json` (written by `tests/vectors/pvalue_gen.py` with scipy 1.17 and
-//! Evidently 0.7.23) check every path against the reference implementation.
+//! distributions, the Bessel function `K_{1/4}`) are implemented here, following the
+//! algorithms scipy uses where the exact branch choice matters (the Kolmogorov
+//! distribution, the Cramér-von Mises series truncation). `tests/vectors/pvalue.json`
+//! (written by `tests/vectors/pvalue_gen.py` with scipy 1.17.1 and Evidently 0.7.23)
+//! checks every path.
 //!
-//! Samples are never modified: the functions sort copies. Every function rejects empty
+//! Accuracy against scipy on those vectors (relative, worst case): KS statistic and
+//! p-value 5e-15 (2e-13 at 1M vs 1M); the
+//! Kolmogorov tail alone 3e-12 for tails above 1e-9 and 1e-10 for tails near 1e-260;
+//! chi-square 2e-15 (its tail alone 3e-13 down to 1e-69); Z-test 1e-15 against scipy's
+//! `erfc`; Anderson-Darling 4e-15; Cramér-von Mises 1e-13, except p-values of the
+//! limiting distribution, which scipy computes as `1 − cdf` and so only to ~1e-15
+//! absolute (1.5e-10 relative at p = 7e-6).
+//!
+//! The sample tests never modify their inputs: they sort copies. They reject empty
 //! samples and NaN or infinite values with [`MonitorError::NotComputed`] naming the test,
-//! the sample and the count of bad values.
+//! the sample and the count of bad values; the count tests reject misaligned or empty
+//! count tables the same way.
 
 use crate::{MonitorError, Result};
 
@@ -42,7 +53,9 @@ pub struct TestResult {
 ///   matrix, Pomeranz recursion, Pelz-Good expansion or twice the Smirnov tail, chosen by
 ///   Simard and L'Ecuyer's rules).
 ///
-/// Cost: two sorts and one merge pass, then at most `O(n·m / lcm…)` for the exact count.
+/// Cost: two sorts and one merge pass; then the exact count is `O(n)` for equal sizes and
+/// at most `O(n·m)` otherwise (both at most 10 000), the asymptotic tail at most
+/// `O(n·m/(n+m))`.
 ///
 /// # Errors
 /// [`MonitorError::NotComputed`] when a sample is empty or holds NaN or infinite values.

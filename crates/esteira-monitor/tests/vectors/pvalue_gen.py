@@ -121,6 +121,14 @@ def ks_cases():
         ("20000 vs 30000 ties", generated(55, 20000, levels=40), generated(56, 30000, levels=40)),
         ("1M vs 1M shifted", generated(61, 1_000_000), generated(62, 1_000_000, shift=0.001)),
     ]
+    seed = 1000
+    for n1, n2, shift in [(1, 2, 0.0), (2, 1, 0.3), (3, 7, 0.2), (7, 3, 0.0), (10, 15, 0.4),
+                          (15, 10, 0.1), (50, 51, 0.05), (99, 100, 0.2), (64, 48, 0.1),
+                          (1, 10000, 0.0), (10000, 1, 0.0), (2000, 1999, 0.04),
+                          (20000, 1, 0.0), (20000, 30, 0.1), (30, 20000, 0.3), (20000, 140, 0.05),
+                          (20000, 141, 0.05), (20000, 141, 0.2), (15000, 800, 0.01)]:
+        seed += 2
+        cases.append((f"sweep {n1} vs {n2} shift {shift}", generated(seed, n1), generated(seed + 1, n2, shift=shift)))
     return [two_sample_case(name, "ks", ref, cur) for name, ref, cur in cases]
 
 
@@ -138,6 +146,11 @@ def cvm_cases():
         ("5000 vs 7000 shifted", generated(83, 5000), generated(84, 7000, shift=0.02)),
         ("20000 vs 30000 shifted", generated(85, 20000), generated(86, 30000, shift=0.005)),
     ]
+    seed = 2000
+    for n1, n2, levels in [(2, 20, 0), (20, 2, 0), (13, 17, 0), (13, 17, 3), (9, 9, 0), (19, 20, 6)]:
+        seed += 2
+        cases.append((f"sweep {n1} vs {n2} levels {levels}", generated(seed, n1, levels=levels),
+                      generated(seed + 1, n2, shift=0.1, levels=levels)))
     return [two_sample_case(name, "cvm", ref, cur) for name, ref, cur in cases]
 
 
@@ -248,6 +261,13 @@ def kstwo_cases():
         xs.update([0.3, 0.5, 0.6, 0.9, 1.0 - 1.5 / n, 1.0 - 0.5 / n])
         xs.update([(1.4 / n) ** (2 / 3) * f for f in (0.5, 0.9, 1.1)])
         for x in sorted(xs):
+            if 0.0 < x < 1.0:
+                cases.append({"n": n, "x": x, "sf": float(stats.kstwo.sf(x, n))})
+    # Every n the two-sample tests reach with a small effective size, across the Durbin
+    # matrix (n x^2 <= 0.754693) and Pomeranz (<= 4) ranges and the Smirnov sum beyond.
+    for n in range(1, 141):
+        for target in [0.2, 0.5, 0.76, 1.2, 2.0, 3.0, 3.99, 6.0]:
+            x = math.sqrt(target / n)
             if 0.0 < x < 1.0:
                 cases.append({"n": n, "x": x, "sf": float(stats.kstwo.sf(x, n))})
     return cases
