@@ -47,15 +47,17 @@ pub struct TestResult {
 /// - when both samples have at most 10 000 values the p-value is exact: `D` is rounded to
 ///   the lattice `h / lcm(n, m)` (the returned statistic is that rounded value) and the
 ///   probability that a random lattice path leaves the band `|x/n − y/m| < D` is computed
-///   (square method when `n == m`, Hodges' inside method otherwise);
+///   (square method when `n == m`, Hodges' inside method otherwise); when that sum rounds
+///   outside `[0, 1]` (it does for `D = 1/n` with some equal sizes, e.g. 7 vs 7) scipy,
+///   and this function, use the asymptotic tail below with the rounded `D`;
 /// - otherwise it is `kstwo.sf(D, round(n·m/(n+m)))`, the exact one-sample Kolmogorov
 ///   distribution evaluated as scipy does (Ruben-Gambino, Durbin-Marsaglia-Tsang-Wang
 ///   matrix, Pomeranz recursion, Pelz-Good expansion or twice the Smirnov tail, chosen by
 ///   Simard and L'Ecuyer's rules).
 ///
 /// Cost: two sorts and one merge pass; then the exact count is `O(n)` for equal sizes and
-/// at most `O(n·m)` otherwise (both at most 10 000), the asymptotic tail at most
-/// `O(n·m/(n+m))`.
+/// at most `O(n·m)` otherwise (both at most 10 000); the asymptotic tail sums at most
+/// `n·m/(n+m)` Smirnov terms or raises a Durbin matrix of order at most 115 to that power.
 ///
 /// # Errors
 /// [`MonitorError::NotComputed`] when a sample is empty or holds NaN or infinite values.

@@ -121,6 +121,13 @@ def ks_cases():
         ("20000 vs 30000 ties", generated(55, 20000, levels=40), generated(56, 30000, levels=40)),
         ("1M vs 1M shifted", generated(61, 1_000_000), generated(62, 1_000_000, shift=0.001)),
     ]
+    # D = 1/n with equal sizes: the exact sum rounds above 1 for these n and scipy falls back
+    # to the asymptotic tail with n_eff = round(n/2).
+    for n in (5, 7, 13, 14):
+        shifted = [float(i) for i in range(n)]
+        shifted[-1] += 0.5
+        cases.append((f"equal sizes {n} vs {n}, D = 1/n, exact rounds above 1",
+                      integers(range(n)), sample(shifted)))
     seed = 1000
     for n1, n2, shift in [(1, 2, 0.0), (2, 1, 0.3), (3, 7, 0.2), (7, 3, 0.0), (10, 15, 0.4),
                           (15, 10, 0.1), (50, 51, 0.05), (99, 100, 0.2), (64, 48, 0.1),
