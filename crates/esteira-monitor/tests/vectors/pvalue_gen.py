@@ -282,8 +282,8 @@ def kstwo_cases():
 
 def special_cases():
     chi2 = []
-    for df in [1, 2, 3, 5, 10, 29, 149, 1000]:
-        for ratio in [0.01, 0.2, 0.8, 1.0, 1.3, 2.0, 4.0]:
+    for df in [1, 2, 3, 5, 10, 19, 20, 21, 29, 149, 1000, 20000, 100001]:
+        for ratio in [0.01, 0.2, 0.8, 0.97, 1.0, 1.02, 1.3, 2.0, 4.0]:
             x = df * ratio
             chi2.append({"x": x, "df": df, "sf": float(special.chdtrc(df, x))})
     erfc = [{"x": x, "value": float(special.erfc(x))}
