@@ -424,15 +424,9 @@ fn compare_column(
 ) -> Result<ColumnDrift> {
     let reference_type = reference_schema
         .field_with_name(column)
-        .map(|f| f.data_type().clone());
-    let Ok(reference_type) = reference_type else {
-        return Ok(ColumnDrift::not_computed(
-            column,
-            None,
-            "missing in the reference data",
-        ));
-    };
-    let Some(kind) = column_kind(&reference_type) else {
+        .map_err(|e| input_source_error(reference.name(), format!("column {column}: {e}")))?
+        .data_type();
+    let Some(kind) = column_kind(reference_type) else {
         return Ok(ColumnDrift::not_computed(
             column,
             None,
