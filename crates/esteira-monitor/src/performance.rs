@@ -1,1 +1,0 @@
-//! Model performance over delayed ground truth.
