@@ -354,9 +354,8 @@ async fn evaluate_policy(
         .map(|w| w.window_end)
         .filter(|t| *t >= since && *t <= now)
         .collect();
-    let mut version = record.state_version;
     let mut decisions = Vec::with_capacity(times.len());
-    for at in times {
+    for (version, at) in (record.state_version..).zip(times) {
         let past = past_retrains(s.store, &policy.name, at).await?;
         let verdict = policy::evaluate(&policy, at, &histories, &past)?;
         let decision = decide(s, &policy, at, &verdict).await?;
@@ -368,7 +367,6 @@ async fn evaluate_policy(
                 .record_decision(&policy.name, version, &to_json(&new_state)?, &decision)
                 .await?,
         );
-        version += 1;
     }
     Ok(decisions)
 }

@@ -22,8 +22,8 @@ pub struct WindowData {
     /// The monitored rows: for files and queries the rows whose time falls in the window;
     /// for an endpoint the inputs of the logged requests (those whose inputs were sampled).
     pub rows: Option<Table>,
-    /// Endpoint only: the predictions made in the window and the window before it (so that
-    /// late ground truth still finds its forecast).
+    /// Endpoint only: the predictions made in the window and up to the monitor's
+    /// `label_delay` before it (so that late ground truth still finds its prediction).
     pub predictions: Vec<PredictionRecord>,
     /// Endpoint only: the ground truth received in the window.
     pub truth: Vec<GroundTruth>,
@@ -54,7 +54,7 @@ pub async fn load_window(
     end: i64,
 ) -> Result<WindowData> {
     if let Some(endpoint) = &spec.endpoint {
-        return load_endpoint(endpoint, ctx, start, end, end - start).await;
+        return load_endpoint(endpoint, ctx, start, end, spec.label_delay_ms()?).await;
     }
     let time_column = spec.time_column.as_deref().unwrap_or_default();
     let table = if let Some(pattern) = &spec.files {
@@ -171,10 +171,10 @@ async fn load_endpoint(
     ctx: &SourceContext<'_>,
     start: i64,
     end: i64,
-    window: i64,
+    label_delay: i64,
 ) -> Result<WindowData> {
     let predictions =
-        read_predictions(ctx.artifacts, ctx.store, endpoint, start - window, end).await?;
+        read_predictions(ctx.artifacts, ctx.store, endpoint, start - label_delay, end).await?;
     let truth = ctx.store.list_ground_truth(endpoint, start, end).await?;
     let in_window: Vec<&PredictionRecord> = predictions
         .iter()

@@ -118,6 +118,10 @@ pub struct PerformanceSpec {
     /// For `files`/`query` monitors: the column with the observed value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_column: Option<String>,
+    /// How late ground truth may arrive after its prediction (default `7d`): the window's
+    /// ground truth is paired with the predictions made up to this long before the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_delay: Option<String>,
     /// For `mase`: the season of the seasonal-naive scale (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub season: Option<usize>,
@@ -480,6 +484,21 @@ impl MonitorSpec {
         format!("monitor '{}'.{name}", self.name)
     }
 
+    /// How late ground truth may arrive, in milliseconds (`performance.label_delay`, default
+    /// 7 days; 0 without `[performance]`).
+    ///
+    /// # Errors
+    /// [`MonitorError::Config`] for a bad duration.
+    pub fn label_delay_ms(&self) -> Result<i64> {
+        match self.performance.as_ref().map(|p| p.label_delay.as_deref()) {
+            None => Ok(0),
+            Some(None) => Ok(7 * 86_400_000),
+            Some(Some(d)) => {
+                parse_duration_ms(d).map_err(|e| config(self.field("performance.label_delay"), e))
+            }
+        }
+    }
+
     /// Checks the monitor.
     ///
     /// # Errors
@@ -539,6 +558,15 @@ impl MonitorSpec {
                 format!("{share} is not in (0, 1]"),
             ));
         }
+        for (column, method) in &d.methods {
+            if let Err(MonitorError::Config { reason, .. }) = method.parse::<crate::drift::Method>()
+            {
+                return Err(config(
+                    self.field(&format!("drift.methods.{column}")),
+                    reason,
+                ));
+            }
+        }
         for (column, threshold) in &d.thresholds {
             if !threshold.is_finite() || *threshold < 0.0 {
                 return Err(config(
@@ -563,6 +591,7 @@ impl MonitorSpec {
                 "files and query monitors need prediction_column and target_column",
             ));
         }
+        self.label_delay_ms()?;
         if p.season == Some(0) {
             return Err(config(
                 self.field("performance.season"),

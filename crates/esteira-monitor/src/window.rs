@@ -2,8 +2,8 @@
 //! sequential detectors, and the alerts; and the state a monitor carries between windows.
 //!
 //! Performance of a window is measured on the ground truth received in it (paired with
-//! the predictions of the window and the one before), so a delayed label counts in the
-//! window it arrived in. The band comes from the spec's `values`, or from the watched
+//! the predictions made in the window and up to `label_delay` before it), so a delayed
+//! label counts in the window it arrived in. The band comes from the spec's `values`, or from the watched
 //! metric in the first `reference_windows` windows that have one (those windows make the
 //! band and are not judged). The detectors read the residuals (actual − predicted) in
 //! order of arrival; their state carries over to the next window.
@@ -22,9 +22,9 @@ use crate::detect::{
 };
 use crate::drift::Method;
 use crate::error::{MonitorError, Result};
-use crate::performance::band::{AlarmBand, BandVerdict};
-use crate::performance::join::join;
-use crate::performance::metrics::{Metrics, MetricsOptions, evaluate as evaluate_metrics};
+use crate::performance::{
+    AlarmBand, BandVerdict, Metrics, MetricsOptions, evaluate as evaluate_metrics, join,
+};
 use crate::policy::{MetricValue, WindowSummary};
 use crate::source::{WindowData, matching_files, read_files};
 use crate::spec::{DriftSpec, MonitorSpec, PerformanceSpec};
@@ -194,9 +194,12 @@ fn drift_options(spec: &MonitorSpec, drift: &DriftSpec, current: &Table) -> Resu
         .map(|(column, name)| {
             name.parse::<Method>()
                 .map(|m| (column.clone(), m))
-                .map_err(|e| MonitorError::Config {
-                    field: format!("monitor '{}'.drift.methods.{column}", spec.name),
-                    reason: e.to_string(),
+                .map_err(|e| match e {
+                    MonitorError::Config { reason, .. } => MonitorError::Config {
+                        field: format!("monitor '{}'.drift.methods.{column}", spec.name),
+                        reason,
+                    },
+                    other => other,
                 })
         })
         .collect::<Result<HashMap<_, _>>>()?;
@@ -407,6 +410,17 @@ fn sample_std(values: &[f64]) -> Option<f64> {
     Some((ss / (n - 1.0)).sqrt())
 }
 
+/// Whether a value on that side of the band means the model got worse: above for error
+/// metrics, below for accuracy, either side for bias.
+fn is_worse(metric: &str, verdict: BandVerdict) -> bool {
+    match (metric, verdict) {
+        (_, BandVerdict::Inside) => false,
+        ("accuracy", v) => v == BandVerdict::Below,
+        ("bias", _) => true,
+        (_, v) => v == BandVerdict::Above,
+    }
+}
+
 /// Fills the alerts and the summary the policies read.
 fn summarise(report: &mut WindowReport) {
     let mut alerts = Vec::new();
@@ -439,7 +453,7 @@ fn summarise(report: &mut WindowReport) {
             });
         }
         if let (Some(verdict), Some(band), Some(value)) = (p.verdict, &p.band, p.value)
-            && verdict != BandVerdict::Inside
+            && is_worse(&p.metric, verdict)
         {
             alerts.push(format!(
                 "{} {:.4} is outside its band [{:.4}, {:.4}]",

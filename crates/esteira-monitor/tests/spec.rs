@@ -132,6 +132,14 @@ fn each_bad_setting_is_refused_naming_its_field() {
             "unknown metric \"r2\"",
         ),
         (
+            with(
+                "thresholds = { price = 0.2 }",
+                "methods = { price = \"t-test\" }",
+            ),
+            "monitor 'demand-drift'.drift.methods.price",
+            "unknown drift method `t-test`",
+        ),
+        (
             with("k = 2.5", "k = 0.0"),
             "monitor 'demand-accuracy'.performance.band.k",
             "not a number > 0",

@@ -400,7 +400,10 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Lineage(args) => pipeline::lineage_command(&config, args).await,
         Command::Serve(args) => serve::serve(&config, args).await,
         Command::Endpoints(command) => endpoints::endpoints(command).await,
-        Command::Monitor(command) => monitor::monitor(&config, command).await,
+        Command::Monitor(command) => match monitor::monitor(&config, command).await? {
+            0 => Ok(()),
+            code => Err(Exit(code).into()),
+        },
         Command::Decisions(args) => monitor::decisions(&config, args).await,
         Command::Models(ModelsCommand::Rollback(args)) => pipeline::rollback(&config, args).await,
         Command::Experiments(ExperimentsCommand::List { target, view }) => {

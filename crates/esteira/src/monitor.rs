@@ -396,8 +396,8 @@ async fn history(
 /// Runs `esteira decisions`.
 ///
 /// # Errors
-/// Unreachable stores.
-pub async fn decisions(config: &Config, args: DecisionsArgs) -> Result<u8> {
+/// A `--limit` below 1; unreachable stores.
+pub async fn decisions(config: &Config, args: DecisionsArgs) -> Result<()> {
     if args.limit < 1 {
         bail!("--limit: must be at least 1, got {}", args.limit);
     }
@@ -413,7 +413,7 @@ pub async fn decisions(config: &Config, args: DecisionsArgs) -> Result<u8> {
     .await?;
     if args.target.json {
         println!("{}", serde_json::to_string_pretty(&ledger)?);
-        return Ok(0);
+        return Ok(());
     }
     let mut table = comfy_table::Table::new();
     table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
@@ -445,7 +445,7 @@ pub async fn decisions(config: &Config, args: DecisionsArgs) -> Result<u8> {
         ledger.retrain_seconds,
         ledger.saved_seconds
     );
-    Ok(0)
+    Ok(())
 }
 
 /// The rules met (or, when none, why not) and what held a retrain back, in one line.
