@@ -269,7 +269,7 @@ async fn run(
             }
         }
         for (name, error) in &failed {
-            eprintln!("monitor {name}: failed: {error}");
+            eprintln!("error: monitor {name}: failed: {error}");
         }
         for d in &decisions {
             println!(

@@ -9,6 +9,8 @@
 //! - `commands`: the CLI over a server and on the store directly, and bad input.
 //! - `auth`: bearer tokens.
 //! - `config`: configuration layers.
+//! - `monitor`: `esteira monitor` and `esteira decisions`: a drift monitor whose policy fires
+//!   a pipeline once, the HTML report, the ledger, bad input.
 //! - `pipeline`: `esteira pipeline` runs (built-in and Python steps, caching, resume,
 //!   failures, retries, timeouts), lineage, rollback and pipeline-file errors.
 //! - `replicas`: two servers on one PostgreSQL database and one artifact store.
@@ -33,6 +35,8 @@ mod config;
 mod crash;
 #[path = "cli/drain.rs"]
 mod drain;
+#[path = "cli/monitor.rs"]
+mod monitor;
 #[path = "cli/pipeline.rs"]
 mod pipeline;
 #[path = "cli/replicas.rs"]
