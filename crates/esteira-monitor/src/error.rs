@@ -1,5 +1,7 @@
 //! The monitoring crate's error.
 
+use esteira_core::ErrorCode;
+
 /// A monitoring failure.
 #[derive(Debug, thiserror::Error)]
 pub enum MonitorError {
@@ -37,6 +39,30 @@ pub enum MonitorError {
     /// The prediction log could not be read.
     #[error(transparent)]
     Log(#[from] esteira_serving::log::LogError),
+}
+
+impl MonitorError {
+    /// The public error code: bad settings or input are `INVALID_PARAMETER_VALUE`, a
+    /// statistic that cannot be computed or a retrain that cannot start `INVALID_STATE`,
+    /// store errors keep theirs, an unreadable prediction log is `INTERNAL_ERROR`.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            MonitorError::Config { .. } | MonitorError::Input { .. } => {
+                ErrorCode::InvalidParameterValue
+            }
+            MonitorError::NotComputed(_) | MonitorError::Retrain { .. } => ErrorCode::InvalidState,
+            MonitorError::Store(e) => e.code(),
+            MonitorError::Log(_) => ErrorCode::InternalError,
+        }
+    }
+
+    /// The message for the user.
+    pub fn message(&self) -> String {
+        match self {
+            MonitorError::Store(e) => e.message(),
+            other => other.to_string(),
+        }
+    }
 }
 
 /// The crate's result.

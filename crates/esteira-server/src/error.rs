@@ -79,6 +79,12 @@ impl From<esteira_pipeline::Error> for ApiError {
     }
 }
 
+impl From<esteira_monitor::MonitorError> for ApiError {
+    fn from(e: esteira_monitor::MonitorError) -> Self {
+        ApiError::new(e.code(), e.message())
+    }
+}
+
 impl From<esteira_artifacts::Error> for ApiError {
     fn from(e: esteira_artifacts::Error) -> Self {
         use esteira_artifacts::Error as A;

@@ -1034,3 +1034,138 @@ async fn endpoint_api_refuses_bad_definitions_precisely() {
         assert!(!reply.error_code().is_empty(), "{uri}");
     }
 }
+
+const MONITORS_TOML: &str = r#"
+[[monitor]]
+name = "inputs"
+files = "live/*.csv"
+time_column = "date"
+every = "1d"
+
+[monitor.drift]
+reference = "train.csv"
+
+[[policy]]
+name = "retrain"
+pipeline = "demand"
+rules = [{ monitor = "inputs", when = "drift" }]
+"#;
+
+fn esteira(path: &str) -> String {
+    format!("/api/2.0/esteira/{path}")
+}
+
+#[tokio::test]
+async fn monitors_deploy_run_and_report_over_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("live")).unwrap();
+    let rows = |date: &str, price: f64| {
+        let mut text = String::from("date,price\n");
+        for i in 0..100 {
+            text.push_str(&format!("{date},{}\n", price + f64::from(i % 10) / 10.0));
+        }
+        text
+    };
+    std::fs::write(dir.path().join("train.csv"), rows("2025-01-01", 10.0)).unwrap();
+    std::fs::write(dir.path().join("live/a.csv"), rows("2025-01-02", 10.0)).unwrap();
+    let a = api().await;
+    let base = dir.path().display().to_string();
+    let bad = a
+        .call(
+            Method::POST,
+            &esteira("monitors/deploy"),
+            Some(json!({"source": MONITORS_TOML.replace("every = \"1d\"", "every = \"1 day\""), "base_dir": base})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad.error_code(), "INVALID_PARAMETER_VALUE");
+    assert!(
+        bad.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("monitor 'inputs'.every")
+    );
+    let deployed = a
+        .call(
+            Method::POST,
+            &esteira("monitors/deploy"),
+            Some(json!({"source": MONITORS_TOML, "base_dir": base})),
+        )
+        .await;
+    assert_eq!(
+        deployed.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&deployed.body)
+    );
+    assert_eq!(
+        deployed.json()["deployed"]["monitors_changed"],
+        json!(["inputs"])
+    );
+    let listed = a
+        .call(Method::GET, &esteira("monitors/list"), None)
+        .await
+        .json();
+    assert_eq!(listed["monitors"][0]["name"], "inputs");
+    assert_eq!(listed["policies"][0]["name"], "retrain");
+    // 2025-01-03T00:00:00Z: the window of Jan 2, the same prices as the reference.
+    let ran = a
+        .call(
+            Method::POST,
+            &esteira("monitors/run"),
+            Some(json!({"at": 1_735_862_400_000_i64})),
+        )
+        .await;
+    assert_eq!(
+        ran.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&ran.body)
+    );
+    let ran = ran.json();
+    assert_eq!(ran["windows"]["inputs"][0]["alarm"], false);
+    assert_eq!(ran["decisions"][0]["outcome"], "avoided");
+    let results = a
+        .call(Method::GET, &esteira("monitors/results?name=inputs"), None)
+        .await
+        .json();
+    assert_eq!(results["windows"][0]["rows"], 100);
+    assert_eq!(
+        results["windows"][0]["drift"]["columns"][0]["drifted"],
+        false
+    );
+    let page = a
+        .call(Method::GET, &esteira("monitors/report?name=inputs"), None)
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&page.body).contains("<h1>Monitor <code>inputs</code></h1>"));
+    let ledger = a
+        .call(Method::GET, &esteira("decisions/list?policy=retrain"), None)
+        .await
+        .json();
+    assert_eq!(ledger["ledger"]["counts"]["avoided"], 1);
+    let missing = a
+        .call(Method::GET, &esteira("monitors/results?name=nope"), None)
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let unnamed = a
+        .call(Method::GET, &esteira("monitors/results"), None)
+        .await;
+    assert_eq!(unnamed.status, StatusCode::BAD_REQUEST);
+    assert!(
+        unnamed.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("'name'")
+    );
+    let too_many = a
+        .call(Method::GET, &esteira("decisions/list?max_results=0"), None)
+        .await;
+    assert_eq!(too_many.status, StatusCode::BAD_REQUEST);
+    assert!(
+        too_many.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("'max_results'")
+    );
+}

@@ -5,6 +5,7 @@ mod artifacts;
 mod endpoints;
 mod logged_models;
 mod misc;
+mod monitors;
 mod pipelines;
 mod registry;
 mod tracking;
@@ -164,6 +165,12 @@ fn esteira_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/endpoints/delete", post(endpoints::delete)),
         ("/endpoints/predictions", get(endpoints::predictions)),
         ("/endpoints/ground-truth", post(endpoints::ground_truth)),
+        ("/monitors/deploy", post(monitors::deploy)),
+        ("/monitors/list", get(monitors::list)),
+        ("/monitors/run", post(monitors::run)),
+        ("/monitors/results", get(monitors::results)),
+        ("/monitors/report", get(monitors::report)),
+        ("/decisions/list", get(monitors::decisions)),
     ]
 }
 
