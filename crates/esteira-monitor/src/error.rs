@@ -41,6 +41,15 @@ pub enum MonitorError {
     Log(#[from] esteira_serving::log::LogError),
 }
 
+impl From<esteira_ml::dataset::DatasetError> for MonitorError {
+    fn from(e: esteira_ml::dataset::DatasetError) -> Self {
+        MonitorError::Input {
+            source_name: "dataset".into(),
+            reason: e.to_string(),
+        }
+    }
+}
+
 impl MonitorError {
     /// The public error code: bad settings or input are `INVALID_PARAMETER_VALUE`, a
     /// statistic that cannot be computed or a retrain that cannot start `INVALID_STATE`,

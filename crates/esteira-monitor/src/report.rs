@@ -98,6 +98,7 @@ fn latest_section(page: &mut String, w: &WindowReport) {
             d.drift_share
         );
     }
+    profile_table(page, w);
     if let Some(p) = &w.performance {
         let _ = write!(
             page,
@@ -117,6 +118,49 @@ fn latest_section(page: &mut String, w: &WindowReport) {
             let _ = write!(page, "<p class=\"muted\">Not computed: {}</p>", escape(why));
         }
     }
+}
+
+/// The reference's profile summary beside the window's, per compared column.
+fn profile_table(page: &mut String, w: &WindowReport) {
+    if w.profiles.is_empty() {
+        return;
+    }
+    page.push_str(
+        "<h3>Reference and window</h3><table><tr><th>column</th><th>reference</th><th>window</th></tr>",
+    );
+    for c in &w.profiles {
+        let _ = write!(
+            page,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&c.column),
+            escape(&summary_text(c.reference.as_ref())),
+            escape(&summary_text(c.current.as_ref()))
+        );
+    }
+    page.push_str("</table>");
+}
+
+fn summary_text(s: Option<&crate::window::ProfileSummary>) -> String {
+    let Some(s) = s else {
+        return "none".into();
+    };
+    let nulls = format!("{} values, {} null", s.count, s.nulls);
+    if let Some([p5, p50, p95]) = s.quantiles {
+        return format!(
+            "{nulls}; mean {}, sd {}; p5 {}, median {}, p95 {}",
+            number(s.mean),
+            number(s.std_dev),
+            short(p5),
+            short(p50),
+            short(p95)
+        );
+    }
+    let top: Vec<String> = s
+        .top
+        .iter()
+        .map(|(value, share)| format!("{value} {:.1}%", share * 100.0))
+        .collect();
+    format!("{nulls}; {}", top.join(", "))
 }
 
 fn charts(page: &mut String, reports: &[WindowReport]) {

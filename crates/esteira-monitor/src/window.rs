@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use esteira_ml::dataset::Table;
+use esteira_ml::dataset::{Table, for_each_batch};
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::{
@@ -26,6 +26,7 @@ use crate::performance::{
     AlarmBand, BandVerdict, Metrics, MetricsOptions, evaluate as evaluate_metrics, join,
 };
 use crate::policy::{MetricValue, WindowSummary};
+use crate::profile::{ColumnProfile, DatasetProfile, ProfileBuilder};
 use crate::source::{WindowData, matching_files, read_files};
 use crate::spec::{DriftSpec, MonitorSpec, PerformanceSpec};
 
@@ -40,6 +41,9 @@ pub struct MonitorState {
     /// The detectors, parameters and state, by name (JSON as each serialises).
     #[serde(default)]
     pub detectors: BTreeMap<String, serde_json::Value>,
+    /// The drift reference's profile, computed at the first window and kept.
+    #[serde(default)]
+    pub reference_profile: Option<DatasetProfile>,
 }
 
 /// The report of one window.
@@ -58,6 +62,9 @@ pub struct WindowReport {
     pub skipped: Vec<String>,
     /// Drift per column and for the dataset.
     pub drift: Option<DatasetDrift>,
+    /// Per compared column, a summary of the reference's profile beside the window's.
+    #[serde(default)]
+    pub profiles: Vec<ColumnSummary>,
     /// Why drift was not computed at all (no rows in the window, ...).
     pub drift_not_computed: Option<String>,
     /// Performance against its band.
@@ -67,6 +74,68 @@ pub struct WindowReport {
     pub alerts: Vec<String>,
     /// What the policies read.
     pub summary: WindowSummary,
+}
+
+/// A column's reference and window summaries.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ColumnSummary {
+    /// The column.
+    pub column: String,
+    /// The reference's summary.
+    pub reference: Option<ProfileSummary>,
+    /// The window's summary.
+    pub current: Option<ProfileSummary>,
+}
+
+/// The few numbers of a column profile a report shows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProfileSummary {
+    /// Values, nulls included.
+    pub count: u64,
+    /// Nulls (and NaN).
+    pub nulls: u64,
+    /// Numeric: the mean.
+    pub mean: Option<f64>,
+    /// Numeric: the standard deviation.
+    pub std_dev: Option<f64>,
+    /// Numeric: the 5th, 50th and 95th percentiles (from the quantile sketch).
+    pub quantiles: Option<[f64; 3]>,
+    /// Categorical: the five most frequent categories and their shares.
+    #[serde(default)]
+    pub top: Vec<(String, f64)>,
+}
+
+impl ProfileSummary {
+    fn of(profile: &ColumnProfile) -> Option<ProfileSummary> {
+        let nulls = profile.nulls();
+        if let Some(n) = profile.as_numeric() {
+            let q = |p: f64| n.quantile(p).ok().flatten();
+            let quantiles = match (q(0.05), q(0.5), q(0.95)) {
+                (Some(a), Some(b), Some(c)) => Some([a, b, c]),
+                _ => None,
+            };
+            return Some(ProfileSummary {
+                count: n.count,
+                nulls,
+                mean: n.mean(),
+                std_dev: n.std_dev(),
+                quantiles,
+                top: Vec::new(),
+            });
+        }
+        profile.as_categorical().map(|c| ProfileSummary {
+            count: c.count,
+            nulls,
+            mean: None,
+            std_dev: None,
+            quantiles: None,
+            top: c
+                .top_categories(5)
+                .into_iter()
+                .map(|t| (t.value, t.share))
+                .collect(),
+        })
+    }
 }
 
 /// Performance of one window.
@@ -124,6 +193,7 @@ pub async fn evaluate(
         rows,
         skipped: data.skipped.clone(),
         drift: None,
+        profiles: Vec::new(),
         drift_not_computed: None,
         performance: None,
         alerts: Vec::new(),
@@ -137,6 +207,9 @@ pub async fn evaluate(
             Ok(d) => report.drift = Some(d),
             Err(MonitorError::NotComputed(why)) => report.drift_not_computed = Some(why),
             Err(e) => return Err(e),
+        }
+        if let Some(d) = &report.drift {
+            report.profiles = profiles(drift, state, data.rows.as_ref(), d).await?;
         }
     }
     if let Some(p) = &spec.performance {
@@ -169,6 +242,72 @@ async fn drift_of(
         source_name: spec.name.clone(),
         reason: format!("drift stopped: {e}"),
     })?
+}
+
+/// The reference's summaries (its profile computed once, then kept in the state) beside
+/// the window's, for the columns compared.
+async fn profiles(
+    drift: &DriftSpec,
+    state: &mut MonitorState,
+    rows: Option<&Table>,
+    compared: &DatasetDrift,
+) -> Result<Vec<ColumnSummary>> {
+    if state.reference_profile.is_none() {
+        let pattern = drift.reference.clone();
+        let profile = tokio::task::spawn_blocking(move || profile_files(&pattern))
+            .await
+            .map_err(|e| MonitorError::Input {
+                source_name: drift.reference.clone(),
+                reason: format!("profiling stopped: {e}"),
+            })??;
+        state.reference_profile = Some(profile);
+    }
+    let current = match rows {
+        Some(table) => {
+            let mut builder = ProfileBuilder::new(table.schema().as_ref())?;
+            builder.update(table.batch())?;
+            Some(builder.finish())
+        }
+        None => None,
+    };
+    let summary = |p: Option<&DatasetProfile>, column: &str| {
+        p.and_then(|p| p.columns.get(column))
+            .and_then(ProfileSummary::of)
+    };
+    Ok(compared
+        .columns
+        .iter()
+        .map(|c| ColumnSummary {
+            column: c.column.clone(),
+            reference: summary(state.reference_profile.as_ref(), &c.column),
+            current: summary(current.as_ref(), &c.column),
+        })
+        .collect())
+}
+
+/// The profile of every file matching `pattern`, read batch by batch and merged.
+fn profile_files(pattern: &str) -> Result<DatasetProfile> {
+    let mut merged: Option<DatasetProfile> = None;
+    for path in matching_files(pattern)? {
+        let mut builder: Option<ProfileBuilder> = None;
+        for_each_batch(&path, 65_536, |table: Table| -> Result<()> {
+            let b = match &mut builder {
+                Some(b) => b,
+                None => builder.insert(ProfileBuilder::new(table.schema().as_ref())?),
+            };
+            b.update(table.batch())
+        })?;
+        if let Some(profile) = builder.map(ProfileBuilder::finish) {
+            match &mut merged {
+                Some(m) => m.merge(&profile)?,
+                None => merged = Some(profile),
+            }
+        }
+    }
+    merged.ok_or_else(|| MonitorError::Input {
+        source_name: pattern.to_string(),
+        reason: "the reference has no rows".into(),
+    })
 }
 
 /// The reference as a column source: one file read column by column, or several files

@@ -413,9 +413,41 @@ async fn a_files_monitor_reports_drift_per_column_and_missing_columns() -> anyho
     let page = esteira_monitor::report::html("inputs", &reports[..2]);
     assert!(page.contains("<svg id=\"drift-share\""));
     assert!(page.contains("<td>jensenshannon</td>"));
+    assert!(page.contains("<h3>Reference and window</h3>"));
+    // Statistics only: no row of the monitored data is in the page.
+    let rows = std::fs::read_to_string(dir.path().join("live/day1.csv"))?;
+    for row in rows.lines().skip(1).take(50) {
+        assert!(!page.contains(row), "a raw row leaked: {row}");
+    }
+    // The profiles: the reference's computed once and kept; the window's beside it.
+    let price = &second.profiles[0];
+    let mean =
+        |s: &Option<esteira_monitor::window::ProfileSummary>| s.as_ref().and_then(|s| s.mean);
     assert!(
-        !page.contains("north") && !page.contains("10.3"),
-        "raw values leaked"
+        (mean(&price.reference).unwrap_or(0.0) - 10.0).abs() < 0.1,
+        "{price:?}"
+    );
+    assert!(
+        (mean(&price.current).unwrap_or(0.0) - 12.0).abs() < 0.2,
+        "{price:?}"
+    );
+    assert_eq!(price.reference.as_ref().map(|s| s.count), Some(9000));
+    let promo = &second.profiles[1];
+    let top = promo
+        .current
+        .as_ref()
+        .map(|s| s.top.clone())
+        .unwrap_or_default();
+    assert_eq!(top.len(), 2);
+    let state = w
+        .store
+        .get_definition(DefinitionKind::Monitor, "inputs")
+        .await?
+        .state;
+    assert!(
+        state.contains("\"reference_profile\":{\"format_version\":1"),
+        "{}",
+        &state[..200.min(state.len())]
     );
     Ok(())
 }
