@@ -15,7 +15,10 @@
 //!   `request_id`. A request of several rows is answered either by one value per row in a
 //!   JSON list in the order of the rows sent (the shape of the `predictions` answered), or
 //!   row by row with `request_id` written `ID#ROW` (row 0-based). A single value for a
-//!   request of several rows, or a list of another length, is counted as mismatched.
+//!   request of several rows, or a list of another length, is counted as mismatched. This
+//!   is the key MLflow and Databricks users already hold: the request id they sent (or got
+//!   back in `x-request-id`), the labels in the shape of the predictions. A row's
+//!   prediction is the answered value, or the `prediction` field of a classifier's record.
 //!
 //! A request id logged more than once counts by its last record (in the order given).
 //! Ground truth is taken in order of receipt: a later value for the same key (request row,
@@ -153,9 +156,7 @@ pub fn join_with(
                 found.ok_or("no prediction in the log")
             }
             TruthKey::Point { series, time } => {
-                let forecast = index
-                    .forecasts
-                    .contains_key(&(series.clone(), time.clone()));
+                let forecast = index.candidates(series, time).is_some();
                 answered_points += usize::from(forecast);
                 index.point(series, time).ok_or(if forecast {
                     "only forecasts made at or after that time"
@@ -173,7 +174,7 @@ pub fn join_with(
         }
     }
     joined.predictions_without_truth =
-        (index.rows - answered_rows) + (index.forecasts.len() - answered_points);
+        (index.rows - answered_rows) + (index.points - answered_points);
     joined
 }
 
@@ -270,7 +271,10 @@ struct Predicted<'a> {
 struct PredictionIndex<'a> {
     requests: HashMap<&'a str, Vec<Predicted<'a>>>,
     rows: usize,
-    forecasts: HashMap<(String, TimeKey), Vec<Predicted<'a>>>,
+    /// The forecasts by series, then time.
+    forecasts: HashMap<String, HashMap<TimeKey, Vec<Predicted<'a>>>>,
+    /// How many (series, time) keys were forecast.
+    points: usize,
 }
 
 impl<'a> PredictionIndex<'a> {
@@ -283,6 +287,7 @@ impl<'a> PredictionIndex<'a> {
             requests: HashMap::new(),
             rows: 0,
             forecasts: HashMap::new(),
+            points: 0,
         };
         for record in records {
             if let Err(reason) = index.add(record, options) {
@@ -306,7 +311,11 @@ impl<'a> PredictionIndex<'a> {
                 .map(|row| forecast_point(record, row, options))
                 .collect::<Result<Vec<_>, _>>()?;
             for (key, point) in points {
-                self.forecasts.entry(key).or_default().push(point);
+                let (series, time) = key;
+                let times = self.forecasts.entry(series).or_default();
+                let candidates = times.entry(time).or_default();
+                self.points += usize::from(candidates.is_empty());
+                candidates.push(point);
             }
         } else {
             let predicted = rows
@@ -328,10 +337,14 @@ impl<'a> PredictionIndex<'a> {
         self.requests.get(request).and_then(|rows| rows.get(row))
     }
 
+    fn candidates(&self, series: &str, time: &TimeKey) -> Option<&Vec<Predicted<'a>>> {
+        self.forecasts.get(series).and_then(|times| times.get(time))
+    }
+
     /// The most recent forecast made before the time (any, for times that are not
     /// instants).
     fn point(&self, series: &str, time: &TimeKey) -> Option<&Predicted<'a>> {
-        let candidates = self.forecasts.get(&(series.to_string(), time.clone()))?;
+        let candidates = self.candidates(series, time)?;
         let made_in_time = |p: &&Predicted<'a>| time.instant().is_none_or(|t| p.record.time_ms < t);
         candidates
             .iter()
