@@ -112,9 +112,9 @@ impl Joined {
     /// How many problems are described at most.
     pub const MAX_PROBLEMS: usize = 20;
 
-    fn problem(&mut self, text: String) {
+    fn problem(&mut self, describe: impl FnOnce() -> String) {
         if self.problems.len() < Self::MAX_PROBLEMS {
-            self.problems.push(text);
+            self.problems.push(describe());
         }
     }
 
@@ -169,7 +169,7 @@ pub fn join_with(
             Ok(found) => pair(found, value, &key, &mut joined),
             Err(reason) => {
                 joined.truth_without_prediction += 1;
-                joined.problem(format!("{key}: {reason}"));
+                joined.problem(|| format!("{key}: {reason}"));
             }
         }
     }
@@ -180,12 +180,12 @@ pub fn join_with(
 
 /// The key a ground-truth value answers.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum TruthKey {
-    Row { request: String, row: usize },
-    Point { series: String, time: TimeKey },
+enum TruthKey<'t> {
+    Row { request: &'t str, row: usize },
+    Point { series: &'t str, time: TimeKey },
 }
 
-impl std::fmt::Display for TruthKey {
+impl std::fmt::Display for TruthKey<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             TruthKey::Row { request, row } => write!(f, "request {request} row {row}"),
@@ -292,7 +292,7 @@ impl<'a> PredictionIndex<'a> {
         for record in records {
             if let Err(reason) = index.add(record, options) {
                 joined.unreadable_predictions += 1;
-                joined.problem(format!("request {}: {reason}", record.request_id));
+                joined.problem(|| format!("request {}: {reason}", record.request_id));
             }
         }
         index
@@ -355,15 +355,14 @@ impl<'a> PredictionIndex<'a> {
 
 /// The answer's rows: the `predictions` list, each a JSON value.
 fn answer_rows(outputs: &str) -> Result<Vec<Value>, String> {
-    let answer: Value =
-        serde_json::from_str(outputs).map_err(|e| format!("the answer is not JSON: {e}"))?;
-    match answer {
-        Value::Object(mut o) => match o.remove("predictions") {
-            Some(Value::Array(rows)) => Ok(rows),
-            _ => Err("the answer has no 'predictions' list".into()),
-        },
-        _ => Err("the answer is not a JSON object".into()),
+    /// The logged answer: `{"predictions": [...]}` (other fields ignored).
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        predictions: Vec<Value>,
     }
+    serde_json::from_str::<Answer>(outputs)
+        .map(|a| a.predictions)
+        .map_err(|e| format!("the answer is not a JSON object with a 'predictions' list: {e}"))
 }
 
 fn outcome(value: &Value) -> Option<Outcome> {
@@ -492,11 +491,11 @@ fn latest_truth<'t>(
     truth: &'t [GroundTruth],
     index: &PredictionIndex<'_>,
     joined: &mut Joined,
-) -> Vec<(TruthKey, &'t Value)> {
+) -> Vec<(TruthKey<'t>, &'t Value)> {
     let mut order: Vec<&GroundTruth> = truth.iter().collect();
     order.sort_by_key(|g| g.received_ms);
-    let mut position: HashMap<TruthKey, usize> = HashMap::new();
-    let mut latest: Vec<(TruthKey, &Value)> = Vec::new();
+    let mut position: HashMap<TruthKey<'t>, usize> = HashMap::new();
+    let mut latest: Vec<(TruthKey<'t>, &Value)> = Vec::new();
     for g in order {
         for (key, value) in truth_keys(g, index, joined) {
             match position.get(&key) {
@@ -519,40 +518,38 @@ fn truth_keys<'t>(
     g: &'t GroundTruth,
     index: &PredictionIndex<'_>,
     joined: &mut Joined,
-) -> Vec<(TruthKey, &'t Value)> {
+) -> Vec<(TruthKey<'t>, &'t Value)> {
     let present = |v: &'t Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty());
     if let (Some(series), Some(time)) = (present(&g.series), present(&g.time)) {
         let key = TruthKey::Point {
-            series: series.to_string(),
+            series,
             time: TimeKey::parse(time),
         };
         return vec![(key, &g.value)];
     }
     let Some(request) = present(&g.request_id) else {
         joined.truth_without_prediction += 1;
-        joined
-            .problem("a ground-truth value has neither a request id nor a series and time".into());
+        joined.problem(|| {
+            "a ground-truth value has neither a request id nor a series and time".into()
+        });
         return Vec::new();
     };
     match row_keys(request, &g.value, index) {
         Ok(keys) => keys,
         Err(reason) => {
             joined.mismatched_truth += 1;
-            joined.problem(format!("request {request}: {reason}"));
+            joined.problem(|| format!("request {request}: {reason}"));
             Vec::new()
         }
     }
 }
 
 fn row_keys<'t>(
-    request: &str,
+    request: &'t str,
     value: &'t Value,
     index: &PredictionIndex<'_>,
-) -> Result<Vec<(TruthKey, &'t Value)>, String> {
-    let row_key = |request: &str, row: usize| TruthKey::Row {
-        request: request.to_string(),
-        row,
-    };
+) -> Result<Vec<(TruthKey<'t>, &'t Value)>, String> {
+    let row_key = |request: &'t str, row: usize| TruthKey::Row { request, row };
     let Some(rows) = index.request_rows(request) else {
         if let Some((id, row)) = request.rsplit_once('#')
             && let (Some(rows), Ok(row)) = (index.request_rows(id), row.parse::<usize>())
@@ -581,7 +578,7 @@ fn row_keys<'t>(
     }
 }
 
-fn pair(found: &Predicted<'_>, actual: &Value, key: &TruthKey, joined: &mut Joined) {
+fn pair(found: &Predicted<'_>, actual: &Value, key: &TruthKey<'_>, joined: &mut Joined) {
     let compared = match &found.value {
         None => Err("the prediction is null".to_string()),
         Some(Outcome::Number(f)) => match actual {
@@ -605,7 +602,7 @@ fn pair(found: &Predicted<'_>, actual: &Value, key: &TruthKey, joined: &mut Join
         Ok((predicted, actual)) => {
             let (row, series) = match key {
                 TruthKey::Row { row, .. } => (Some(*row), None),
-                TruthKey::Point { series, .. } => (None, Some(series.clone())),
+                TruthKey::Point { series, .. } => (None, Some(series.to_string())),
             };
             joined.pairs.push(Pair {
                 request_id: found.record.request_id.clone(),
@@ -622,7 +619,7 @@ fn pair(found: &Predicted<'_>, actual: &Value, key: &TruthKey, joined: &mut Join
         }
         Err(reason) => {
             joined.not_comparable += 1;
-            joined.problem(format!("{key}: {reason}"));
+            joined.problem(|| format!("{key}: {reason}"));
         }
     }
 }
