@@ -34,7 +34,7 @@ use esteira_ml::model::forecast::{FORECAST_COLUMN, INTERVAL_COLUMNS, STEP_COLUMN
 use esteira_ml::model::tabular::PREDICTION_COLUMN;
 use esteira_serving::log::PredictionRecord;
 use esteira_store::predictions::GroundTruth;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// A predicted or observed value.
@@ -73,7 +73,8 @@ pub struct Pair {
 }
 
 /// How forecast answers name their columns, when they cannot be told from the answers.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct JoinOptions {
     /// The forecasts' time column. Default: the one column (besides `step`, `forecast` and
     /// the intervals) whose value is an integer or a date or date-time.

@@ -17,13 +17,13 @@
 use std::collections::{BTreeMap, HashMap};
 
 use esteira_ml::metrics::MetricError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::join::{Joined, Outcome, Pair};
 use crate::{MonitorError, Result};
 
 /// The time that places a pair in a window.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WindowTime {
     /// The time predicted for: the forecast's target time; for tabular predictions, which
