@@ -87,7 +87,8 @@ pub struct JoinOptions {
 /// The pairs, and what could not be paired.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Joined {
-    /// Predictions with their ground truth, in order of receipt of the ground truth.
+    /// Predictions with their ground truth, in order of the first receipt of a ground
+    /// truth for their key.
     pub pairs: Vec<Pair>,
     /// Ground-truth values (after replacement) with no prediction in the log given.
     pub truth_without_prediction: usize,
@@ -323,9 +324,9 @@ impl<'a> PredictionIndex<'a> {
                 .iter()
                 .map(|row| tabular_prediction(record, row))
                 .collect::<Result<Vec<_>, _>>()?;
-            let previous = self.requests.insert(record.request_id.as_str(), predicted);
-            self.rows -= previous.map_or(0, |p| p.len());
-            self.rows += self.requests[record.request_id.as_str()].len();
+            let added = predicted.len();
+            let replaced = self.requests.insert(record.request_id.as_str(), predicted);
+            self.rows = self.rows - replaced.map_or(0, |p| p.len()) + added;
         }
         Ok(())
     }
