@@ -247,7 +247,8 @@ fn forecast_metrics_per_window_series_and_horizon_match_pandas() -> anyhow::Resu
 #[test]
 fn windows_by_request_time_match_pandas() -> anyhow::Result<()> {
     let (v, joined, mut options) = forecast_case()?;
-    options.window_time = WindowTime::Request;
+    options.window_time = serde_json::from_str(r#""request""#)?;
+    assert_eq!(options.window_time, WindowTime::Request);
     let report = evaluate(&joined, &options)?;
     let windows = v["expected"]["request_windows"]
         .as_array()
@@ -554,7 +555,7 @@ fn period_times_use_the_latest_forecast_and_cannot_window_by_target() -> anyhow:
 }
 
 #[test]
-fn unreadable_answers_are_counted_not_fatal() {
+fn unreadable_answers_are_counted_not_fatal() -> anyhow::Result<()> {
     let ambiguous = json!({"predictions": [{"a": "2025-01-01", "b": "2025-01-02", "step": 1, "forecast": 1.0}]});
     let log = vec![
         record("not-json", 0, "1", "oops", 200),
@@ -579,10 +580,8 @@ fn unreadable_answers_are_counted_not_fatal() {
             .any(|p| p.contains("several columns"))
     );
     assert!(joined.pairs.is_empty());
-    let explicit = JoinOptions {
-        time_column: Some("b".into()),
-        id_columns: None,
-    };
+    let explicit: JoinOptions = serde_json::from_str(r#"{"time_column": "b"}"#)?;
+    assert_eq!(explicit.id_columns, None);
     let joined = join_with(
         &log[4..],
         &[truth(
@@ -595,6 +594,7 @@ fn unreadable_answers_are_counted_not_fatal() {
         &explicit,
     );
     assert_eq!(joined.pairs.len(), 1, "{:?}", joined.problems);
+    Ok(())
 }
 
 #[test]

@@ -15,7 +15,10 @@
 //!   `request_id`. A request of several rows is answered either by one value per row in a
 //!   JSON list in the order of the rows sent (the shape of the `predictions` answered), or
 //!   row by row with `request_id` written `ID#ROW` (row 0-based). A single value for a
-//!   request of several rows, or a list of another length, is counted as mismatched.
+//!   request of several rows, or a list of another length, is counted as mismatched. This
+//!   is the key MLflow and Databricks users already hold: the request id they sent (or got
+//!   back in `x-request-id`), the labels in the shape of the predictions. A row's
+//!   prediction is the answered value, or the `prediction` field of a classifier's record.
 //!
 //! A request id logged more than once counts by its last record (in the order given).
 //! Ground truth is taken in order of receipt: a later value for the same key (request row,
@@ -31,7 +34,7 @@ use esteira_ml::model::forecast::{FORECAST_COLUMN, INTERVAL_COLUMNS, STEP_COLUMN
 use esteira_ml::model::tabular::PREDICTION_COLUMN;
 use esteira_serving::log::PredictionRecord;
 use esteira_store::predictions::GroundTruth;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// A predicted or observed value.
@@ -70,7 +73,8 @@ pub struct Pair {
 }
 
 /// How forecast answers name their columns, when they cannot be told from the answers.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct JoinOptions {
     /// The forecasts' time column. Default: the one column (besides `step`, `forecast` and
     /// the intervals) whose value is an integer or a date or date-time.
@@ -83,7 +87,8 @@ pub struct JoinOptions {
 /// The pairs, and what could not be paired.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Joined {
-    /// Predictions with their ground truth, in order of receipt of the ground truth.
+    /// Predictions with their ground truth, in order of the first receipt of a ground
+    /// truth for their key.
     pub pairs: Vec<Pair>,
     /// Ground-truth values (after replacement) with no prediction in the log given.
     pub truth_without_prediction: usize,
@@ -109,9 +114,9 @@ impl Joined {
     /// How many problems are described at most.
     pub const MAX_PROBLEMS: usize = 20;
 
-    fn problem(&mut self, text: String) {
+    fn problem(&mut self, describe: impl FnOnce() -> String) {
         if self.problems.len() < Self::MAX_PROBLEMS {
-            self.problems.push(text);
+            self.problems.push(describe());
         }
     }
 
@@ -153,9 +158,7 @@ pub fn join_with(
                 found.ok_or("no prediction in the log")
             }
             TruthKey::Point { series, time } => {
-                let forecast = index
-                    .forecasts
-                    .contains_key(&(series.clone(), time.clone()));
+                let forecast = index.candidates(series, time).is_some();
                 answered_points += usize::from(forecast);
                 index.point(series, time).ok_or(if forecast {
                     "only forecasts made at or after that time"
@@ -168,23 +171,23 @@ pub fn join_with(
             Ok(found) => pair(found, value, &key, &mut joined),
             Err(reason) => {
                 joined.truth_without_prediction += 1;
-                joined.problem(format!("{key}: {reason}"));
+                joined.problem(|| format!("{key}: {reason}"));
             }
         }
     }
     joined.predictions_without_truth =
-        (index.rows - answered_rows) + (index.forecasts.len() - answered_points);
+        (index.rows - answered_rows) + (index.points - answered_points);
     joined
 }
 
 /// The key a ground-truth value answers.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum TruthKey {
-    Row { request: String, row: usize },
-    Point { series: String, time: TimeKey },
+enum TruthKey<'t> {
+    Row { request: &'t str, row: usize },
+    Point { series: &'t str, time: TimeKey },
 }
 
-impl std::fmt::Display for TruthKey {
+impl std::fmt::Display for TruthKey<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             TruthKey::Row { request, row } => write!(f, "request {request} row {row}"),
@@ -270,7 +273,10 @@ struct Predicted<'a> {
 struct PredictionIndex<'a> {
     requests: HashMap<&'a str, Vec<Predicted<'a>>>,
     rows: usize,
-    forecasts: HashMap<(String, TimeKey), Vec<Predicted<'a>>>,
+    /// The forecasts by series, then time.
+    forecasts: HashMap<String, HashMap<TimeKey, Vec<Predicted<'a>>>>,
+    /// How many (series, time) keys were forecast.
+    points: usize,
 }
 
 impl<'a> PredictionIndex<'a> {
@@ -283,11 +289,12 @@ impl<'a> PredictionIndex<'a> {
             requests: HashMap::new(),
             rows: 0,
             forecasts: HashMap::new(),
+            points: 0,
         };
         for record in records {
             if let Err(reason) = index.add(record, options) {
                 joined.unreadable_predictions += 1;
-                joined.problem(format!("request {}: {reason}", record.request_id));
+                joined.problem(|| format!("request {}: {reason}", record.request_id));
             }
         }
         index
@@ -306,16 +313,20 @@ impl<'a> PredictionIndex<'a> {
                 .map(|row| forecast_point(record, row, options))
                 .collect::<Result<Vec<_>, _>>()?;
             for (key, point) in points {
-                self.forecasts.entry(key).or_default().push(point);
+                let (series, time) = key;
+                let times = self.forecasts.entry(series).or_default();
+                let candidates = times.entry(time).or_default();
+                self.points += usize::from(candidates.is_empty());
+                candidates.push(point);
             }
         } else {
             let predicted = rows
                 .iter()
                 .map(|row| tabular_prediction(record, row))
                 .collect::<Result<Vec<_>, _>>()?;
-            let previous = self.requests.insert(record.request_id.as_str(), predicted);
-            self.rows -= previous.map_or(0, |p| p.len());
-            self.rows += self.requests[record.request_id.as_str()].len();
+            let added = predicted.len();
+            let replaced = self.requests.insert(record.request_id.as_str(), predicted);
+            self.rows = self.rows - replaced.map_or(0, |p| p.len()) + added;
         }
         Ok(())
     }
@@ -328,10 +339,14 @@ impl<'a> PredictionIndex<'a> {
         self.requests.get(request).and_then(|rows| rows.get(row))
     }
 
+    fn candidates(&self, series: &str, time: &TimeKey) -> Option<&Vec<Predicted<'a>>> {
+        self.forecasts.get(series).and_then(|times| times.get(time))
+    }
+
     /// The most recent forecast made before the time (any, for times that are not
     /// instants).
     fn point(&self, series: &str, time: &TimeKey) -> Option<&Predicted<'a>> {
-        let candidates = self.forecasts.get(&(series.to_string(), time.clone()))?;
+        let candidates = self.candidates(series, time)?;
         let made_in_time = |p: &&Predicted<'a>| time.instant().is_none_or(|t| p.record.time_ms < t);
         candidates
             .iter()
@@ -342,15 +357,14 @@ impl<'a> PredictionIndex<'a> {
 
 /// The answer's rows: the `predictions` list, each a JSON value.
 fn answer_rows(outputs: &str) -> Result<Vec<Value>, String> {
-    let answer: Value =
-        serde_json::from_str(outputs).map_err(|e| format!("the answer is not JSON: {e}"))?;
-    match answer {
-        Value::Object(mut o) => match o.remove("predictions") {
-            Some(Value::Array(rows)) => Ok(rows),
-            _ => Err("the answer has no 'predictions' list".into()),
-        },
-        _ => Err("the answer is not a JSON object".into()),
+    /// The logged answer: `{"predictions": [...]}` (other fields ignored).
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        predictions: Vec<Value>,
     }
+    serde_json::from_str::<Answer>(outputs)
+        .map(|a| a.predictions)
+        .map_err(|e| format!("the answer is not a JSON object with a 'predictions' list: {e}"))
 }
 
 fn outcome(value: &Value) -> Option<Outcome> {
@@ -479,11 +493,11 @@ fn latest_truth<'t>(
     truth: &'t [GroundTruth],
     index: &PredictionIndex<'_>,
     joined: &mut Joined,
-) -> Vec<(TruthKey, &'t Value)> {
+) -> Vec<(TruthKey<'t>, &'t Value)> {
     let mut order: Vec<&GroundTruth> = truth.iter().collect();
     order.sort_by_key(|g| g.received_ms);
-    let mut position: HashMap<TruthKey, usize> = HashMap::new();
-    let mut latest: Vec<(TruthKey, &Value)> = Vec::new();
+    let mut position: HashMap<TruthKey<'t>, usize> = HashMap::new();
+    let mut latest: Vec<(TruthKey<'t>, &Value)> = Vec::new();
     for g in order {
         for (key, value) in truth_keys(g, index, joined) {
             match position.get(&key) {
@@ -506,40 +520,38 @@ fn truth_keys<'t>(
     g: &'t GroundTruth,
     index: &PredictionIndex<'_>,
     joined: &mut Joined,
-) -> Vec<(TruthKey, &'t Value)> {
+) -> Vec<(TruthKey<'t>, &'t Value)> {
     let present = |v: &'t Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty());
     if let (Some(series), Some(time)) = (present(&g.series), present(&g.time)) {
         let key = TruthKey::Point {
-            series: series.to_string(),
+            series,
             time: TimeKey::parse(time),
         };
         return vec![(key, &g.value)];
     }
     let Some(request) = present(&g.request_id) else {
         joined.truth_without_prediction += 1;
-        joined
-            .problem("a ground-truth value has neither a request id nor a series and time".into());
+        joined.problem(|| {
+            "a ground-truth value has neither a request id nor a series and time".into()
+        });
         return Vec::new();
     };
     match row_keys(request, &g.value, index) {
         Ok(keys) => keys,
         Err(reason) => {
             joined.mismatched_truth += 1;
-            joined.problem(format!("request {request}: {reason}"));
+            joined.problem(|| format!("request {request}: {reason}"));
             Vec::new()
         }
     }
 }
 
 fn row_keys<'t>(
-    request: &str,
+    request: &'t str,
     value: &'t Value,
     index: &PredictionIndex<'_>,
-) -> Result<Vec<(TruthKey, &'t Value)>, String> {
-    let row_key = |request: &str, row: usize| TruthKey::Row {
-        request: request.to_string(),
-        row,
-    };
+) -> Result<Vec<(TruthKey<'t>, &'t Value)>, String> {
+    let row_key = |request: &'t str, row: usize| TruthKey::Row { request, row };
     let Some(rows) = index.request_rows(request) else {
         if let Some((id, row)) = request.rsplit_once('#')
             && let (Some(rows), Ok(row)) = (index.request_rows(id), row.parse::<usize>())
@@ -568,7 +580,7 @@ fn row_keys<'t>(
     }
 }
 
-fn pair(found: &Predicted<'_>, actual: &Value, key: &TruthKey, joined: &mut Joined) {
+fn pair(found: &Predicted<'_>, actual: &Value, key: &TruthKey<'_>, joined: &mut Joined) {
     let compared = match &found.value {
         None => Err("the prediction is null".to_string()),
         Some(Outcome::Number(f)) => match actual {
@@ -592,7 +604,7 @@ fn pair(found: &Predicted<'_>, actual: &Value, key: &TruthKey, joined: &mut Join
         Ok((predicted, actual)) => {
             let (row, series) = match key {
                 TruthKey::Row { row, .. } => (Some(*row), None),
-                TruthKey::Point { series, .. } => (None, Some(series.clone())),
+                TruthKey::Point { series, .. } => (None, Some(series.to_string())),
             };
             joined.pairs.push(Pair {
                 request_id: found.record.request_id.clone(),
@@ -609,7 +621,7 @@ fn pair(found: &Predicted<'_>, actual: &Value, key: &TruthKey, joined: &mut Join
         }
         Err(reason) => {
             joined.not_comparable += 1;
-            joined.problem(format!("{key}: {reason}"));
+            joined.problem(|| format!("{key}: {reason}"));
         }
     }
 }

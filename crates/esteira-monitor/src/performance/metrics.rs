@@ -17,13 +17,13 @@
 use std::collections::{BTreeMap, HashMap};
 
 use esteira_ml::metrics::MetricError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::join::{Joined, Outcome, Pair};
 use crate::{MonitorError, Result};
 
 /// The time that places a pair in a window.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WindowTime {
     /// The time predicted for: the forecast's target time; for tabular predictions, which
@@ -209,7 +209,7 @@ pub fn evaluate(joined: &Joined, options: &MetricsOptions) -> Result<Report> {
     }
     let mut overall = Sums::default();
     let mut windows: BTreeMap<i64, Sums> = BTreeMap::new();
-    let mut series: BTreeMap<String, Sums> = BTreeMap::new();
+    let mut series: BTreeMap<&str, Sums> = BTreeMap::new();
     let mut horizons: BTreeMap<u32, Sums> = BTreeMap::new();
     for pair in &joined.pairs {
         let scale = pair
@@ -220,7 +220,7 @@ pub fn evaluate(joined: &Joined, options: &MetricsOptions) -> Result<Report> {
         overall.add(pair, scale);
         windows.entry(window).or_default().add(pair, scale);
         if let Some(s) = &pair.series {
-            series.entry(s.clone()).or_default().add(pair, scale);
+            series.entry(s.as_str()).or_default().add(pair, scale);
         }
         if let Some(h) = pair.horizon {
             horizons.entry(h).or_default().add(pair, scale);
@@ -236,7 +236,10 @@ pub fn evaluate(joined: &Joined, options: &MetricsOptions) -> Result<Report> {
                 metrics: sums.metrics(),
             })
             .collect(),
-        series: series.into_iter().map(|(k, s)| (k, s.metrics())).collect(),
+        series: series
+            .into_iter()
+            .map(|(k, s)| (k.to_string(), s.metrics()))
+            .collect(),
         horizons: horizons
             .into_iter()
             .map(|(k, s)| (k, s.metrics()))
