@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context, Result, bail, ensure};
 use arrow::array::{
@@ -60,8 +60,17 @@ fn profile_rows(
     Ok(builder.finish())
 }
 
-/// The whole file's profile and the merge of its seven partitions' profiles.
-fn whole_and_merged() -> Result<(DatasetProfile, DatasetProfile)> {
+/// The whole file's profile and the merge of its seven partitions' profiles, built once.
+fn whole_and_merged() -> Result<(&'static DatasetProfile, &'static DatasetProfile)> {
+    static PROFILES: OnceLock<Result<(DatasetProfile, DatasetProfile), String>> = OnceLock::new();
+    let profiles = PROFILES.get_or_init(|| build_whole_and_merged().map_err(|e| format!("{e:#}")));
+    match profiles {
+        Ok((whole, merged)) => Ok((whole, merged)),
+        Err(error) => bail!("{error}"),
+    }
+}
+
+fn build_whole_and_merged() -> Result<(DatasetProfile, DatasetProfile)> {
     let data = load_data()?;
     let whole = profile_rows(&data, 0..data.num_rows(), 3_000)?;
     let mut merged = DatasetProfile::empty(&data.schema())?;
@@ -110,7 +119,7 @@ fn numeric_statistics_match_numpy_and_scipy_whole_and_merged() -> Result<()> {
         if truth["kind"] != "numeric" {
             continue;
         }
-        for profile in [&whole, &merged] {
+        for profile in [whole, merged] {
             let numeric = column(profile, name)?.as_numeric().context("numeric")?;
             let counts = [
                 (numeric.count, "count"),
@@ -160,7 +169,7 @@ fn quantiles_and_cdf_are_within_the_documented_rank_error() -> Result<()> {
         let Some(bands) = truth["quantile_bands"].as_array() else {
             continue;
         };
-        for profile in [&whole, &merged] {
+        for profile in [whole, merged] {
             let profile = column(profile, name)?;
             for band in bands {
                 let q = band["q"].as_f64().context("q")?;
@@ -242,7 +251,7 @@ fn histogram_counts_equal_numpy_bucket_counts_whole_and_merged() -> Result<()> {
             truth_buckets.push((sign, index, triple[2].as_u64().context("count")?));
         }
         truth_buckets.sort_unstable();
-        for profile in [&whole, &merged] {
+        for profile in [whole, merged] {
             let histogram = column(profile, name)?.histogram().context("a histogram")?;
             let mut ours: Vec<(i64, i64, u64)> = histogram
                 .iter()
@@ -267,7 +276,7 @@ fn distinct_estimates_are_within_three_standard_errors() -> Result<()> {
         let Some(true_distinct) = truth["distinct"].as_u64() else {
             continue;
         };
-        for profile in [&whole, &merged] {
+        for profile in [whole, merged] {
             let estimate = column(profile, name)?
                 .distinct_estimate()
                 .context("an estimate")?;
@@ -332,7 +341,7 @@ fn category_counts_are_exact_under_the_cap() -> Result<()> {
     for name in ["city", "colour_dict", "flag", "words_large"] {
         let truth = &expected["columns"][name];
         let counts = true_counts(truth)?;
-        for profile in [&whole, &merged] {
+        for profile in [whole, merged] {
             let categorical = column(profile, name)?
                 .as_categorical()
                 .context("categorical")?;
@@ -378,7 +387,7 @@ fn heavy_hitters_stay_within_their_bound_above_the_cap() -> Result<()> {
     let counts = true_counts(truth)?;
     ensure!(counts.len() > 1_000, "the column must exceed the exact cap");
     let (whole, merged) = whole_and_merged()?;
-    for profile in [&whole, &merged] {
+    for profile in [whole, merged] {
         let categorical = column(profile, "zipf_cat")?
             .as_categorical()
             .context("categorical")?;
@@ -417,7 +426,7 @@ fn merged_partitions_equal_the_whole_for_the_exact_parts() -> Result<()> {
     let (whole, merged) = whole_and_merged()?;
     ensure!(whole.columns.keys().eq(merged.columns.keys()));
     for (name, mine) in &whole.columns {
-        match (mine, column(&merged, name)?) {
+        match (mine, column(merged, name)?) {
             (ColumnProfile::Numeric(a), ColumnProfile::Numeric(b)) => {
                 ensure!(
                     (a.count, a.nulls, a.nan, a.finite(), a.min, a.max)
@@ -446,7 +455,7 @@ fn a_profile_round_trips_through_json() -> Result<()> {
     for profile in [whole, merged] {
         let json = profile.to_json()?;
         ensure!(json.contains("\"format_version\":1"));
-        ensure!(DatasetProfile::from_json(&json)? == profile);
+        ensure!(DatasetProfile::from_json(&json)? == *profile);
     }
     Ok(())
 }
@@ -455,11 +464,11 @@ fn a_profile_round_trips_through_json() -> Result<()> {
 fn unsupported_arrow_types_are_reported_not_profiled() -> Result<()> {
     let (whole, _) = whole_and_merged()?;
     for name in ["blob", "tags", "point", "when"] {
-        let ColumnProfile::NotProfiled(reason) = column(&whole, name)? else {
+        let ColumnProfile::NotProfiled(reason) = column(whole, name)? else {
             bail!("{name} should not be profiled");
         };
         ensure!(!reason.reason.is_empty() && !reason.arrow_type.is_empty());
-        ensure!(column(&whole, name)?.quantile(0.5)?.is_none());
+        ensure!(column(whole, name)?.quantile(0.5)?.is_none());
     }
     ensure!(whole.to_json()?.contains("\"kind\":\"not_profiled\""));
     Ok(())

@@ -21,8 +21,29 @@ pub const K: usize = 200;
 const MIN_LEVEL_CAPACITY: usize = 8;
 /// The normalised rank error bound (fraction of `n`) at 99 % confidence for `K = 200`.
 pub const RANK_ERROR_BOUND: f64 = 0.0165;
+/// Depths below the top from which every level has the minimum capacity.
+const MAX_DEPTH: usize = 16;
+/// `max(MIN_LEVEL_CAPACITY, ceil(K · (2/3)^depth))` for depths `0..=MAX_DEPTH`.
+const CAPACITY_BY_DEPTH: [usize; MAX_DEPTH + 1] = capacities_by_depth();
 /// The coin generator's seed (any non-zero value).
 const COIN_SEED: u64 = 0x2545_F491_4F6C_DD1D;
+
+/// `ceil(K · 2^d / 3^d)`, at least [`MIN_LEVEL_CAPACITY`], in exact integer arithmetic.
+const fn capacities_by_depth() -> [usize; MAX_DEPTH + 1] {
+    let mut capacities = [MIN_LEVEL_CAPACITY; MAX_DEPTH + 1];
+    let (mut numerator, mut denominator) = (K as u128, 1u128);
+    let mut depth = 0;
+    while depth <= MAX_DEPTH {
+        let capacity = numerator.div_ceil(denominator) as usize;
+        if capacity > MIN_LEVEL_CAPACITY {
+            capacities[depth] = capacity;
+        }
+        numerator *= 2;
+        denominator *= 3;
+        depth += 1;
+    }
+    capacities
+}
 
 /// A mergeable quantile sketch over finite values (see the module documentation).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -126,20 +147,21 @@ impl KllSketch {
         self.levels.iter().map(Vec::len).sum()
     }
 
-    fn level_capacity(&self, level: usize) -> usize {
-        let depth = self.levels.len() - 1 - level;
-        let shrink = (2.0_f64 / 3.0).powi(i32::try_from(depth).unwrap_or(i32::MAX));
-        ((K as f64 * shrink).ceil() as usize).max(MIN_LEVEL_CAPACITY)
+    /// The capacity of `level` in a sketch of `height` levels.
+    fn level_capacity(level: usize, height: usize) -> usize {
+        CAPACITY_BY_DEPTH[(height - 1 - level).min(MAX_DEPTH)]
     }
 
     fn total_capacity(&self) -> usize {
-        (0..self.levels.len()).map(|h| self.level_capacity(h)).sum()
+        let height = self.levels.len();
+        (0..height).map(|h| Self::level_capacity(h, height)).sum()
     }
 
     fn compress(&mut self) {
         while self.retained() > self.total_capacity() {
+            let height = self.levels.len();
             let full =
-                (0..self.levels.len()).find(|&h| self.levels[h].len() >= self.level_capacity(h));
+                (0..height).find(|&h| self.levels[h].len() >= Self::level_capacity(h, height));
             match full {
                 Some(level) => self.compact(level),
                 None => return,
@@ -233,6 +255,21 @@ impl TryFrom<KllRepr> for KllSketch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn level_capacities_shrink_by_two_thirds_down_to_the_minimum() {
+        // ceil(200), ceil(400/3), ceil(800/9), ceil(1600/27), ceil(3200/81), ceil(6400/243),
+        // ceil(12800/729), ceil(25600/2187), then ceil(51200/6561) = 8 = the minimum.
+        assert_eq!(
+            CAPACITY_BY_DEPTH[..9],
+            [200, 134, 89, 60, 40, 27, 18, 12, 8]
+        );
+        assert!(
+            CAPACITY_BY_DEPTH[9..]
+                .iter()
+                .all(|&c| c == MIN_LEVEL_CAPACITY)
+        );
+    }
 
     #[test]
     fn below_k_values_the_sketch_is_exact() {

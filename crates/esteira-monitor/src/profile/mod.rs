@@ -3,7 +3,7 @@
 //! A [`ProfileBuilder`] reads record batches one at a time and keeps, per column, a profile
 //! whose every part merges: counts add, moments combine by Pébay's formulas
 //! ([`moments`]), the quantile sketch is a KLL sketch ([`kll`]), the histogram has
-//! logarithmic buckets ([`histogram`]), distinct values are estimated by HyperLogLog
+//! log-linear buckets ([`histogram`]), distinct values are estimated by HyperLogLog
 //! ([`hll`]) and categories are counted exactly up to a cap, then summarised
 //! ([`categorical`]). Profiles of partitions or windows merge with
 //! [`DatasetProfile::merge`]; the counts, extremes, histogram, distinct sketch and exact
