@@ -9,10 +9,11 @@ use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context, Result, bail, ensure};
 use arrow::array::{
-    ArrayRef, Float64Array, Int64Array, RecordBatch, RecordBatchReader, StringArray,
+    ArrayRef, DictionaryArray, Float64Array, Int64Array, RecordBatch, RecordBatchReader,
+    StringArray, StringViewArray,
 };
 use arrow::compute::concat_batches;
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::datatypes::{DataType, Field, Int32Type, Schema};
 use esteira_monitor::MonitorError;
 use esteira_monitor::profile::hll::RELATIVE_STANDARD_ERROR;
 use esteira_monitor::profile::kll::RANK_ERROR_BOUND;
@@ -645,5 +646,24 @@ fn an_integer_partition_merges_with_a_float_partition() -> Result<()> {
     merged.merge(&floats)?;
     let numeric = column(&merged, "x")?.as_numeric().context("numeric")?;
     ensure!((numeric.mean(), numeric.min, numeric.max) == (Some(2.625), Some(1.0), Some(4.5)));
+    Ok(())
+}
+
+#[test]
+fn numeric_dictionaries_and_string_views_are_profiled() -> Result<()> {
+    // Keys 0, 1, 1, null over the values 10 and 20: the numbers 10, 20, 20 and a null.
+    let keys = arrow::array::Int32Array::from(vec![Some(0), Some(1), Some(1), None]);
+    let dictionary =
+        DictionaryArray::<Int32Type>::try_new(keys, Arc::new(Int64Array::from(vec![10, 20])))?;
+    let profile = profile_of(&one_column("d", Arc::new(dictionary))?)?;
+    let numeric = column(&profile, "d")?.as_numeric().context("numeric")?;
+    ensure!((numeric.count, numeric.nulls, numeric.max) == (3, 1, Some(20.0)));
+    ensure!((numeric.mean().context("a mean")? - 50.0 / 3.0).abs() < 1e-12);
+    let views = StringViewArray::from(vec![Some("a"), Some("b"), None, Some("a")]);
+    let profile = profile_of(&one_column("v", Arc::new(views))?)?;
+    let top = column(&profile, "v")?.top_categories(5);
+    let counts: Vec<(&str, u64)> = top.iter().map(|c| (c.value.as_str(), c.count)).collect();
+    ensure!(counts == [("a", 2), ("b", 1)], "{counts:?}");
+    ensure!(column(&profile, "v")?.nulls() == 1);
     Ok(())
 }

@@ -105,7 +105,7 @@ impl KllSketch {
     /// The value at rank `q·n`: the smallest retained item whose cumulative weight (items
     /// sorted ascending) reaches `q·n` (numpy's `inverted_cdf` on the weighted items).
     /// `None` when the sketch is empty; `q` must lie in `[0, 1]`.
-    pub fn quantile(&self, q: f64) -> Option<f64> {
+    pub(crate) fn quantile(&self, q: f64) -> Option<f64> {
         let items = self.weighted_items();
         let target = q * self.n as f64;
         let mut cumulative = 0u64;
@@ -119,7 +119,7 @@ impl KllSketch {
     }
 
     /// The fraction of values `≤ x`; `None` when the sketch is empty.
-    pub fn cdf(&self, x: f64) -> Option<f64> {
+    pub(crate) fn cdf(&self, x: f64) -> Option<f64> {
         if self.n == 0 {
             return None;
         }

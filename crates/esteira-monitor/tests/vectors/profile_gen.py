@@ -6,8 +6,8 @@ It writes, beside itself:
 - `profile_expected.json`: per column, the exact statistics computed here with numpy, scipy
   and pandas (independent of the Rust code): counts, NaN/inf counts, min, max, mean, sample
   variance, scipy's biased skewness and Fisher kurtosis, numpy quantiles, exact distinct
-  counts, pandas value counts, and the log-bucket histogram counts (its definition is in
-  `src/profile/histogram.rs`: index = ceil(ln|x| / ln γ), γ = 1.01 / 0.99).
+  counts, pandas value counts, and the log-linear histogram counts (its definition is in
+  `src/profile/histogram.rs`: 64 buckets per power of two, computed here with np.frexp).
 """
 
 import json
