@@ -80,12 +80,12 @@ impl KllSketch {
 
     /// Adds finite values (the caller filters NaN and infinities out).
     pub(crate) fn insert_batch(&mut self, mut values: &[f64]) {
+        let mut room = self.compress();
         while !values.is_empty() {
-            let room = self.total_capacity().saturating_sub(self.retained()).max(1);
-            let (now, later) = values.split_at(room.min(values.len()));
+            let (now, later) = values.split_at(room.max(1).min(values.len()));
             self.levels[0].extend_from_slice(now);
             self.n += now.len() as u64;
-            self.compress();
+            room = self.compress();
             values = later;
         }
     }
@@ -157,19 +157,27 @@ impl KllSketch {
         (0..height).map(|h| Self::level_capacity(h, height)).sum()
     }
 
-    fn compress(&mut self) {
-        while self.retained() > self.total_capacity() {
+    /// Compacts levels until the sketch fits its capacity; returns the room left.
+    fn compress(&mut self) -> usize {
+        let mut retained = self.retained();
+        let mut capacity = self.total_capacity();
+        while retained > capacity {
             let height = self.levels.len();
             let full =
                 (0..height).find(|&h| self.levels[h].len() >= Self::level_capacity(h, height));
-            match full {
-                Some(level) => self.compact(level),
-                None => return,
+            let Some(level) = full else {
+                break;
+            };
+            retained -= self.compact(level);
+            if self.levels.len() != height {
+                capacity = self.total_capacity();
             }
         }
+        capacity.saturating_sub(retained)
     }
 
-    fn compact(&mut self, level: usize) {
+    /// Compacts one level; returns how many items the sketch lost.
+    fn compact(&mut self, level: usize) -> usize {
         if level + 1 == self.levels.len() {
             self.levels.push(Vec::new());
         }
@@ -177,10 +185,12 @@ impl KllSketch {
         items.sort_unstable_by(f64::total_cmp);
         let odd = items.len() % 2;
         let offset = usize::from(self.flip_coin());
-        let promoted = items[odd..].iter().skip(offset).step_by(2).copied();
-        self.levels[level + 1].extend(promoted);
+        let pairs = &items[odd..];
+        self.levels[level + 1].extend(pairs.chunks_exact(2).map(|pair| pair[offset]));
+        let lost = pairs.len() / 2;
         items.truncate(odd);
         self.levels[level] = items;
+        lost
     }
 
     fn flip_coin(&mut self) -> bool {
