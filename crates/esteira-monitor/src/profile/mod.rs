@@ -9,8 +9,10 @@
 //! [`DatasetProfile::merge`]; the counts, extremes, histogram, distinct sketch and exact
 //! category counts of a merge equal the whole's, the moments equal them up to rounding.
 //!
-//! A profile serialises to JSON with a [`FORMAT_VERSION`]; a numeric column takes about
-//! 30–45 KiB whatever its length.
+//! A profile serialises to JSON with a [`FORMAT_VERSION`]. A numeric column's size does not
+//! grow with its length: at most 16 KiB of distinct sketch and about 12 KiB of quantile
+//! sketch, plus about 14 bytes per non-empty histogram bucket (at most 64 per power of two
+//! the values span); a million normal values take 45 KiB.
 
 pub mod categorical;
 mod hash;
