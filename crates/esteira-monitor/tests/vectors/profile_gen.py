@@ -194,7 +194,7 @@ def main():
         expected["columns"][name] = categorical_expected(array, full_counts=name != "ids")
     for name in unprofiled:
         expected["columns"][name] = {"kind": "not_profiled"}
-    (HERE / "profile_expected.json").write_text(json.dumps(expected, indent=1, sort_keys=True))
+    (HERE / "profile_expected.json").write_text(json.dumps(expected, sort_keys=True))
 
 
 if __name__ == "__main__":
