@@ -5,14 +5,15 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context, Result, bail, ensure};
 use arrow::array::{
-    ArrayRef, Float64Array, Int64Array, RecordBatch, RecordBatchReader, StringArray,
+    ArrayRef, DictionaryArray, Float64Array, Int64Array, RecordBatch, RecordBatchReader,
+    StringArray, StringViewArray,
 };
 use arrow::compute::concat_batches;
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::datatypes::{DataType, Field, Int32Type, Schema};
 use esteira_monitor::MonitorError;
 use esteira_monitor::profile::hll::RELATIVE_STANDARD_ERROR;
 use esteira_monitor::profile::kll::RANK_ERROR_BOUND;
@@ -60,8 +61,17 @@ fn profile_rows(
     Ok(builder.finish())
 }
 
-/// The whole file's profile and the merge of its seven partitions' profiles.
-fn whole_and_merged() -> Result<(DatasetProfile, DatasetProfile)> {
+/// The whole file's profile and the merge of its seven partitions' profiles, built once.
+fn whole_and_merged() -> Result<(&'static DatasetProfile, &'static DatasetProfile)> {
+    static PROFILES: OnceLock<Result<(DatasetProfile, DatasetProfile), String>> = OnceLock::new();
+    let profiles = PROFILES.get_or_init(|| build_whole_and_merged().map_err(|e| format!("{e:#}")));
+    match profiles {
+        Ok((whole, merged)) => Ok((whole, merged)),
+        Err(error) => bail!("{error}"),
+    }
+}
+
+fn build_whole_and_merged() -> Result<(DatasetProfile, DatasetProfile)> {
     let data = load_data()?;
     let whole = profile_rows(&data, 0..data.num_rows(), 3_000)?;
     let mut merged = DatasetProfile::empty(&data.schema())?;
@@ -110,7 +120,7 @@ fn numeric_statistics_match_numpy_and_scipy_whole_and_merged() -> Result<()> {
         if truth["kind"] != "numeric" {
             continue;
         }
-        for profile in [&whole, &merged] {
+        for profile in [whole, merged] {
             let numeric = column(profile, name)?.as_numeric().context("numeric")?;
             let counts = [
                 (numeric.count, "count"),
@@ -160,7 +170,7 @@ fn quantiles_and_cdf_are_within_the_documented_rank_error() -> Result<()> {
         let Some(bands) = truth["quantile_bands"].as_array() else {
             continue;
         };
-        for profile in [&whole, &merged] {
+        for profile in [whole, merged] {
             let profile = column(profile, name)?;
             for band in bands {
                 let q = band["q"].as_f64().context("q")?;
@@ -242,7 +252,7 @@ fn histogram_counts_equal_numpy_bucket_counts_whole_and_merged() -> Result<()> {
             truth_buckets.push((sign, index, triple[2].as_u64().context("count")?));
         }
         truth_buckets.sort_unstable();
-        for profile in [&whole, &merged] {
+        for profile in [whole, merged] {
             let histogram = column(profile, name)?.histogram().context("a histogram")?;
             let mut ours: Vec<(i64, i64, u64)> = histogram
                 .iter()
@@ -267,7 +277,7 @@ fn distinct_estimates_are_within_three_standard_errors() -> Result<()> {
         let Some(true_distinct) = truth["distinct"].as_u64() else {
             continue;
         };
-        for profile in [&whole, &merged] {
+        for profile in [whole, merged] {
             let estimate = column(profile, name)?
                 .distinct_estimate()
                 .context("an estimate")?;
@@ -332,7 +342,7 @@ fn category_counts_are_exact_under_the_cap() -> Result<()> {
     for name in ["city", "colour_dict", "flag", "words_large"] {
         let truth = &expected["columns"][name];
         let counts = true_counts(truth)?;
-        for profile in [&whole, &merged] {
+        for profile in [whole, merged] {
             let categorical = column(profile, name)?
                 .as_categorical()
                 .context("categorical")?;
@@ -378,7 +388,7 @@ fn heavy_hitters_stay_within_their_bound_above_the_cap() -> Result<()> {
     let counts = true_counts(truth)?;
     ensure!(counts.len() > 1_000, "the column must exceed the exact cap");
     let (whole, merged) = whole_and_merged()?;
-    for profile in [&whole, &merged] {
+    for profile in [whole, merged] {
         let categorical = column(profile, "zipf_cat")?
             .as_categorical()
             .context("categorical")?;
@@ -417,7 +427,7 @@ fn merged_partitions_equal_the_whole_for_the_exact_parts() -> Result<()> {
     let (whole, merged) = whole_and_merged()?;
     ensure!(whole.columns.keys().eq(merged.columns.keys()));
     for (name, mine) in &whole.columns {
-        match (mine, column(&merged, name)?) {
+        match (mine, column(merged, name)?) {
             (ColumnProfile::Numeric(a), ColumnProfile::Numeric(b)) => {
                 ensure!(
                     (a.count, a.nulls, a.nan, a.finite(), a.min, a.max)
@@ -446,7 +456,7 @@ fn a_profile_round_trips_through_json() -> Result<()> {
     for profile in [whole, merged] {
         let json = profile.to_json()?;
         ensure!(json.contains("\"format_version\":1"));
-        ensure!(DatasetProfile::from_json(&json)? == profile);
+        ensure!(DatasetProfile::from_json(&json)? == *profile);
     }
     Ok(())
 }
@@ -455,11 +465,11 @@ fn a_profile_round_trips_through_json() -> Result<()> {
 fn unsupported_arrow_types_are_reported_not_profiled() -> Result<()> {
     let (whole, _) = whole_and_merged()?;
     for name in ["blob", "tags", "point", "when"] {
-        let ColumnProfile::NotProfiled(reason) = column(&whole, name)? else {
+        let ColumnProfile::NotProfiled(reason) = column(whole, name)? else {
             bail!("{name} should not be profiled");
         };
         ensure!(!reason.reason.is_empty() && !reason.arrow_type.is_empty());
-        ensure!(column(&whole, name)?.quantile(0.5)?.is_none());
+        ensure!(column(whole, name)?.quantile(0.5)?.is_none());
     }
     ensure!(whole.to_json()?.contains("\"kind\":\"not_profiled\""));
     Ok(())
@@ -636,5 +646,24 @@ fn an_integer_partition_merges_with_a_float_partition() -> Result<()> {
     merged.merge(&floats)?;
     let numeric = column(&merged, "x")?.as_numeric().context("numeric")?;
     ensure!((numeric.mean(), numeric.min, numeric.max) == (Some(2.625), Some(1.0), Some(4.5)));
+    Ok(())
+}
+
+#[test]
+fn numeric_dictionaries_and_string_views_are_profiled() -> Result<()> {
+    // Keys 0, 1, 1, null over the values 10 and 20: the numbers 10, 20, 20 and a null.
+    let keys = arrow::array::Int32Array::from(vec![Some(0), Some(1), Some(1), None]);
+    let dictionary =
+        DictionaryArray::<Int32Type>::try_new(keys, Arc::new(Int64Array::from(vec![10, 20])))?;
+    let profile = profile_of(&one_column("d", Arc::new(dictionary))?)?;
+    let numeric = column(&profile, "d")?.as_numeric().context("numeric")?;
+    ensure!((numeric.count, numeric.nulls, numeric.max) == (3, 1, Some(20.0)));
+    ensure!((numeric.mean().context("a mean")? - 50.0 / 3.0).abs() < 1e-12);
+    let views = StringViewArray::from(vec![Some("a"), Some("b"), None, Some("a")]);
+    let profile = profile_of(&one_column("v", Arc::new(views))?)?;
+    let top = column(&profile, "v")?.top_categories(5);
+    let counts: Vec<(&str, u64)> = top.iter().map(|c| (c.value.as_str(), c.count)).collect();
+    ensure!(counts == [("a", 2), ("b", 1)], "{counts:?}");
+    ensure!(column(&profile, "v")?.nulls() == 1);
     Ok(())
 }

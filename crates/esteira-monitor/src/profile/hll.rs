@@ -17,6 +17,9 @@
 //! union of sparse sets) is exact: the merge of partitions' sketches equals the whole's.
 //! Serialised, a dense sketch is one character per register (16 KiB of text).
 
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
+
 use serde::{Deserialize, Serialize};
 
 /// Bits of the hash that choose a register.
@@ -53,8 +56,8 @@ pub struct HyperLogLog {
 
 #[derive(Clone, Debug, PartialEq)]
 enum HllState {
-    /// The distinct hashes seen, sorted, at most [`SPARSE_LIMIT`].
-    Sparse(Vec<u64>),
+    /// The distinct hashes seen, at most [`SPARSE_LIMIT`].
+    Sparse(HashSet<u64, BuildHasherDefault<PreHashed>>),
     /// `REGISTERS` registers.
     Dense(Vec<u8>),
 }
@@ -62,7 +65,7 @@ enum HllState {
 impl Default for HyperLogLog {
     fn default() -> Self {
         Self {
-            state: HllState::Sparse(Vec::new()),
+            state: HllState::Sparse(HashSet::default()),
         }
     }
 }
@@ -71,14 +74,13 @@ impl HyperLogLog {
     /// Adds hashed values.
     pub(crate) fn insert_all(&mut self, hashes: impl IntoIterator<Item = u64>) {
         let mut hashes = hashes.into_iter();
-        while let HllState::Sparse(set) = &mut self.state {
-            let before = set.len();
-            set.extend(hashes.by_ref().take(SPARSE_LIMIT));
-            if set.len() == before {
-                return;
+        if let HllState::Sparse(set) = &mut self.state {
+            for hash in hashes.by_ref() {
+                set.insert(hash);
+                if set.len() > SPARSE_LIMIT {
+                    break;
+                }
             }
-            set.sort_unstable();
-            set.dedup();
             if set.len() > SPARSE_LIMIT {
                 self.densify();
             }
@@ -133,6 +135,26 @@ impl HyperLogLog {
             }
             self.state = HllState::Dense(registers);
         }
+    }
+}
+
+/// A hasher that passes an already hashed `u64` through unchanged.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct PreHashed(u64);
+
+impl Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 << 8) | u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, hash: u64) {
+        self.0 = hash;
     }
 }
 
@@ -215,7 +237,11 @@ struct HllRepr {
 impl From<HyperLogLog> for HllRepr {
     fn from(sketch: HyperLogLog) -> Self {
         let (sparse, registers) = match sketch.state {
-            HllState::Sparse(set) => (Some(set), None),
+            HllState::Sparse(set) => {
+                let mut sorted: Vec<u64> = set.into_iter().collect();
+                sorted.sort_unstable();
+                (Some(sorted), None)
+            }
             HllState::Dense(registers) => {
                 let text = registers
                     .iter()
@@ -250,7 +276,7 @@ impl TryFrom<HllRepr> for HyperLogLog {
                         "distinct sketch: sparse hashes must be strictly increasing and at most {SPARSE_LIMIT}"
                     ));
                 }
-                HllState::Sparse(set)
+                HllState::Sparse(set.into_iter().collect())
             }
             (None, Some(text)) => HllState::Dense(decode_registers(&text)?),
             _ => {

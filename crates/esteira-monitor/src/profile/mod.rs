@@ -3,14 +3,16 @@
 //! A [`ProfileBuilder`] reads record batches one at a time and keeps, per column, a profile
 //! whose every part merges: counts add, moments combine by Pébay's formulas
 //! ([`moments`]), the quantile sketch is a KLL sketch ([`kll`]), the histogram has
-//! logarithmic buckets ([`histogram`]), distinct values are estimated by HyperLogLog
+//! log-linear buckets ([`histogram`]), distinct values are estimated by HyperLogLog
 //! ([`hll`]) and categories are counted exactly up to a cap, then summarised
 //! ([`categorical`]). Profiles of partitions or windows merge with
 //! [`DatasetProfile::merge`]; the counts, extremes, histogram, distinct sketch and exact
 //! category counts of a merge equal the whole's, the moments equal them up to rounding.
 //!
-//! A profile serialises to JSON with a [`FORMAT_VERSION`]; a numeric column takes about
-//! 30–45 KiB whatever its length.
+//! A profile serialises to JSON with a [`FORMAT_VERSION`]. A numeric column's size does not
+//! grow with its length: at most 16 KiB of distinct sketch and about 12 KiB of quantile
+//! sketch, plus about 14 bytes per non-empty histogram bucket (at most 64 per power of two
+//! the values span); a million normal values take 45 KiB.
 
 pub mod categorical;
 mod hash;

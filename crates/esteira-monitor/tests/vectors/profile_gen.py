@@ -6,8 +6,8 @@ It writes, beside itself:
 - `profile_expected.json`: per column, the exact statistics computed here with numpy, scipy
   and pandas (independent of the Rust code): counts, NaN/inf counts, min, max, mean, sample
   variance, scipy's biased skewness and Fisher kurtosis, numpy quantiles, exact distinct
-  counts, pandas value counts, and the log-bucket histogram counts (its definition is in
-  `src/profile/histogram.rs`: index = ceil(ln|x| / ln γ), γ = 1.01 / 0.99).
+  counts, pandas value counts, and the log-linear histogram counts (its definition is in
+  `src/profile/histogram.rs`: 64 buckets per power of two, computed here with np.frexp).
 """
 
 import json
@@ -26,7 +26,6 @@ SEED = 20261126
 # The quantile sketch's documented rank-error bound (fraction of n), see src/profile/kll.rs.
 RANK_ERROR = 0.0165
 QUANTILES = [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999]
-GAMMA = 1.01 / 0.99
 
 
 def with_nulls(rng, values, share):
@@ -142,11 +141,15 @@ def cdf_points(finite):
 
 
 def log_histogram(finite):
-    """[sign, index, count] per non-empty bucket, index = ceil(ln|x| / ln γ)."""
+    """[sign, index, count] per non-empty bucket: |x| = m·2^e with 1 <= m < 2 falls in the
+    bucket j = floor((m - 1)·64) of the power e, index (e + 1023)·64 + j (from np.frexp,
+    whose mantissa lies in [0.5, 1))."""
     rows = []
     zeros = int((finite == 0).sum())
     for sign, magnitudes in [(-1, -finite[finite < 0]), (1, finite[finite > 0])]:
-        index = np.ceil(np.log(magnitudes) / np.log(GAMMA)).astype(np.int64)
+        half_mantissa, exponent = np.frexp(magnitudes)
+        sub_bucket = np.floor((2.0 * half_mantissa - 1.0) * 64.0).astype(np.int64)
+        index = (exponent.astype(np.int64) - 1 + 1023) * 64 + sub_bucket
         keys, counts = np.unique(index, return_counts=True)
         rows += [[sign, int(k), int(c)] for k, c in zip(keys, counts)]
     if zeros:
@@ -191,7 +194,7 @@ def main():
         expected["columns"][name] = categorical_expected(array, full_counts=name != "ids")
     for name in unprofiled:
         expected["columns"][name] = {"kind": "not_profiled"}
-    (HERE / "profile_expected.json").write_text(json.dumps(expected, indent=1, sort_keys=True))
+    (HERE / "profile_expected.json").write_text(json.dumps(expected, sort_keys=True))
 
 
 if __name__ == "__main__":
