@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use anyhow::{Context, Result, bail};
 use esteira_monitor::MonitorError;
 use esteira_monitor::drift::distance::{
-    fill_zeroes, histogram_sorted, jensen_shannon, sturges_edges, wasserstein_normed_sorted,
-    wasserstein_sorted,
+    fill_zeroes, histogram_sorted, jensen_shannon, sort_values, sturges_edges,
+    wasserstein_normed_sorted, wasserstein_sorted,
 };
 use esteira_monitor::drift::{
     ColumnDrift, ColumnKind, ColumnValues, Method, MethodKind, column_drift, default_method,
@@ -451,4 +451,32 @@ fn jensen_shannon_of_disjoint_shares_is_sqrt_ln_2() {
         jensen_shannon(&[1.0, 0.0], &[0.0, 1.0]),
         std::f64::consts::LN_2.sqrt()
     ));
+}
+
+/// The radix sort of long samples gives the comparison sort's order, with negative numbers,
+/// both zeros, subnormals, huge values and ties.
+#[test]
+fn long_samples_sort_as_by_comparison() {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut values: Vec<f64> = (0..50_000)
+        .map(|i| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            match i % 7 {
+                0 => -0.0,
+                1 => 0.0,
+                2 => f64::from_bits(state >> 12),
+                3 => -f64::from_bits(state >> 12),
+                4 => (state % 100) as f64,
+                5 => f64::MAX / (1 + state % 3) as f64,
+                _ => (state as f64 / u64::MAX as f64 - 0.5) * 1e6,
+            }
+        })
+        .collect();
+    let mut expected = values.clone();
+    expected.sort_by(f64::total_cmp);
+    sort_values(&mut values);
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&values), bits(&expected));
 }

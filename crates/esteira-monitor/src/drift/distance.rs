@@ -18,9 +18,68 @@ pub const HISTOGRAM_MIN_DISTINCT: usize = 20;
 /// Permutations drawn by [`tvd_permutation_p_value`] (Evidently's `iterations=1000`).
 pub const TVD_PERMUTATIONS: usize = 1000;
 
-/// Sorts finite values ascending in place (the order every `_sorted` function expects).
+/// Samples at least this long are sorted by radix rather than by comparison.
+const RADIX_SORT_MIN: usize = 4096;
+
+/// Sorts values ascending in place (the order every `_sorted` function expects), in
+/// `f64::total_cmp` order (so `-0.0` before `0.0`, which compare equal everywhere here).
+/// Long samples are sorted by a least-significant-digit radix sort on the order-preserving
+/// integer image of the floats (four 16-bit passes), which needs a scratch copy.
 pub fn sort_values(values: &mut [f64]) {
-    values.sort_unstable_by(f64::total_cmp);
+    if values.len() < RADIX_SORT_MIN {
+        values.sort_unstable_by(f64::total_cmp);
+        return;
+    }
+    let mut keys: Vec<u64> = values.iter().map(|v| order_key(*v)).collect();
+    let mut scratch = vec![0u64; keys.len()];
+    let mut counts = vec![0usize; 4 << 16];
+    for &key in &keys {
+        for pass in 0..4 {
+            counts[(pass << 16) + digit(key, pass)] += 1;
+        }
+    }
+    for (pass, count) in counts.chunks_exact_mut(1 << 16).enumerate() {
+        if count.contains(&keys.len()) {
+            continue;
+        }
+        let mut offset = 0;
+        for slot in count.iter_mut() {
+            let here = *slot;
+            *slot = offset;
+            offset += here;
+        }
+        for &key in &keys {
+            let slot = &mut count[digit(key, pass)];
+            scratch[*slot] = key;
+            *slot += 1;
+        }
+        std::mem::swap(&mut keys, &mut scratch);
+    }
+    for (value, key) in values.iter_mut().zip(&keys) {
+        *value = from_order_key(*key);
+    }
+}
+
+/// The float's bits mapped so that unsigned order is `f64::total_cmp` order.
+fn order_key(value: f64) -> u64 {
+    let bits = value.to_bits();
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | (1 << 63)
+    }
+}
+
+fn from_order_key(key: u64) -> f64 {
+    f64::from_bits(if key >> 63 == 1 {
+        key & !(1 << 63)
+    } else {
+        !key
+    })
+}
+
+fn digit(key: u64, pass: usize) -> usize {
+    ((key >> (16 * pass)) & 0xffff) as usize
 }
 
 /// Population standard deviation (ddof = 0), as `np.std` of a pandas Series: the mean,
