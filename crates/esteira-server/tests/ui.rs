@@ -430,7 +430,7 @@ async fn every_page_renders_its_content() {
     for text in [
         "data-step=\"prepare\"",
         "data-step=\"train\"",
-        "status-SUCCEEDED",
+        "class=\"step status-succeeded\"",
         "preparing",
         "training from",
     ] {

@@ -35,6 +35,8 @@ pub struct Chart<'a> {
     pub band: Vec<(f64, f64, f64)>,
     /// A horizontal line at this y.
     pub threshold: Option<f64>,
+    /// Values the y axis covers even when no point reaches them (e.g. `[0, 1]` for a share).
+    pub y_include: &'a [f64],
     /// Whether x is milliseconds since the epoch (labelled as dates) or a plain number.
     pub x_is_time: bool,
 }
@@ -73,8 +75,10 @@ impl Chart<'_> {
         let ys = points()
             .map(|p| p.1)
             .chain(bands().flat_map(|b| [b.1, b.2]))
-            .chain(self.threshold);
-        let (Some((x0, x1)), Some((y0, y1))) = (range(xs), range(ys)) else {
+            .chain(self.threshold)
+            .chain(self.y_include.iter().copied());
+        let (Some((x0, x1)), Some((y0, y1))) = (range(xs), range(ys.filter(|y| y.is_finite())))
+        else {
             return "<p class=\"muted\">No finite value to chart.</p>".into();
         };
         let px = |x: f64| LEFT + (WIDTH - LEFT - RIGHT) * (x - x0) / (x1 - x0);
@@ -187,6 +191,7 @@ mod tests {
             series,
             band: vec![],
             threshold: None,
+            y_include: &[],
             x_is_time: false,
         }
         .render()

@@ -76,7 +76,7 @@ pub fn page(section: &str, title: &str, body: &str) -> Html<String> {
     let _ = write!(
         out,
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><link rel=\"icon\" href=\"data:,\">\
          <title>{t} · Esteira</title><style>{STYLE}</style></head><body>\
          <header><a class=\"brand\" href=\"/ui/\">Esteira</a>",
         t = escape(title)

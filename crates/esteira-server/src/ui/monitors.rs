@@ -101,6 +101,7 @@ fn drift_chart(reports: &[WindowReport]) -> Option<String> {
         }],
         band: vec![],
         threshold,
+        y_include: &[0.0, 1.0],
         x_is_time: true,
     };
     Some(format!(
@@ -142,6 +143,7 @@ fn metric_chart(reports: &[WindowReport]) -> Option<String> {
         }],
         band,
         threshold: None,
+        y_include: &[],
         x_is_time: true,
     };
     Some(format!(

@@ -192,7 +192,7 @@ pub(super) async fn run(State(s): State<AppState>, Path(id): Path<String>) -> Ui
     let status: BTreeMap<String, String> = details
         .steps
         .iter()
-        .map(|st| (st.step.clone(), st.status.as_str().to_string()))
+        .map(|st| (st.step.clone(), st.status.as_str().to_lowercase()))
         .collect();
     let dag = match from_json::<PipelineSpec>(&run.spec) {
         Ok(spec) => graph::svg(&spec, Some(&status)),

@@ -343,6 +343,7 @@ pub(super) async fn run(State(s): State<AppState>, Path(id): Path<String>) -> Ui
                 series: vec![series(&m.key, &points, by_time)],
                 band: vec![],
                 threshold: None,
+                y_include: &[],
                 x_is_time: by_time,
             };
             let _ = write!(body, "<h2>{}</h2>{}", escape(&m.key), chart.render());
@@ -467,6 +468,7 @@ pub(super) async fn compare(State(s): State<AppState>, params: Params) -> UiResu
                 .collect(),
             band: vec![],
             threshold: None,
+            y_include: &[],
             x_is_time: all_by_time,
         };
         let _ = write!(body, "<h2>{}</h2>{}", escape(key), chart.render());
