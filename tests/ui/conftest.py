@@ -52,6 +52,10 @@ outputs = { data = "file" }
 command = ["sh", "-c", "echo training; cp \\"$ESTEIRA_INPUT_DATA\\" \\"$ESTEIRA_OUTPUT_MODEL\\""]
 inputs = { data = "prepare.data" }
 outputs = { model = "file" }
+
+[[triggers]]
+name = "monitor"
+type = "hook"
 """
 
 MONITORS = """
@@ -64,6 +68,12 @@ every = "1d"
 [monitor.drift]
 reference = "train.csv"
 columns = ["price", "promo"]
+
+[[policy]]
+name = "ui-retrain"
+pipeline = "ui-tiny"
+cooldown = "2d"
+rules = [{ monitor = "ui-inputs", when = "drift_share >= 1" }]
 """
 
 

@@ -129,3 +129,14 @@ def test_a_hostile_name_is_shown_as_text(browser, seeded):
     with pytest.raises(NoAlertPresentException):
         browser.switch_to.alert.text  # noqa: B018  (reading it is what raises)
     assert not browser.find_elements(By.CSS_SELECTOR, "main script")
+
+
+def test_the_ledger_shows_each_decision_with_its_reasons(browser, seeded):
+    open_page(browser, f"{seeded.url}/ui/decisions", "ledger")
+    rows = browser.find_elements(By.CSS_SELECTOR, "tbody tr")
+    outcomes = [row.find_elements(By.TAG_NAME, "td")[2].text for row in rows]
+    # One decision per window. The share reaches 1 only in the last windows (days 3 and 4):
+    # the first retrains, the second is within the 2-day cooldown.
+    assert outcomes[:2] == ["cooldown", "retrain"], outcomes
+    assert set(outcomes[2:]) == {"avoided"}, outcomes
+    assert all("ui-inputs: drift_share >= 1" in row.text for row in rows)

@@ -65,7 +65,7 @@ pub(super) async fn models(State(s): State<AppState>, params: Params) -> UiResul
         })
         .collect();
     let body = format!(
-        "<form class=\"bar\" method=\"get\"><input type=\"text\" name=\"filter\" placeholder=\"name LIKE '%demand%'\" value=\"{}\">\
+        "<form class=\"bar\" method=\"get\"><input type=\"text\" name=\"filter\" aria-label=\"filter\" placeholder=\"name LIKE '%demand%'\" value=\"{}\">\
          <input type=\"submit\" value=\"Search\"></form>{}{}",
         escape(params.get("filter")),
         table(

@@ -336,9 +336,8 @@ fn reasons(text: &str) -> String {
         let met = rule.get("met").and_then(Value::as_bool).unwrap_or(false);
         let _ = write!(
             out,
-            "<li class=\"{}\">{} {}: {} ({})</li>",
+            "<li class=\"{}\">{}: {} ({})</li>",
             if met { "bad" } else { "muted" },
-            if met { "met" } else { "not met" },
             escape(&field("monitor")),
             escape(&field("when")),
             escape(&field("detail")),

@@ -44,8 +44,8 @@ fn optional(text: &str) -> Option<String> {
 fn search_form(params: &Params, filter_hint: &str, order_hint: &str) -> String {
     format!(
         "<form class=\"bar\" method=\"get\">\
-         <input type=\"text\" name=\"filter\" placeholder=\"{}\" value=\"{}\">\
-         <input type=\"text\" name=\"order\" placeholder=\"{}\" value=\"{}\">\
+         <input type=\"text\" name=\"filter\" aria-label=\"filter\" placeholder=\"{}\" value=\"{}\">\
+         <input type=\"text\" name=\"order\" aria-label=\"order\" placeholder=\"{}\" value=\"{}\">\
          <input type=\"submit\" value=\"Search\"></form>",
         escape(filter_hint),
         escape(params.get("filter")),
