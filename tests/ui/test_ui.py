@@ -121,6 +121,11 @@ def test_the_monitor_chart_draws_the_drift_share(browser, seeded):
     assert line.size["width"] > 100, "the line is laid out across the chart"
     cells = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "table td:first-child")]
     assert "price" in cells and "promo" in cells
+    # The per-column history: price drifts from day 2 (the third window) on, promo from day 3.
+    history = browser.find_element(By.XPATH, "//h2[text()='Drift per column over time']/following-sibling::table[1]")
+    verdicts = {row.find_elements(By.TAG_NAME, "td")[0].text: [td.text for td in row.find_elements(By.TAG_NAME, "td")[1:]]
+                for row in history.find_elements(By.CSS_SELECTOR, "tbody tr")}
+    assert verdicts["price"][2:] == ["drifted"] * 3 and verdicts["promo"][3:] == ["drifted"] * 2, verdicts
 
 
 def test_a_hostile_name_is_shown_as_text(browser, seeded):

@@ -464,6 +464,8 @@ async fn every_page_renders_its_content() {
         "class=\"band\"",
         "class=\"threshold\"",
         "mae 3 above the band",
+        "Drift per column over time",
+        "<td><span class=\"bad\" title=\"score 0.001\">drifted</span></td>",
         "price",
         "chisquare",
         "drifted",

@@ -20,6 +20,9 @@ use crate::AppState;
 /// Windows charted on a monitor page at most (the latest).
 const MAX_CHARTED_WINDOWS: usize = 500;
 
+/// Windows the per-column drift history shows at most (the latest).
+const COLUMN_HISTORY_WINDOWS: usize = 20;
+
 /// Decisions the ledger's totals cover at most (the latest).
 const MAX_TOTALLED_DECISIONS: i64 = 10_000;
 
@@ -107,6 +110,48 @@ fn drift_chart(reports: &[WindowReport]) -> Option<String> {
     Some(format!(
         "<h2>Drifted share of columns</h2><p class=\"muted\">The dashed line is the share at which the dataset counts as drifted.</p>{}",
         chart.render()
+    ))
+}
+
+/// Each column's verdict in the latest [`COLUMN_HISTORY_WINDOWS`] windows with drift, as a
+/// table: one row per column, one cell per window (newest last), the score in the tooltip.
+fn column_history(reports: &[WindowReport]) -> Option<String> {
+    let with_drift: Vec<&WindowReport> = reports.iter().filter(|r| r.drift.is_some()).collect();
+    let recent = &with_drift[with_drift.len().saturating_sub(COLUMN_HISTORY_WINDOWS)..];
+    let latest = recent.last()?.drift.as_ref()?;
+    let mut head = vec![escape("column")];
+    head.extend(recent.iter().map(|r| escape(&time(Some(r.window_end)))));
+    let rows: Vec<Vec<String>> = latest
+        .columns
+        .iter()
+        .map(|column| {
+            let mut row = vec![escape(&column.column)];
+            row.extend(recent.iter().map(|r| {
+                let found = r
+                    .drift
+                    .as_ref()
+                    .and_then(|d| d.columns.iter().find(|c| c.column == column.column));
+                match found {
+                    Some(c) => {
+                        let (class, mark) = match c.drifted {
+                            Some(true) => ("bad", "drifted"),
+                            Some(false) => ("good", "no"),
+                            None => ("muted", "n/a"),
+                        };
+                        format!(
+                            "<span class=\"{class}\" title=\"score {}\">{mark}</span>",
+                            opt_number(c.score)
+                        )
+                    }
+                    None => String::new(),
+                }
+            }));
+            row
+        })
+        .collect();
+    Some(format!(
+        "<h2>Drift per column over time</h2>{}",
+        table(&head, &rows, "No column compared.")
     ))
 }
 
@@ -268,6 +313,7 @@ pub(super) async fn monitor(
             );
             body.push_str(&latest_section(latest));
             body.extend(drift_chart(&charted));
+            body.extend(column_history(&charted));
             body.extend(metric_chart(&charted));
         }
     }
