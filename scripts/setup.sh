@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the tests and benchmarks need on a fresh machine:
 # a Python virtual environment (.venv) with the real mlflow client and moto's S3 server,
-# and the Debian packages for PostgreSQL and the load generator. Safe to run again.
+# and the Debian packages for PostgreSQL, the load generator and headless Chromium (the UI's
+# browser test). Safe to run again.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 venv="${ESTEIRA_VENV:-$root/.venv}"
@@ -9,6 +10,8 @@ venv="${ESTEIRA_VENV:-$root/.venv}"
 need_apt=()
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need_apt+=(postgresql)
 command -v wrk >/dev/null || need_apt+=(wrk)
+command -v chromium >/dev/null || need_apt+=(chromium)
+command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: lint, Rust tests against real PostgreSQL and S3 (moto), then the MLflow client
-# compatibility suite (tests/compat) twice: esteira on SQLite + local artifacts, and on PostgreSQL + S3.
+# compatibility suite (tests/compat) twice: esteira on SQLite + local artifacts, and on PostgreSQL + S3;
+# then the web UI's browser test (tests/ui, headless Chromium).
 # Throw-away services run on free loopback ports in a temp dir and are stopped on any exit.
 # Exits non-zero if any stage fails; later stages still run when they can, to show everything at once
 # (so cargo test runs with --no-fail-fast).
@@ -102,12 +103,18 @@ compat_postgres_s3() {
     "$pytest_bin" tests/compat -q
 }
 
+# The web UI in headless Chromium; its server and chromedriver are recorded in the same pid file.
+ui_browser() {
+  TMPDIR="$work/tmp" "$pytest_bin" tests/ui -q -p no:cacheprovider
+}
+
 if [ -x "$ESTEIRA_BIN" ] && [[ ! " ${failed[*]} " =~ " build the esteira binary " ]]; then
   run_stage "compat suite: SQLite + local artifacts" compat_sqlite
   run_stage "compat suite: PostgreSQL + S3" compat_postgres_s3
+  run_stage "browser test: web UI (screenshots in target/ui-screenshots)" ui_browser
 else
-  echo "compat suite skipped: no esteira binary"
-  failed+=("compat suite (not run)")
+  echo "compat suite and browser test skipped: no esteira binary"
+  failed+=("compat suite (not run)" "browser test (not run)")
 fi
 
 section "summary ($((SECONDS - started))s)"

@@ -11,6 +11,7 @@ mod reply;
 pub mod service;
 pub mod serving;
 mod telemetry;
+mod ui;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -88,6 +89,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(handlers::endpoint_not_found)
         .method_not_allowed_fallback(handlers::endpoint_not_found)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .merge(ui::routes(&state))
         .with_state(state)
 }
 
