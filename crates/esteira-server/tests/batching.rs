@@ -110,6 +110,10 @@ async fn invoke(app: Router, body: String) -> Result<Reply> {
     let request = Request::post("/invocations")
         .header("content-type", "application/json")
         .body(Body::from(body))?;
+    invoke_request(app, request).await
+}
+
+async fn invoke_request(app: Router, request: Request<Body>) -> Result<Reply> {
     let response = app.oneshot(request).await?;
     let status = response.status();
     let version = response
@@ -353,6 +357,96 @@ async fn a_hot_swap_during_batched_traffic_never_mixes_versions_in_a_response() 
     assert!(
         seen.contains("gbr/1") && seen.contains("linear/2"),
         "{seen:?}"
+    );
+    Ok(())
+}
+
+/// The whole application over a fresh SQLite store, with its temporary directory.
+async fn app() -> Result<(Router, tempfile::TempDir)> {
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+    let store = esteira_store::SqlStore::open(&url).await?;
+    let artifacts = esteira_artifacts::ArtifactStore::from_url(
+        dir.path().join("artifacts").to_str().context("path")?,
+    )?;
+    let state = esteira_server::AppState::new(Arc::new(store), artifacts);
+    Ok((esteira_server::router(state), dir))
+}
+
+async fn create_endpoint(app: &Router, definition: Value) -> Result<Reply> {
+    let request = Request::post("/api/2.0/esteira/endpoints/create")
+        .header("content-type", "application/json")
+        .body(Body::from(definition.to_string()))?;
+    let response = app.clone().oneshot(request).await?;
+    let status = response.status();
+    let raw = response.into_body().collect().await?.to_bytes().to_vec();
+    Ok(Reply {
+        status,
+        version: String::new(),
+        body: serde_json::from_slice(&raw).unwrap_or(Value::Null),
+        raw,
+    })
+}
+
+#[tokio::test]
+async fn an_endpoint_created_with_batching_batches_its_route_and_counts_it() -> Result<()> {
+    let f = fixture()?;
+    let (app, _dir) = app().await?;
+    let model = fixtures().join("gbr.onnx").display().to_string();
+    let route = json!([{"name": "main", "model": model, "weight": 1}]);
+    let refused = create_endpoint(
+        &app,
+        json!({"name": "demand", "routes": route, "batch": {"max_rows": 0, "max_wait_us": 1000}}),
+    )
+    .await?;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    let message = refused.body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("batch: max_rows: must be between 1 and"),
+        "{message}"
+    );
+    let created = create_endpoint(
+        &app,
+        json!({"name": "demand", "routes": route, "batch": {"max_rows": 8, "max_wait_us": 1_000_000}}),
+    )
+    .await?;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    assert_eq!(created.body["endpoint"]["batch"]["max_rows"], 8);
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let body = split_body(&f.columns, &f.rows[i..=i]);
+            let request = Request::post("/serving-endpoints/demand/invocations")
+                .header("content-type", "application/json")
+                .body(Body::from(body));
+            let app = app.clone();
+            tokio::spawn(async move { invoke_request(app, request?).await })
+        })
+        .collect();
+    for (i, task) in tasks.into_iter().enumerate() {
+        let reply = task.await??;
+        ensure!(
+            reply.status == StatusCode::OK,
+            "request {i}: {}",
+            reply.body
+        );
+        ensure!(close_to(reply.predictions()?[0], f.gbr[i]), "request {i}");
+    }
+    let text = metrics(&app).await?;
+    let labels = "endpoint=\"demand\",route=\"main\"";
+    assert_eq!(
+        metric(
+            &text,
+            &format!("esteira_serving_batch_rows_count{{{labels}}}")
+        ),
+        Some(1.0),
+        "8 single-row requests, a batch of at most 8 rows waiting up to 1 s:\n{text}"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            &format!("esteira_serving_batch_rows_sum{{{labels}}}")
+        ),
+        Some(8.0)
     );
     Ok(())
 }
