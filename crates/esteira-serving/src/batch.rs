@@ -348,13 +348,13 @@ async fn gather(
             },
             None => return,
         };
-        let deadline = tokio::time::Instant::from_std(first.arrived + config.max_wait());
+        let deadline = first.arrived + config.max_wait();
         let mut batch = Gathered::new(first, config.max_rows);
         while open && carried.is_none() && !batch.full() {
-            match tokio::time::timeout_at(deadline, queue.recv()).await {
-                Ok(Some(job)) => carried = batch.add(job).err(),
-                Ok(None) => open = false,
-                Err(_) => break,
+            match next_before(&mut queue, deadline).await {
+                Arrival::Job(job) => carried = batch.add(job).err(),
+                Arrival::Closed => open = false,
+                Arrival::Late => break,
             }
         }
         let permit = loop {
@@ -376,6 +376,32 @@ async fn gather(
             score(batch, &stats);
             drop(permit);
         });
+    }
+}
+
+/// What the queue gave before a deadline.
+enum Arrival {
+    Job(Job),
+    Closed,
+    Late,
+}
+
+/// The next job of `queue`: one already queued at once (with no timer, so a zero wait
+/// costs none), else the first to arrive before `deadline`.
+async fn next_before(queue: &mut mpsc::Receiver<Job>, deadline: Instant) -> Arrival {
+    match queue.try_recv() {
+        Ok(job) => return Arrival::Job(job),
+        Err(mpsc::error::TryRecvError::Disconnected) => return Arrival::Closed,
+        Err(mpsc::error::TryRecvError::Empty) if Instant::now() >= deadline => {
+            return Arrival::Late;
+        }
+        Err(mpsc::error::TryRecvError::Empty) => {}
+    }
+    let deadline = tokio::time::Instant::from_std(deadline);
+    match tokio::time::timeout_at(deadline, queue.recv()).await {
+        Ok(Some(job)) => Arrival::Job(job),
+        Ok(None) => Arrival::Closed,
+        Err(_) => Arrival::Late,
     }
 }
 
