@@ -47,7 +47,7 @@ CFG = {
     "esteira": os.path.abspath(os.environ.get("ESTEIRA_BIN", os.path.join(ROOT, "target", "release", "esteira"))),
     # The `esteira-batched` server (BENCH_SERVERS=esteira,esteira-batched): `serve` with micro-batching.
     "microbatch_rows": env_int("BENCH_MICROBATCH_ROWS", 64),
-    "microbatch_wait": os.environ.get("BENCH_MICROBATCH_WAIT") or "2ms",
+    "microbatch_wait": os.environ.get("BENCH_MICROBATCH_WAIT") or "0ms",
 }
 
 

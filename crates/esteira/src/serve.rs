@@ -64,7 +64,8 @@ pub struct BatchArgs {
     #[arg(long)]
     batch_max_rows: Option<usize>,
     /// Turns micro-batching on: how long a batch waits for more requests after its first
-    /// (e.g. 2ms) [default when only --batch-max-rows is given: 2ms].
+    /// (e.g. 2ms) [default when only --batch-max-rows is given: 0ms, a batch takes what
+    /// queued while the workers were busy].
     #[arg(long)]
     batch_wait: Option<String>,
 }
