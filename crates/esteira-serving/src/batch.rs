@@ -254,8 +254,15 @@ pub fn render_prometheus(series: &[(String, String, BatchCounts)]) -> String {
     }
     out.push_str("# HELP esteira_serving_batch_rows Rows per micro-batch scored.\n");
     out.push_str("# TYPE esteira_serving_batch_rows histogram\n");
+    let labels_of = |endpoint: &str, route: &str| {
+        format!(
+            "endpoint=\"{}\",route=\"{}\"",
+            escape_label(endpoint),
+            escape_label(route)
+        )
+    };
     for (endpoint, route, counts) in series {
-        let labels = format!("endpoint=\"{endpoint}\",route=\"{route}\"");
+        let labels = labels_of(endpoint, route);
         for (bound, n) in &counts.buckets {
             let _ = writeln!(
                 out,
@@ -285,11 +292,20 @@ pub fn render_prometheus(series: &[(String, String, BatchCounts)]) -> String {
     for (endpoint, route, counts) in series {
         let _ = writeln!(
             out,
-            "esteira_serving_batch_rescored_total{{endpoint=\"{endpoint}\",route=\"{route}\"}} {}",
+            "esteira_serving_batch_rescored_total{{{}}} {}",
+            labels_of(endpoint, route),
             counts.rescored
         );
     }
     out
+}
+
+/// A Prometheus label value with `\`, `"` and newlines escaped.
+fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// A batch being gathered: jobs of one model and one schema, at most `max_rows` rows.

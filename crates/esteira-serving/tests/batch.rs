@@ -442,4 +442,15 @@ fn the_batch_size_histogram_is_cumulative_per_endpoint_and_route() {
         assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
     }
     assert_eq!(render_prometheus(&[]), "");
+    let quoted = BatchCounts {
+        buckets: vec![(1, 1)],
+        batches: 1,
+        rows: 1,
+        rescored: 0,
+    };
+    let text = render_prometheus(&[("a\"b".into(), "c\\d".into(), quoted)]);
+    assert!(
+        text.contains("esteira_serving_batch_rows_count{endpoint=\"a\\\"b\",route=\"c\\\\d\"} 1"),
+        "label values are escaped as Prometheus' text format says:\n{text}"
+    );
 }
