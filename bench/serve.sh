@@ -6,6 +6,9 @@
 #   bench/serve.sh                                   # 20 s per wrk row, c=1 and c=32, 1M batch rows
 #   BENCH_ROUNDS=3 bench/serve.sh                    # three rounds of every row (ratios of the medians)
 #   BENCH_SECONDS=5 BENCH_BATCH_ROWS=0 BENCH_RESULTS= bench/serve.sh   # quick, no batch, RESULTS untouched
+#   BENCH_SERVERS=esteira,esteira-batched BENCH_CONCURRENCY=32 BENCH_BATCH_ROWS=0 BENCH_RESULTS= bench/serve.sh
+#                                                    # micro-batching off and on (BENCH_MICROBATCH_ROWS=64,
+#                                                    # BENCH_MICROBATCH_WAIT=0ms), single-row requests
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"

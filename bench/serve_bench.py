@@ -45,6 +45,9 @@ CFG = {
     "batch_rows": env_int("BENCH_BATCH_ROWS", 1_000_000),
     "servers": [k.strip() for k in os.environ.get("BENCH_SERVERS", "mlflow,esteira").split(",") if k.strip()],
     "esteira": os.path.abspath(os.environ.get("ESTEIRA_BIN", os.path.join(ROOT, "target", "release", "esteira"))),
+    # The `esteira-batched` server (BENCH_SERVERS=esteira,esteira-batched): `serve` with micro-batching.
+    "microbatch_rows": env_int("BENCH_MICROBATCH_ROWS", 64),
+    "microbatch_wait": os.environ.get("BENCH_MICROBATCH_WAIT") or "0ms",
 }
 
 
@@ -120,6 +123,10 @@ def server_cmds(model_uri, onnx_path):
                    " -h 127.0.0.1 -p {port}"),
         "esteira": ("Esteira `serve`",
                     f"{shlex.quote(CFG['esteira'])} serve {shlex.quote(onnx_path)} --host 127.0.0.1 --port {{port}}"),
+        "esteira-batched": (f"Esteira `serve` micro-batching ({CFG['microbatch_rows']} rows, {CFG['microbatch_wait']})",
+                            f"{shlex.quote(CFG['esteira'])} serve {shlex.quote(onnx_path)} --host 127.0.0.1 "
+                            f"--port {{port}} --batch-max-rows {CFG['microbatch_rows']} "
+                            f"--batch-wait {shlex.quote(CFG['microbatch_wait'])}"),
     }
 
 
@@ -282,6 +289,16 @@ def report(cfg, check, servers, rows, batch_result):
             p("")
             p(f"Issue 5's goal at c=32 (>= 30x MLflow's throughput with p99 < 5 ms, no errors; medians): "
               f"{ratio:.1f}x, p99 {e['p99_ms']:.2f} ms, {e['errors']} errors: **{'met' if met else 'not met'}**.")
+    if "esteira" in rows and "esteira-batched" in rows:
+        p("")
+        p(f"Micro-batching against the inline path (medians over {cfg['rounds']} round(s)):")
+        p("")
+        p("| c | req/s inline | req/s batched | p50 ms inline | p50 ms batched | p99 ms inline | p99 ms batched |")
+        p("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for conns in cfg["concurrency"]:
+            e, b = medians(rows["esteira"], conns), medians(rows["esteira-batched"], conns)
+            p(f"| {conns} | {e['req_per_s']:.0f} | {b['req_per_s']:.0f} | {e['p50_ms']:.2f} | {b['p50_ms']:.2f} "
+              f"| {e['p99_ms']:.2f} | {b['p99_ms']:.2f} |")
     p("")
     p("Esteira's prediction log is on in these figures: `esteira serve` logs every answered request "
       "(request id, inputs, outputs, latency, status) to Parquet batches in the configured store "

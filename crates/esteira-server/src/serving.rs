@@ -11,6 +11,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use esteira_core::ErrorCode;
+use esteira_serving::batch::Batcher;
 use esteira_serving::protocol::{self, Format};
 use esteira_serving::slot::ModelSlot;
 
@@ -97,6 +98,8 @@ pub struct ServeState {
     pub telemetry: Arc<Telemetry>,
     /// Largest request body accepted (413 past it).
     pub max_body_bytes: usize,
+    /// The micro-batcher of the slot, when batching is on.
+    pub batcher: Option<Arc<Batcher>>,
 }
 
 /// The scoring server's routes; unknown routes answer a JSON 404.
@@ -134,11 +137,14 @@ async fn health(State(s): State<ServeState>) -> Response {
     response
 }
 
+/// `GET /metrics`: request telemetry, and the batch sizes when batching is on.
 async fn metrics(State(s): State<ServeState>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        s.telemetry.render(),
-    )
+    let mut text = s.telemetry.render();
+    if let Some(batcher) = &s.batcher {
+        let series = [(s.endpoint.clone(), "default".to_string(), batcher.counts())];
+        text.push_str(&esteira_serving::batch::render_prometheus(&series));
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
 async fn invocations(State(s): State<ServeState>, request: Request) -> Response {
@@ -147,7 +153,8 @@ async fn invocations(State(s): State<ServeState>, request: Request) -> Response 
     let id = request_id(&request);
     let response = match read_body(request, s.max_body_bytes).await {
         Ok((format, bytes)) => {
-            let answer = respond(score(&model, format, &bytes, s.timeout).await, &model);
+            let scored = score(&model, format, &bytes, s.timeout, s.batcher.as_deref()).await;
+            let answer = respond(scored, &model);
             let entry = Logged {
                 request_id: id,
                 endpoint: &s.endpoint,
@@ -192,9 +199,10 @@ pub(crate) async fn read_body(request: Request, limit: usize) -> Result<(Format,
     Ok((format, bytes))
 }
 
-/// Scores `bytes` with `model`: the `{"predictions": ...}` body. Small requests of row-wise
-/// models are scored inline; the others run on the blocking pool, and past `timeout` the
-/// request is answered without waiting for them.
+/// Scores `bytes` with `model`: the `{"predictions": ...}` body. With a `batcher` that takes
+/// the request, it is scored within a micro-batch; otherwise small requests of row-wise
+/// models are scored inline and the others on the blocking pool. Past `timeout` the request
+/// is answered without waiting for its prediction.
 ///
 /// # Errors
 /// 400 naming the field for bad input, 500 when the model fails, 504 past `timeout`.
@@ -203,13 +211,17 @@ pub(crate) async fn score(
     format: Format,
     bytes: &[u8],
     timeout: Duration,
+    batcher: Option<&Batcher>,
 ) -> Result<Body, ApiError> {
     let parsed = match format {
         Format::Json => protocol::parse_json(bytes, model.signature()),
         Format::Csv => protocol::parse_csv(bytes, model.signature()),
     }
     .map_err(serving_error)?;
-    let predictions = if parsed.table.num_rows() <= INLINE_ROWS && !model.is_forecast() {
+    let predictions = if let Some(batcher) = batcher.filter(|b| b.takes(model, &parsed)) {
+        let batched = batcher.predict(model.clone(), parsed.table);
+        within(timeout, batched).await?.map_err(serving_error)?
+    } else if parsed.table.num_rows() <= INLINE_ROWS && !model.is_forecast() {
         model
             .predict(&parsed.table, &parsed.params)
             .map_err(serving_error)?
@@ -232,17 +244,25 @@ async fn predict_blocking(
 ) -> Result<esteira_serving::Table, ApiError> {
     let runner = model.clone();
     let job = tokio::task::spawn_blocking(move || runner.predict(&parsed.table, &parsed.params));
-    match tokio::time::timeout(timeout, job).await {
-        Ok(Ok(result)) => result.map_err(serving_error),
-        Ok(Err(e)) => Err(ApiError::new(
+    match within(timeout, job).await? {
+        Ok(result) => result.map_err(serving_error),
+        Err(e) => Err(ApiError::new(
             ErrorCode::InternalError,
             format!("the prediction task failed: {e}"),
         )),
-        Err(_) => Err(ApiError::new(
-            ErrorCode::DeadlineExceeded,
-            format!("the prediction took longer than {timeout:?}"),
-        )),
     }
+}
+
+/// The output of `prediction`, or 504 `DEADLINE_EXCEEDED` past `timeout`.
+async fn within<T>(timeout: Duration, prediction: impl Future<Output = T>) -> Result<T, ApiError> {
+    tokio::time::timeout(timeout, prediction)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                ErrorCode::DeadlineExceeded,
+                format!("the prediction took longer than {timeout:?}"),
+            )
+        })
 }
 
 /// The HTTP response of a scoring result, naming the model version that answered.

@@ -11,6 +11,7 @@ use esteira_store::endpoints::{EndpointRecord, EndpointStore};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use crate::batch::{BatchConfig, BatchCounts, Batcher};
 use crate::error::{Error, Result};
 use crate::slot::ModelSlot;
 use crate::source::{Fetcher, ModelSource, refresh};
@@ -24,6 +25,10 @@ pub struct EndpointSpec {
     /// A model that receives a copy of every request; its answers are discarded.
     #[serde(default)]
     pub shadow: Option<String>,
+    /// Micro-batching of the routes' concurrent requests (the shadow is not batched); off
+    /// when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchConfig>,
 }
 
 /// One route of an endpoint.
@@ -40,11 +45,15 @@ pub struct RouteSpec {
 
 impl EndpointSpec {
     /// Parses `--route NAME=MODEL:WEIGHT` values (MODEL may be `NAME@ALIAS`, read as
-    /// `models:/NAME@ALIAS`).
+    /// `models:/NAME@ALIAS`), with the shadow and the batching given.
     ///
     /// # Errors
     /// [`Error::BadInput`] naming the value and what is wrong.
-    pub fn from_flags(routes: &[String], shadow: Option<&str>) -> Result<EndpointSpec> {
+    pub fn from_flags(
+        routes: &[String],
+        shadow: Option<&str>,
+        batch: Option<BatchConfig>,
+    ) -> Result<EndpointSpec> {
         let routes = routes
             .iter()
             .map(|r| {
@@ -68,13 +77,15 @@ impl EndpointSpec {
         let spec = EndpointSpec {
             routes,
             shadow: shadow.map(model_uri),
+            batch,
         };
         spec.validate()?;
         Ok(spec)
     }
 
     /// Checks the definition: at least one route, distinct route names, a positive total
-    /// weight, and model URIs that parse.
+    /// weight, model URIs that parse, and batching within [`BatchConfig::validate`]'s
+    /// bounds.
     ///
     /// # Errors
     /// [`Error::BadInput`] naming the field at fault.
@@ -102,6 +113,11 @@ impl EndpointSpec {
         if let Some(s) = &self.shadow {
             ModelSource::parse(s).map_err(|e| Error::bad_input("shadow", e.to_string()))?;
         }
+        if let Some(batch) = &self.batch {
+            batch
+                .validate()
+                .map_err(|e| Error::bad_input("batch", e.to_string()))?;
+        }
         Ok(())
     }
 }
@@ -126,6 +142,8 @@ pub struct LiveRoute {
     pub source: ModelSource,
     /// The model serving now.
     pub slot: Arc<ModelSlot>,
+    /// The micro-batcher of the slot, when the endpoint batches.
+    pub batcher: Option<Arc<Batcher>>,
 }
 
 /// An endpoint being served.
@@ -243,6 +261,23 @@ impl Endpoints {
         Ok(())
     }
 
+    /// The batch counts of every batching route, as `(endpoint, route, counts)` sorted by
+    /// endpoint.
+    pub fn batch_counts(&self) -> Vec<(String, String, BatchCounts)> {
+        let live = self.live.read().unwrap_or_else(|p| p.into_inner());
+        let mut series: Vec<(String, String, BatchCounts)> = live
+            .values()
+            .flat_map(|endpoint| {
+                endpoint.routes.iter().filter_map(|route| {
+                    let batcher = route.batcher.as_ref()?;
+                    Some((endpoint.name.clone(), route.name.clone(), batcher.counts()))
+                })
+            })
+            .collect();
+        series.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        series
+    }
+
     /// Stops serving endpoint `name`.
     pub fn remove(&self, name: &str) {
         self.live
@@ -260,10 +295,10 @@ impl Endpoints {
     async fn build(&self, name: &str, spec: EndpointSpec) -> Result<LiveEndpoint> {
         let mut routes = Vec::new();
         for r in &spec.routes {
-            routes.push(self.route(&r.name, &r.model, r.weight).await?);
+            routes.push(self.route(&r.name, &r.model, r.weight, spec.batch).await?);
         }
         let shadow = match &spec.shadow {
-            Some(model) => Some(self.route("shadow", model, 0).await?),
+            Some(model) => Some(self.route("shadow", model, 0, None).await?),
             None => None,
         };
         Ok(LiveEndpoint {
@@ -275,7 +310,13 @@ impl Endpoints {
         })
     }
 
-    async fn route(&self, name: &str, model: &str, weight: u32) -> Result<LiveRoute> {
+    async fn route(
+        &self,
+        name: &str,
+        model: &str,
+        weight: u32,
+        batch: Option<BatchConfig>,
+    ) -> Result<LiveRoute> {
         let source = ModelSource::parse(model)?;
         let version = self.fetcher.current_version(&source).await?;
         let loaded = self.fetcher.load(&source, version.as_deref()).await?;
@@ -284,6 +325,7 @@ impl Endpoints {
             weight,
             source,
             slot: Arc::new(ModelSlot::new(loaded)),
+            batcher: batch.map(|config| Arc::new(Batcher::start(config))),
         })
     }
 

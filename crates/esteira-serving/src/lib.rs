@@ -6,11 +6,13 @@
 //!   against the model's signature; predictions back into `{"predictions": ...}`.
 //! - [`runtime`]: a loaded model of any kind (tabular, ONNX, forecast) that predicts a table.
 //! - [`slot`]: a model slot whose model can be swapped atomically while requests run.
+//! - [`batch`]: micro-batching of concurrent requests to one model slot.
 //! - [`log`]: the prediction log, Parquet files of every served prediction, written off
 //!   the request path.
 //!
 //! [`Table`]: esteira_ml::dataset::Table
 
+pub mod batch;
 pub mod endpoint;
 pub mod error;
 pub mod log;

@@ -21,6 +21,8 @@ pub enum EndpointsCommand {
         #[arg(long)]
         shadow: Option<String>,
         #[command(flatten)]
+        batch: crate::serve::BatchArgs,
+        #[command(flatten)]
         target: ServerTarget,
     },
     /// Lists endpoints.
@@ -75,11 +77,14 @@ pub async fn endpoints(command: EndpointsCommand) -> Result<()> {
             name,
             routes,
             shadow,
+            batch,
             target,
         } => {
-            let spec =
-                EndpointSpec::from_flags(&routes, shadow.as_deref()).map_err(|e| anyhow!("{e}"))?;
-            let body = json!({ "name": name, "routes": spec.routes, "shadow": spec.shadow });
+            let spec = EndpointSpec::from_flags(&routes, shadow.as_deref(), batch.config()?)
+                .map_err(|e| anyhow!("{e}"))?;
+            let body = json!({
+                "name": name, "routes": spec.routes, "shadow": spec.shadow, "batch": spec.batch,
+            });
             call(&target, reqwest::Method::POST, "create", body).await?
         }
         EndpointsCommand::List { target } => {

@@ -9,6 +9,7 @@ use anyhow::{Context, Result, anyhow};
 use clap::Args;
 use esteira_server::serving::{ServeState, serving_router};
 use esteira_server::{DEFAULT_MAX_BODY_BYTES, Telemetry};
+use esteira_serving::batch::{BatchConfig, Batcher};
 use esteira_serving::slot::ModelSlot;
 use esteira_serving::source::{Fetcher, ModelSource, follow_alias};
 use tokio::sync::watch;
@@ -51,6 +52,44 @@ pub struct ServeArgs {
     /// Largest request body in bytes.
     #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
+    #[command(flatten)]
+    batch: BatchArgs,
+}
+
+/// Micro-batching flags, shared by `serve` and `endpoints create`.
+#[derive(Args)]
+pub struct BatchArgs {
+    /// Turns micro-batching on: concurrent requests of at most this many rows are scored
+    /// together, up to this many rows per call [default when only --batch-wait is given: 64].
+    #[arg(long)]
+    batch_max_rows: Option<usize>,
+    /// Turns micro-batching on: how long a batch waits for more requests after its first
+    /// (e.g. 2ms) [default when only --batch-max-rows is given: 0ms, a batch takes what
+    /// queued while the workers were busy].
+    #[arg(long)]
+    batch_wait: Option<String>,
+}
+
+impl BatchArgs {
+    /// The batching asked for: none unless a flag is given.
+    ///
+    /// # Errors
+    /// A wait that does not parse, or values out of [`BatchConfig::new`]'s bounds, naming
+    /// the flag.
+    pub fn config(&self) -> Result<Option<BatchConfig>> {
+        if self.batch_max_rows.is_none() && self.batch_wait.is_none() {
+            return Ok(None);
+        }
+        let wait = match &self.batch_wait {
+            Some(text) => esteira_pipeline::spec::parse_duration(text)
+                .map_err(|e| anyhow!("--batch-wait: {e}"))?,
+            None => BatchConfig::DEFAULT_MAX_WAIT,
+        };
+        let rows = self.batch_max_rows.unwrap_or(BatchConfig::DEFAULT_MAX_ROWS);
+        BatchConfig::new(rows, wait)
+            .map(Some)
+            .map_err(|e| anyhow!("--batch-max-rows/--batch-wait: {e}"))
+    }
 }
 
 /// Serves the model until SIGINT or SIGTERM.
@@ -63,6 +102,7 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<()> {
         esteira_pipeline::spec::parse_duration(&args.poll).map_err(|e| anyhow!("--poll: {e}"))?;
     let timeout = esteira_pipeline::spec::parse_duration(&args.timeout)
         .map_err(|e| anyhow!("--timeout: {e}"))?;
+    let batch = args.batch.config()?;
     let resolved = config.server.resolve()?;
     let fetcher = match &source {
         ModelSource::Local(_) if args.no_log => None,
@@ -137,6 +177,7 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<()> {
         slot: slot.clone(),
         telemetry: Arc::new(Telemetry::default()),
         max_body_bytes: args.max_body_bytes,
+        batcher: batch.map(|config| Arc::new(Batcher::start(config))),
     };
     let shutdown = crate::shutdown_signal()?;
     let current = slot.get();

@@ -9,6 +9,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use esteira_core::ErrorCode;
+use esteira_serving::batch::BatchConfig;
 use esteira_serving::endpoint::{EndpointSpec, RouteSpec};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -59,15 +60,17 @@ pub(super) async fn invoke(
         );
         tokio::spawn(async move {
             let shadow_started = Instant::now();
-            let status = match score(&shadow_model, format, &body, DEFAULT_PREDICT_TIMEOUT).await {
+            let shadowed = score(&shadow_model, format, &body, DEFAULT_PREDICT_TIMEOUT, None);
+            let status = match shadowed.await {
                 Ok(_) => 200,
                 Err(e) => crate::error::status(e.code).as_u16(),
             };
             telemetry.record(&label, "POST", status, shadow_started.elapsed());
         });
     }
+    let batcher = route.batcher.as_deref();
     let answer = respond(
-        score(&model, format, &bytes, DEFAULT_PREDICT_TIMEOUT).await,
+        score(&model, format, &bytes, DEFAULT_PREDICT_TIMEOUT, batcher).await,
         &model,
     );
     let entry = Logged {
@@ -100,6 +103,7 @@ struct CreateRequest {
     name: String,
     routes: Vec<RouteSpec>,
     shadow: Option<String>,
+    batch: Option<BatchConfig>,
 }
 
 pub(super) async fn create(State(s): State<AppState>, input: Input) -> ApiResult<Json<Value>> {
@@ -107,6 +111,7 @@ pub(super) async fn create(State(s): State<AppState>, input: Input) -> ApiResult
     let spec = EndpointSpec {
         routes: r.routes,
         shadow: r.shadow,
+        batch: r.batch,
     };
     s.endpoints
         .install(&r.name, spec.clone())
@@ -118,7 +123,7 @@ pub(super) async fn create(State(s): State<AppState>, input: Input) -> ApiResult
 }
 
 fn describe(name: &str, spec: &EndpointSpec) -> Value {
-    json!({ "name": name, "routes": spec.routes, "shadow": spec.shadow })
+    json!({ "name": name, "routes": spec.routes, "shadow": spec.shadow, "batch": spec.batch })
 }
 
 #[derive(Deserialize)]

@@ -34,12 +34,13 @@ pub(crate) async fn server_info() -> Json<Value> {
     }))
 }
 
-/// `GET /metrics`: Prometheus text exposition.
+/// `GET /metrics`: Prometheus text exposition, with the batch sizes of batching endpoints.
 pub(crate) async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        s.telemetry.render(),
-    )
+    let mut text = s.telemetry.render();
+    text.push_str(&esteira_serving::batch::render_prometheus(
+        &s.endpoints.batch_counts(),
+    ));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
 /// Any path or method Esteira does not serve.
