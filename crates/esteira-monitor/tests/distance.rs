@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use anyhow::{Context, Result, bail};
 use esteira_monitor::MonitorError;
 use esteira_monitor::drift::distance::{
-    fill_zeroes, histogram_sorted, jensen_shannon, sort_values, sturges_edges,
+    fill_zeroes, histogram_sorted, jensen_shannon, linf_distance, sort_values, sturges_edges,
     wasserstein_normed_sorted, wasserstein_sorted,
 };
 use esteira_monitor::drift::{
@@ -16,6 +16,9 @@ use esteira_monitor::drift::{
 use serde_json::Value;
 
 const TOLERANCE: f64 = 1e-9;
+
+/// `linf` scores are differences of shares `count / n`, computed the same way by numpy.
+const LINF_TOLERANCE: f64 = 1e-12;
 
 fn close(actual: f64, expected: f64) -> bool {
     (actual - expected).abs() <= TOLERANCE * expected.abs().max(1.0)
@@ -75,7 +78,7 @@ fn case_columns(vectors: &Vectors, case: &Value) -> Result<(ColumnValues, Column
 fn scores_and_verdicts_match_evidently() -> Result<()> {
     let vectors = vectors()?;
     let mut checked = 0;
-    for case in vectors.cases.iter().filter(|c| c["needs_pvalue"] == false) {
+    for case in &vectors.cases {
         let name = case["name"].as_str().context("name")?;
         let (reference, current) = case_columns(&vectors, case)?;
         let method = case["method"]
@@ -103,6 +106,18 @@ fn scores_and_verdicts_match_evidently() -> Result<()> {
                 expected_score <= score && score - expected_score <= 0.02,
                 "{name}: {score} vs {expected_score}"
             );
+        } else if let Some(scipy) = case["scipy_score"].as_f64() {
+            // Exact Cramér-von Mises: Evidently counts in float32, scipy in integers.
+            assert!(close(score, scipy), "{name}: {score} vs scipy's {scipy}");
+            assert!(
+                (score - expected_score).abs() <= 1e-6,
+                "{name}: {score} vs {expected_score}"
+            );
+        } else if expected_method == Method::Linf {
+            assert!(
+                (score - expected_score).abs() <= LINF_TOLERANCE,
+                "{name}: {score} vs numpy's {expected_score}"
+            );
         } else {
             assert!(
                 close(score, expected_score),
@@ -112,7 +127,7 @@ fn scores_and_verdicts_match_evidently() -> Result<()> {
         assert_eq!(drift.drifted, case["drifted"].as_bool(), "{name}");
         checked += 1;
     }
-    assert!(checked >= 60, "only {checked} cases");
+    assert!(checked >= 120, "only {checked} cases");
     Ok(())
 }
 
@@ -153,6 +168,9 @@ fn every_method_of_evidently_is_covered_by_the_vectors() -> Result<()> {
         "kl_div",
         "hellinger",
         "TVD",
+        "anderson",
+        "cramer_von_mises",
+        "linf",
     ] {
         assert!(used.contains(&method), "{method}");
     }
@@ -302,6 +320,7 @@ fn constant_samples_have_defined_distances() {
         Method::Psi,
         Method::KlDiv,
         Method::Hellinger,
+        Method::Linf,
     ] {
         let drift = column_drift(
             "x",
@@ -329,6 +348,7 @@ fn method_names_are_evidently_names() -> Result<()> {
         "TVD",
         "anderson",
         "cramer_von_mises",
+        "linf",
     ];
     for name in names {
         let method: Method = name.parse()?;
@@ -373,6 +393,11 @@ fn kinds_and_default_thresholds_are_evidently_ones() {
     assert!(!Method::Psi.drifted(0.099, 0.1));
     assert!(Method::Tvd.drifted(0.099, 0.1));
     assert!(!Method::Tvd.drifted(0.1, 0.1));
+    // Evidently's `ks` and `cramer_von_mises` compare with `<=`, the other p-values with `<`.
+    assert!(Method::Ks.drifted(0.05, 0.05));
+    assert!(Method::CramerVonMises.drifted(0.1, 0.1));
+    assert!(!Method::Anderson.drifted(0.1, 0.1));
+    assert!(Method::Linf.drifted(0.1, 0.1));
 }
 
 #[test]
@@ -479,4 +504,38 @@ fn long_samples_sort_as_by_comparison() {
     sort_values(&mut values);
     let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&values), bits(&expected));
+}
+
+/// Reference `a a a b` (shares a 3/4, b 1/4), current `a b b c` (a 1/4, b 1/2, c 1/4): the
+/// differences are 1/2, 1/4 and 1/4, so L-infinity is 1/2, at least the default 0.1.
+#[test]
+fn linf_is_the_largest_share_difference() {
+    let drift = column_drift(
+        "c",
+        ColumnValues::labels(["a", "a", "a", "b"].map(Some)),
+        ColumnValues::labels(["a", "b", "b", "c"].map(Some)),
+        Some(Method::Linf),
+        None,
+    );
+    assert_eq!(drift.score, Some(0.5));
+    assert_eq!((drift.threshold, drift.drifted), (Some(0.1), Some(true)));
+    assert_eq!(linf_distance(&[0.2, 0.8], &[0.25, 0.75]), 0.8 - 0.75);
+    assert_eq!(linf_distance(&[], &[]), 0.0);
+}
+
+/// Evidently's `z` sees only the values present: the same single value on both sides is
+/// p = 1 (no drift), whether asked for or chosen by default, numeric or categorical.
+#[test]
+fn z_with_one_value_present_is_no_drift() {
+    let labels = |n: usize| ColumnValues::labels(std::iter::repeat_n(Some("yes"), n));
+    let numbers = |n: usize| ColumnValues::floats(vec![2.0; n]);
+    assert_eq!(default_method(&labels(5), &labels(3)), Some(Method::Z));
+    for method in [Some(Method::Z), None] {
+        let drift = column_drift("c", labels(5), labels(3), method, None);
+        assert_eq!((drift.score, drift.drifted), (Some(1.0), Some(false)));
+        assert_eq!(drift.method, Some(Method::Z));
+    }
+    let drift = column_drift("x", numbers(10), numbers(4), None, None);
+    assert_eq!(drift.method, Some(Method::Z));
+    assert_eq!((drift.score, drift.drifted), (Some(1.0), Some(false)));
 }

@@ -226,6 +226,17 @@ pub fn jensen_shannon(p: &[f64], q: &[f64]) -> f64 {
     ((left.value() + right.value()) / 2.0).sqrt()
 }
 
+/// L-infinity distance `max_i |p_i − q_i|` between two aligned share vectors (0 for empty
+/// vectors). Our `linf` method, not an Evidently one: it applies this to the shares Evidently's
+/// `jensenshannon` uses ([`numeric_shares`] / [`count_shares`], no zero filling), so it is
+/// the largest difference in the share of one bin or category, between 0 and 1.
+pub fn linf_distance(p: &[f64], q: &[f64]) -> f64 {
+    p.iter()
+        .zip(q)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max)
+}
+
 /// Population stability index, Evidently's `psi`: `Σ (r − c) ln(r / c)` over shares that
 /// went through [`fill_zeroes`].
 pub fn psi(reference: &[f64], current: &[f64]) -> f64 {

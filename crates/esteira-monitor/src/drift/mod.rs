@@ -3,8 +3,9 @@
 //! [`column_drift`] decides whether one column drifted between a reference and a current
 //! sample the way Evidently 0.7.23's `ValueDrift` does (`get_one_column_drift`): nulls,
 //! NaN and infinities are dropped (and counted), the method is the one asked for or
-//! Evidently's default choice (`_get_default_stattest`), and the verdict is `score <
-//! threshold` for a p-value, `score >= threshold` for a distance. Anything that prevents a
+//! Evidently's default choice (`_get_default_stattest`), and the verdict is Evidently's:
+//! `score < threshold` for a p-value (`<=` for `ks` and `cramer_von_mises`), `score >=
+//! threshold` for a distance. `linf` (L-infinity) is our addition to Evidently's methods. Anything that prevents a
 //! verdict is reported in [`ColumnDrift::not_computed`], never as a panic.
 
 pub mod distance;
@@ -19,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use crate::{MonitorError, Result};
 use distance::{
     count_shares, fill_zeroes, hellinger_counts, hellinger_numeric_sorted, jensen_shannon,
-    kl_divergence, numeric_shares, psi, sort_values, tvd_permutation_p_value, value_counts_sorted,
-    wasserstein_normed_sorted,
+    kl_divergence, linf_distance, numeric_shares, psi, sort_values, tvd_permutation_p_value,
+    value_counts_sorted, wasserstein_normed_sorted,
 };
 
 /// Reference samples up to this many rows get a statistical test by default, larger ones a
@@ -31,7 +32,7 @@ pub const SMALL_REFERENCE_ROWS: usize = 1000;
 /// compared as categories by the default choice.
 pub const FEW_DISTINCT_VALUES: usize = 5;
 
-/// A drift method, named as in Evidently (`stattest` names).
+/// A drift method, named as in Evidently (`stattest` names); `linf` is ours.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Method {
     /// Two-sample Kolmogorov-Smirnov p-value (numeric).
@@ -67,13 +68,17 @@ pub enum Method {
     /// Two-sample Cramér-von Mises p-value (numeric).
     #[serde(rename = "cramer_von_mises")]
     CramerVonMises,
+    /// L-infinity distance of binned shares (ours, not an Evidently method): the largest
+    /// `|p_i − q_i|` over the bins or categories of Evidently's `jensenshannon`.
+    #[serde(rename = "linf")]
+    Linf,
 }
 
 /// How a method's score decides drift.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MethodKind {
-    /// A p-value: drift when `score < threshold`.
+    /// A p-value: drift when `score < threshold` (`<=` for `ks` and `cramer_von_mises`).
     PValue,
     /// A distance or divergence: drift when `score >= threshold`.
     Distance,
@@ -99,8 +104,8 @@ impl fmt::Display for ColumnKind {
 }
 
 impl Method {
-    /// Every method, in Evidently's documentation order.
-    pub const ALL: [Method; 11] = [
+    /// Every method: Evidently's, in its documentation order, then ours (`linf`).
+    pub const ALL: [Method; 12] = [
         Method::Ks,
         Method::ChiSquare,
         Method::Z,
@@ -112,9 +117,11 @@ impl Method {
         Method::Tvd,
         Method::Anderson,
         Method::CramerVonMises,
+        Method::Linf,
     ];
 
-    /// Evidently's name of the method (also its serde and [`FromStr`] form).
+    /// Evidently's name of the method, or `linf` for ours (also the serde and [`FromStr`]
+    /// form).
     pub fn name(self) -> &'static str {
         match self {
             Method::Ks => "ks",
@@ -128,6 +135,7 @@ impl Method {
             Method::Tvd => "TVD",
             Method::Anderson => "anderson",
             Method::CramerVonMises => "cramer_von_mises",
+            Method::Linf => "linf",
         }
     }
 
@@ -144,11 +152,13 @@ impl Method {
             | Method::JensenShannon
             | Method::Psi
             | Method::KlDiv
-            | Method::Hellinger => MethodKind::Distance,
+            | Method::Hellinger
+            | Method::Linf => MethodKind::Distance,
         }
     }
 
-    /// Evidently's default threshold: 0.05 for `ks`, `chisquare` and `z`, 0.1 for the others.
+    /// Evidently's default threshold: 0.05 for `ks`, `chisquare` and `z`, 0.1 for the others
+    /// (and 0.1 for `linf`).
     pub fn default_threshold(self) -> f64 {
         match self {
             Method::Ks | Method::ChiSquare | Method::Z => 0.05,
@@ -165,16 +175,22 @@ impl Method {
                 kind == ColumnKind::Numeric
             }
             Method::ChiSquare | Method::Z | Method::Tvd => kind == ColumnKind::Categorical,
-            Method::JensenShannon | Method::Psi | Method::KlDiv | Method::Hellinger => true,
+            Method::JensenShannon
+            | Method::Psi
+            | Method::KlDiv
+            | Method::Hellinger
+            | Method::Linf => true,
         }
     }
 
-    /// The verdict for a score: `score < threshold` for a p-value, `score >= threshold` for a
-    /// distance.
+    /// The verdict for a score, Evidently's comparison for each method: `score <= threshold`
+    /// for `ks` and `cramer_von_mises`, `score < threshold` for the other p-values, `score >=
+    /// threshold` for a distance.
     pub fn drifted(self, score: f64, threshold: f64) -> bool {
-        match self.kind() {
-            MethodKind::PValue => score < threshold,
-            MethodKind::Distance => score >= threshold,
+        match (self, self.kind()) {
+            (Method::Ks | Method::CramerVonMises, _) => score <= threshold,
+            (_, MethodKind::PValue) => score < threshold,
+            (_, MethodKind::Distance) => score >= threshold,
         }
     }
 
@@ -391,6 +407,8 @@ impl ColumnDrift {
 /// there are more than 2 distinct values, else `z`; larger references → `wasserstein` for
 /// numeric columns with more than 5 distinct values, else `jensenshannon`.
 /// `threshold`: the threshold, or `None` for the method's default.
+/// `z` on a column in which a single value appears (both samples together) gives p = 1, no
+/// drift, as Evidently's (which only sees the values present, not the column's domain).
 ///
 /// Never panics: no verdict (with the reason in `not_computed`) when the kinds of the two
 /// samples differ, a sample is empty or all null, the method does not apply to the column's
@@ -663,6 +681,10 @@ fn numeric_score(method: Method, reference: &[f64], current: &[f64], integer: bo
             let shares = numeric_shares(reference, current, integer)?;
             Ok(jensen_shannon(&shares.reference, &shares.current))
         }
+        Method::Linf => {
+            let shares = numeric_shares(reference, current, integer)?;
+            Ok(linf_distance(&shares.reference, &shares.current))
+        }
         Method::Psi | Method::KlDiv => {
             let shares = numeric_shares(reference, current, integer)?;
             Ok(filled_zeroes_score(method, shares))
@@ -691,6 +713,10 @@ fn categorical_score(
             let shares = count_shares(reference_counts, current_counts)?;
             Ok(jensen_shannon(&shares.reference, &shares.current))
         }
+        Method::Linf => {
+            let shares = count_shares(reference_counts, current_counts)?;
+            Ok(linf_distance(&shares.reference, &shares.current))
+        }
         Method::Psi | Method::KlDiv => Ok(filled_zeroes_score(
             method,
             count_shares(reference_counts, current_counts)?,
@@ -705,10 +731,17 @@ fn categorical_score(
 }
 
 /// `chisquare` and `z` on aligned counts; `TVD` needs the samples themselves.
+///
+/// For `z`, a column in which a single value appears (in both samples together) gets a
+/// second category with no value on either side: Evidently's `z` sees the same single value
+/// on both sides and reports p = 1 (no drift), as [`pvalue::z_test`] does on such counts.
 fn counts_p_value(method: Method, reference_counts: &[u64], current_counts: &[u64]) -> Result<f64> {
-    match method {
-        Method::Z => pvalue::z_test(reference_counts, current_counts).map(|t| t.p_value),
-        Method::ChiSquare => {
+    match (method, reference_counts, current_counts) {
+        (Method::Z, &[reference_count], &[current_count]) => {
+            pvalue::z_test(&[reference_count, 0], &[current_count, 0]).map(|t| t.p_value)
+        }
+        (Method::Z, _, _) => pvalue::z_test(reference_counts, current_counts).map(|t| t.p_value),
+        (Method::ChiSquare, _, _) => {
             pvalue::chi_square(reference_counts, current_counts).map(|t| t.p_value)
         }
         _ => Err(MonitorError::NotComputed(format!(
