@@ -4,6 +4,7 @@
 pub mod entities;
 pub mod error;
 pub mod json;
+pub mod markup;
 pub mod page;
 pub mod search;
 pub mod validation;

@@ -404,7 +404,7 @@ pub fn svg(spec: &PipelineSpec, status: Option<&BTreeMap<String, String>>) -> St
     let (width, height) = (layout.width(), layout.height());
     let mut out = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" viewBox=\"0 0 {width:.0} {height:.0}\" font-family=\"sans-serif\" font-size=\"12\">\n<title>{}</title>\n<defs><marker id=\"esteira-arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"8\" markerHeight=\"8\" orient=\"auto\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#666\"/></marker></defs>\n",
-        xml_escape(&spec.name)
+        esteira_core::markup::escape(&spec.name)
     );
     let anchors = Anchors::new(&layout);
     for (index, edge) in layout.edges.iter().enumerate() {
@@ -512,7 +512,7 @@ fn draw_edge(layout: &Layout, anchors: &Anchors, index: usize, edge: &Edge, out:
     let _ = writeln!(
         out,
         "<path class=\"edge\" d=\"{d}\" fill=\"none\" stroke=\"#666\" stroke-width=\"1.5\" marker-end=\"url(#esteira-arrow)\"><title>{}</title></path>",
-        xml_escape(&edge.label)
+        esteira_core::markup::escape(&edge.label)
     );
 }
 
@@ -543,8 +543,8 @@ fn draw_input(path: &str, (x, y): (f64, f64), box_width: f64, out: &mut String) 
     let _ = writeln!(
         out,
         "<g class=\"input\" data-input=\"{0}\"><title>{0}</title><path d=\"M{x:.1},{y:.1} h{w:.1} l{fold},{fold} v{h:.1} h{back:.1} z\" fill=\"#fafafa\" stroke=\"#888\"/><text x=\"{cx:.1}\" y=\"{cy:.1}\" text-anchor=\"middle\">{1}</text></g>",
-        xml_escape(path),
-        xml_escape(&shown),
+        esteira_core::markup::escape(path),
+        esteira_core::markup::escape(&shown),
         back = -box_width,
         w = box_width - fold,
         h = BOX_HEIGHT - fold,
@@ -573,8 +573,8 @@ fn draw_step(
     let _ = writeln!(
         out,
         "<g class=\"{class}\" data-step=\"{0}\"><title>{0} ({1})</title><rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{box_width:.1}\" height=\"{BOX_HEIGHT:.1}\" rx=\"6\" fill=\"{fill}\" stroke=\"#444\"/><text x=\"{cx:.1}\" y=\"{ty:.1}\" text-anchor=\"middle\" font-weight=\"bold\">{0}</text><text x=\"{cx:.1}\" y=\"{sy:.1}\" text-anchor=\"middle\" fill=\"#555\" font-size=\"11\">{1}</text></g>",
-        xml_escape(name),
-        xml_escape(&subtitle),
+        esteira_core::markup::escape(name),
+        esteira_core::markup::escape(&subtitle),
         cx = x + box_width / 2.0,
         ty = y + 18.0,
         sy = y + 34.0,
@@ -593,19 +593,4 @@ fn class_safe(status: &str) -> String {
             }
         })
         .collect()
-}
-
-fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }

@@ -6,6 +6,7 @@
 //! before any test), and the `_sorted` functions take samples sorted ascending (see
 //! [`sort_values`]). Column handling (nulls, kinds, the method choice) is in [`super`].
 
+use super::CompensatedSum;
 use crate::{MonitorError, Result};
 
 /// The Wasserstein distance is divided by `max(std(reference), NORM_FLOOR)`.
@@ -101,7 +102,7 @@ pub fn wasserstein_sorted(u: &[f64], v: &[f64]) -> Result<f64> {
     require_non_empty(u, v)?;
     let (nu, nv) = (u.len() as f64, v.len() as f64);
     let (mut i, mut j) = (0usize, 0usize);
-    let mut total = Compensated::default();
+    let mut total = CompensatedSum::default();
     let mut previous = u[0].min(v[0]);
     while i < u.len() || j < v.len() {
         let next = if j >= v.len() || (i < u.len() && u[i] <= v[j]) {
@@ -216,8 +217,8 @@ pub fn fill_zeroes(shares: &mut [f64]) {
 pub fn jensen_shannon(p: &[f64], q: &[f64]) -> f64 {
     let p = normalised(p);
     let q = normalised(q);
-    let mut left = Compensated::default();
-    let mut right = Compensated::default();
+    let mut left = CompensatedSum::default();
+    let mut right = CompensatedSum::default();
     for (&a, &b) in p.iter().zip(&q) {
         let m = (a + b) / 2.0;
         left.add(relative_entropy(a, m));
@@ -240,7 +241,7 @@ pub fn linf_distance(p: &[f64], q: &[f64]) -> f64 {
 /// Population stability index, Evidently's `psi`: `Σ (r − c) ln(r / c)` over shares that
 /// went through [`fill_zeroes`].
 pub fn psi(reference: &[f64], current: &[f64]) -> f64 {
-    let mut total = Compensated::default();
+    let mut total = CompensatedSum::default();
     for (&r, &c) in reference.iter().zip(current) {
         total.add((r - c) * (r / c).ln());
     }
@@ -253,7 +254,7 @@ pub fn psi(reference: &[f64], current: &[f64]) -> f64 {
 pub fn kl_divergence(reference: &[f64], current: &[f64]) -> f64 {
     let reference = normalised(reference);
     let current = normalised(current);
-    let mut total = Compensated::default();
+    let mut total = CompensatedSum::default();
     for (&r, &c) in reference.iter().zip(&current) {
         total.add(relative_entropy(r, c));
     }
@@ -583,30 +584,7 @@ fn relative_entropy(x: f64, y: f64) -> f64 {
 }
 
 fn compensated_sum(values: impl Iterator<Item = f64>) -> f64 {
-    let mut total = Compensated::default();
+    let mut total = CompensatedSum::default();
     values.for_each(|v| total.add(v));
     total.value()
-}
-
-/// Neumaier's compensated summation: long sums keep full precision.
-#[derive(Default)]
-struct Compensated {
-    sum: f64,
-    compensation: f64,
-}
-
-impl Compensated {
-    fn add(&mut self, value: f64) {
-        let total = self.sum + value;
-        if self.sum.abs() >= value.abs() {
-            self.compensation += (self.sum - total) + value;
-        } else {
-            self.compensation += (value - total) + self.sum;
-        }
-        self.sum = total;
-    }
-
-    fn value(&self) -> f64 {
-        self.sum + self.compensation
-    }
 }

@@ -28,6 +28,7 @@
 //! the sample and the count of bad values; the count tests reject misaligned or empty
 //! count tables the same way.
 
+use super::CompensatedSum;
 use crate::{MonitorError, Result};
 
 /// A test's statistic and its p-value.
@@ -313,29 +314,6 @@ fn ks_statistic(a: &[f64], b: &[f64]) -> f64 {
         below
     } else {
         max_difference
-    }
-}
-
-/// Neumaier's compensated sum: long float sums stay accurate to a few ulps.
-#[derive(Default)]
-struct CompensatedSum {
-    sum: f64,
-    compensation: f64,
-}
-
-impl CompensatedSum {
-    fn add(&mut self, value: f64) {
-        let total = self.sum + value;
-        if self.sum.abs() >= value.abs() {
-            self.compensation += (self.sum - total) + value;
-        } else {
-            self.compensation += (value - total) + self.sum;
-        }
-        self.sum = total;
-    }
-
-    fn value(&self) -> f64 {
-        self.sum + self.compensation
     }
 }
 

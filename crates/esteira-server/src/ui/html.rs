@@ -19,22 +19,7 @@ const SECTIONS: [(&str, &str); 6] = [
     ("/ui/decisions", "Decisions"),
 ];
 
-/// Escapes text for HTML element content and double- or single-quoted attribute values:
-/// `& < > " '` become entities, everything else is kept.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            other => out.push(other),
-        }
-    }
-    out
-}
+pub use esteira_core::markup::escape;
 
 /// Percent-encodes `text` for a URL path segment or a query value: every byte except the
 /// unreserved characters of RFC 3986 (`A-Z a-z 0-9 - . _ ~`) becomes `%XX`.
