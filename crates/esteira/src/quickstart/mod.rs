@@ -33,6 +33,7 @@ use esteira_pipeline::worker::{Worker, WorkerConfig};
 use esteira_serving::log::{LogConfig, PredictionLog};
 use esteira_serving::source::Fetcher;
 use esteira_store::SqlStore;
+use esteira_store::pipelines::RunStatus;
 use tokio::sync::watch;
 
 use crate::config::Config;
@@ -295,7 +296,7 @@ async fn run_loop(
     };
     let status = replay::wait_for_run(&stack.store, &run_id, RUN_LIMIT).await?;
     story.pipeline_run(&stack.store, &run_id, status).await?;
-    if !status.is_terminal() || status.as_str() != "SUCCEEDED" {
+    if status != RunStatus::Succeeded {
         bail!(
             "the first pipeline run {run_id} ended {}; see `esteira pipeline show {run_id} --store {}`",
             status.as_str(),

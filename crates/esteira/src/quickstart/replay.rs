@@ -44,6 +44,7 @@ pub struct RunTrigger {
 }
 
 impl RunTrigger {
+    /// A trigger firing through `engine`.
     pub fn new(engine: Arc<Engine>) -> RunTrigger {
         RunTrigger {
             engine,
@@ -129,15 +130,21 @@ struct Champion {
 
 /// What the replay works with.
 pub struct Replay<'a> {
+    /// The whole generated demand (history and replayed days).
     pub demand: &'a Demand,
     /// Index of the first replayed day.
     pub first_day: usize,
     /// Replayed days.
     pub days: usize,
+    /// The metadata store of the directory.
     pub store: Arc<SqlStore>,
+    /// The artifact store of the directory.
     pub artifacts: ArtifactStore,
+    /// The prediction log the forecasts are written to.
     pub log: PredictionLog,
+    /// Fires the retrains the policy decides.
     pub trigger: &'a RunTrigger,
+    /// Loads the champion from the registry.
     pub fetcher: Fetcher,
     /// Where the observed actuals are appended (`data/sales/`).
     pub sales_dir: PathBuf,
