@@ -32,8 +32,8 @@ use esteira_pipeline::spec::PipelineSpec;
 use esteira_pipeline::worker::{Worker, WorkerConfig};
 use esteira_serving::log::{LogConfig, PredictionLog};
 use esteira_serving::source::Fetcher;
-use esteira_store::SqlStore;
 use esteira_store::pipelines::RunStatus;
+use esteira_store::{MetadataStore, SqlStore};
 use tokio::sync::watch;
 
 use crate::config::Config;
@@ -331,7 +331,20 @@ async fn run_loop(
     let replayed = replay.run(story).await;
     story.finish();
     replayed?;
-    summary(stack, story).await
+    summary(stack, story).await?;
+    let champion = stack
+        .store
+        .get_model_version_by_alias(files::NAME, "champion")
+        .await
+        .map(|v| v.version)
+        .unwrap_or_else(|_| "1".into());
+    story.say(format!(
+        "Look closer: export ESTEIRA_DATA_DIR={}; then `esteira decisions`, `esteira monitor history {} --html report.html`, `esteira pipeline runs`, `esteira lineage models:/{}/{champion}`",
+        dir.display(),
+        files::MONITOR,
+        files::NAME,
+    ));
+    Ok(())
 }
 
 async fn summary(stack: &Stack, story: &Story) -> Result<()> {
