@@ -126,6 +126,17 @@ pub fn is_holiday(date: NaiveDate) -> bool {
     HOLIDAYS.contains(&(date.month(), date.day()))
 }
 
+/// "a holiday" or "a holiday's eve" when `date` is one, for the story.
+pub fn calendar_note(date: NaiveDate) -> Option<&'static str> {
+    if is_holiday(date) {
+        Some("a holiday")
+    } else if date.succ_opt().is_some_and(is_holiday) {
+        Some("a holiday's eve")
+    } else {
+        None
+    }
+}
+
 impl Demand {
     /// Generates the demand of `spec` (see the module's documentation for the model).
     pub fn generate(spec: &DemandSpec) -> Demand {

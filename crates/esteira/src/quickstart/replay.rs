@@ -30,7 +30,7 @@ use esteira_store::pipelines::{PipelineStore, RunStatus};
 use esteira_store::predictions::{GroundTruth, PredictionStore};
 use serde_json::{Value, json};
 
-use super::data::{Demand, ID, TIME};
+use super::data::{Demand, ID, TIME, calendar_note};
 use super::files::{LABEL_DELAY_DAYS, NAME};
 use super::story::Story;
 
@@ -179,9 +179,11 @@ impl Replay<'_> {
             if let Some((monitor, error)) = tick.failed.iter().next() {
                 bail!("monitor {monitor} failed on {today}: {error}");
             }
+            let judged = self.demand.date(t.saturating_sub(LABEL_DELAY_DAYS));
+            let note = calendar_note(judged).map(|n| format!(", the sales of {judged}: {n}"));
             for results in tick.windows.values() {
                 for r in results {
-                    story.window(today, &service::report_of(r)?);
+                    story.window(today, note.as_deref(), &service::report_of(r)?);
                 }
             }
             for decision in &tick.decisions {

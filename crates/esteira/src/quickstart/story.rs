@@ -66,8 +66,8 @@ impl Story {
     }
 
     /// A monitor window of `day`: tells when the band becomes known, when an alarm starts
-    /// and when the metric is back within its band.
-    pub fn window(&mut self, day: NaiveDate, report: &WindowReport) {
+    /// (with `note` on the day judged, if any) and when the metric is back within its band.
+    pub fn window(&mut self, day: NaiveDate, note: Option<&str>, report: &WindowReport) {
         let Some(p) = &report.performance else { return };
         let (Some(value), Some(band)) = (p.value, &p.band) else {
             return;
@@ -84,8 +84,12 @@ impl Story {
                 self.in_alarm = true;
                 self.episodes.push((day, day));
                 self.say(format!(
-                    "{day}  ALARM: {} {value:.2} is above its band [{:.2}, {:.2}] ({} forecasts judged)",
-                    p.metric, band.lower, band.upper, p.pairs
+                    "{day}  ALARM: {} {value:.2} is above its band [{:.2}, {:.2}] ({} forecasts judged{})",
+                    p.metric,
+                    band.lower,
+                    band.upper,
+                    p.pairs,
+                    note.unwrap_or_default()
                 ));
             }
             (true, true) => {
