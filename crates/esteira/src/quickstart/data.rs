@@ -265,3 +265,102 @@ impl Demand {
         table_from_columns(columns)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(seed: u64) -> DemandSpec {
+        DemandSpec {
+            seed,
+            stores: 10,
+            products: 10,
+            // A Monday.
+            start: NaiveDate::from_ymd_opt(2024, 1, 1).expect("a date"),
+            days: 364,
+            change_day: 182,
+        }
+    }
+
+    /// Mean of `units` over the series and the days `t` for which `pick` holds.
+    fn mean(d: &Demand, pick: impl Fn(usize) -> bool) -> f64 {
+        let mut sum = 0.0;
+        let mut n = 0.0;
+        for s in 0..d.series.len() {
+            for t in (0..364).filter(|t| pick(*t)) {
+                sum += d.units(s, t);
+                n += 1.0;
+            }
+        }
+        sum / n
+    }
+
+    #[test]
+    fn a_seed_always_gives_the_same_demand_and_another_seed_another() {
+        let a = Demand::generate(&spec(1));
+        let b = Demand::generate(&spec(1));
+        let c = Demand::generate(&spec(2));
+        assert_eq!(a.units, b.units);
+        assert_eq!(a.promo, b.promo);
+        assert_ne!(a.units, c.units);
+        assert_eq!(a.series[0], "s01-p01");
+        assert_eq!(a.series[99], "s10-p10");
+    }
+
+    #[test]
+    fn the_effects_have_the_documented_sizes() {
+        let d = Demand::generate(&spec(3));
+        // The new policy multiplies by m ~ U(1.3, 1.5) (mean 1.4); the same weeks of the
+        // two halves differ otherwise by the trend and the yearly cycle only (a few %).
+        let before = mean(&d, |t| t < 182);
+        let after = mean(&d, |t| t >= 182);
+        assert!((1.3..1.5).contains(&(after / before)), "{}", after / before);
+        // Saturdays (W = 0.24) over Tuesdays (W = −0.10), k ~ U(0.6, 1.4) with mean 1:
+        // about 1.24 / 0.90 = 1.38.
+        let saturday = mean(&d, |t| t < 182 && t % 7 == 5 && !is_holiday(d.date(t)));
+        let tuesday = mean(&d, |t| t < 182 && t % 7 == 1 && !is_holiday(d.date(t)));
+        assert!(
+            (1.3..1.46).contains(&(saturday / tuesday)),
+            "{}",
+            saturday / tuesday
+        );
+        // Promotions run in 8 % of the weeks.
+        let share = d.promo.iter().filter(|p| **p).count() as f64 / d.promo.len() as f64;
+        assert!((0.06..0.10).contains(&share), "{share}");
+        // 1 May 2024 (day 121, a Wednesday) sells about 0.75 times the Wednesdays around it.
+        let holiday = mean(&d, |t| t == 121);
+        let wednesdays = mean(&d, |t| t == 114 || t == 128);
+        assert!(
+            (0.65..0.85).contains(&(holiday / wednesdays)),
+            "{}",
+            holiday / wednesdays
+        );
+        assert!(d.units.iter().all(|u| *u >= 0.0 && u.is_finite()));
+    }
+
+    #[test]
+    fn the_table_is_the_long_format_of_the_days_asked() {
+        let d = Demand::generate(&spec(4));
+        let table = d.table(10, 13).expect("a table");
+        assert_eq!(table.num_rows(), 100 * 3);
+        assert_eq!(
+            table.column_names(),
+            ["store_item", "date", "units", "promo", "holiday"]
+        );
+        let units = table.f64_column(TARGET).expect("units");
+        assert_eq!(units[0], Some(d.units(0, 10)));
+        assert_eq!(units[3], Some(d.units(1, 10)));
+        assert_eq!(
+            calendar_note(NaiveDate::from_ymd_opt(2024, 12, 24).expect("a date")),
+            Some("a holiday's eve")
+        );
+        assert_eq!(
+            calendar_note(NaiveDate::from_ymd_opt(2024, 12, 25).expect("a date")),
+            Some("a holiday")
+        );
+        assert_eq!(
+            calendar_note(NaiveDate::from_ymd_opt(2024, 12, 27).expect("a date")),
+            None
+        );
+    }
+}

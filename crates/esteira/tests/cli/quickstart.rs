@@ -356,7 +356,9 @@ async fn after_the_story_the_directory_is_served() {
     .await
     .expect("a JSON ledger");
     let decisions = ledger["ledger"]["decisions"].as_array().expect("decisions");
-    assert_eq!(decisions.len() as i64, DAYS);
+    // The replay's decisions, and maybe some of the server's own monitor loop, which
+    // carries on from the replay's end (pinned in the past here) to now.
+    assert!(decisions.len() as i64 >= DAYS, "{}", decisions.len());
     assert_eq!(ledger["ledger"]["counts"]["retrain"], 1);
     server.stop_gracefully(Duration::from_secs(30));
 }
