@@ -41,8 +41,7 @@ use data::{Demand, DemandSpec};
 use replay::{Replay, RunTrigger};
 use story::Story;
 
-/// Days of history the first champion is trained on: two years and a month (MSTL-style
-/// yearly patterns need more than two cycles, and the holdout comes off the end).
+/// Days of history the first champion is trained on: two years and a month.
 const HISTORY_DAYS: usize = 760;
 /// The fewest replayed days: the band's windows, a week of alarms and its aftermath.
 const MIN_DAYS: usize = 35;

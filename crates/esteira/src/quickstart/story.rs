@@ -2,8 +2,6 @@
 //! end, each decision that is not "avoided", each pipeline run), under a progress bar of the
 //! replayed days.
 
-use std::collections::BTreeMap;
-
 use anyhow::Result;
 use chrono::NaiveDate;
 use esteira_monitor::window::WindowReport;
@@ -22,8 +20,6 @@ pub struct Story {
     in_alarm: bool,
     band_told: bool,
     last_outcome: Option<String>,
-    /// Decisions per outcome.
-    pub outcomes: BTreeMap<String, usize>,
     /// Alarm episodes: the first and the last alarmed window's day.
     pub episodes: Vec<(NaiveDate, NaiveDate)>,
 }
@@ -36,7 +32,6 @@ impl Story {
             in_alarm: false,
             band_told: false,
             last_outcome: None,
-            outcomes: BTreeMap::new(),
             episodes: Vec::new(),
         }
     }
@@ -110,7 +105,6 @@ impl Story {
 
     /// A decision of the retrain policy; "avoided" ones are only counted.
     pub fn decision(&mut self, day: NaiveDate, d: &Decision) {
-        *self.outcomes.entry(d.outcome.clone()).or_insert(0) += 1;
         let repeated = self.last_outcome.as_deref() == Some(d.outcome.as_str());
         self.last_outcome = Some(d.outcome.clone());
         if d.outcome == "avoided" || (repeated && d.outcome != "retrain") {
