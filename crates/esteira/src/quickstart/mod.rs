@@ -225,10 +225,11 @@ pub async fn quickstart(config: Config, args: QuickstartArgs) -> Result<()> {
             s.dir.display()
         );
     }
-    let sales_dir = s.dir.join("data").join("sales");
-    std::fs::create_dir_all(&sales_dir)
-        .with_context(|| format!("cannot create {}", sales_dir.display()))?;
+    let relative_sales_dir = s.dir.join("data").join("sales");
+    std::fs::create_dir_all(&relative_sales_dir)
+        .with_context(|| format!("cannot create {}", relative_sales_dir.display()))?;
     let dir = std::fs::canonicalize(&s.dir)?;
+    let sales_dir = dir.join("data").join("sales");
     let mut story = Story::new();
     let demand = Demand::generate(&s.demand);
     let history = demand.table(0, s.first_day)?;
