@@ -440,7 +440,7 @@ pub async fn training_cost(store: &dyn Store, pipeline: &str) -> Result<Option<f
         let executions = store.list_executions(&run.run_id).await?;
         let ms: i64 = executions
             .iter()
-            .filter(|e| e.reused_execution_id.is_none() && e.status == "COMPLETE")
+            .filter(|e| e.reused_execution_id.is_none() && e.status == "SUCCEEDED")
             .filter_map(|e| e.end_time.map(|end| (end - e.start_time).max(0)))
             .sum();
         costs.push(ms as f64 / 1000.0);

@@ -7,6 +7,7 @@ mod ml;
 mod monitor;
 mod output;
 mod pipeline;
+mod quickstart;
 mod serve;
 mod tracker;
 mod train;
@@ -77,6 +78,9 @@ enum Command {
     /// Every retrain decision (retrained, avoided, held back) with its reasons and the
     /// compute it cost or saved.
     Decisions(monitor::DecisionsArgs),
+    /// The whole loop in a fresh directory: generated demand, the first champion, months
+    /// replayed with a change that the monitors catch and a retrain fixes; then serves it.
+    Quickstart(Box<quickstart::QuickstartArgs>),
 }
 
 #[derive(Args, Default)]
@@ -405,6 +409,7 @@ async fn run(cli: Cli) -> Result<()> {
             code => Err(Exit(code).into()),
         },
         Command::Decisions(args) => monitor::decisions(&config, args).await,
+        Command::Quickstart(args) => quickstart::quickstart(config, *args).await,
         Command::Models(ModelsCommand::Rollback(args)) => pipeline::rollback(&config, args).await,
         Command::Experiments(ExperimentsCommand::List { target, view }) => {
             let view = match view.as_str() {

@@ -13,6 +13,8 @@
 //!   a pipeline once, the HTML report, the ledger, bad input.
 //! - `pipeline`: `esteira pipeline` runs (built-in and Python steps, caching, resume,
 //!   failures, retries, timeouts), lineage, rollback and pipeline-file errors.
+//! - `quickstart`: `esteira quickstart --no-serve` on a small world: one alarm episode and
+//!   one retrain after the change, the retrained version as champion, determinism, bad flags.
 //! - `replicas`: two servers on one PostgreSQL database and one artifact store.
 //! - `serve`: `esteira serve`: the scoring protocol, an alias flipped under load, a version
 //!   that fails to load.
@@ -39,6 +41,8 @@ mod drain;
 mod monitor;
 #[path = "cli/pipeline.rs"]
 mod pipeline;
+#[path = "cli/quickstart.rs"]
+mod quickstart;
 #[path = "cli/replicas.rs"]
 mod replicas;
 #[path = "cli/serve.rs"]
