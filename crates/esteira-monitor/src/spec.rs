@@ -110,7 +110,7 @@ pub struct DriftSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PerformanceSpec {
-    /// The metric watched: `mae`, `rmse`, `mape`, `smape`, `bias`, `mase` or `accuracy`.
+    /// The metric watched: `mae`, `rmse`, `mape`, `smape`, `bias` or `accuracy`.
     pub metric: String,
     /// For `files`/`query` monitors: the column with the prediction.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -122,9 +122,6 @@ pub struct PerformanceSpec {
     /// ground truth is paired with the predictions made up to this long before the window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label_delay: Option<String>,
-    /// For `mase`: the season of the seasonal-naive scale (default 1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub season: Option<usize>,
     /// The alarm band around the metric's normal values.
     #[serde(default)]
     pub band: BandSpec,
@@ -297,7 +294,7 @@ pub enum Bound {
 }
 
 /// The metrics a performance monitor may watch.
-pub const METRICS: [&str; 7] = ["mae", "rmse", "mape", "smape", "bias", "mase", "accuracy"];
+pub const METRICS: [&str; 6] = ["mae", "rmse", "mape", "smape", "bias", "accuracy"];
 /// The sequential detectors.
 pub const DETECTORS: [&str; 3] = ["cusum", "page_hinkley", "adwin"];
 
@@ -592,12 +589,6 @@ impl MonitorSpec {
             ));
         }
         self.label_delay_ms()?;
-        if p.season == Some(0) {
-            return Err(config(
-                self.field("performance.season"),
-                "must be at least 1",
-            ));
-        }
         if !(p.band.k.is_finite() && p.band.k > 0.0) {
             return Err(config(
                 self.field("performance.band.k"),

@@ -23,7 +23,8 @@ use crate::detect::{
 use crate::drift::Method;
 use crate::error::{MonitorError, Result};
 use crate::performance::{
-    AlarmBand, BandVerdict, Metrics, MetricsOptions, evaluate as evaluate_metrics, join,
+    AlarmBand, BandVerdict, Joined, Metrics, MetricsOptions, Outcome, Pair,
+    evaluate as evaluate_metrics, join,
 };
 use crate::policy::{MetricValue, WindowSummary};
 use crate::profile::{ColumnProfile, DatasetProfile, ProfileBuilder};
@@ -376,7 +377,12 @@ fn performance_of(
     state: &mut MonitorState,
     data: &WindowData,
 ) -> Result<PerformanceReport> {
-    let joined = join(&data.predictions, &data.truth);
+    let joined = match (&p.prediction_column, &p.target_column, &data.rows) {
+        (Some(predicted), Some(actual), Some(rows)) if spec.endpoint.is_none() => {
+            pairs_of_rows(rows, predicted, actual)?
+        }
+        _ => join(&data.predictions, &data.truth),
+    };
     let mut report = PerformanceReport {
         metric: p.metric.clone(),
         value: None,
@@ -419,6 +425,57 @@ fn performance_of(
     Ok(report)
 }
 
+/// The pairs of a files or query monitor: each row's `predicted` and `actual` columns,
+/// compared as numbers when both are numeric, else as labels; rows where either is null
+/// are counted as predictions without ground truth.
+///
+/// # Errors
+/// [`MonitorError::Input`] naming a column that is missing.
+fn pairs_of_rows(rows: &Table, predicted: &str, actual: &str) -> Result<Joined> {
+    let values = |column: &str| -> Result<Vec<Option<Outcome>>> {
+        let missing = |e: esteira_ml::dataset::DatasetError| MonitorError::Input {
+            source_name: column.to_string(),
+            reason: e.to_string(),
+        };
+        let array = rows.column(column).map_err(missing)?;
+        if array.data_type().is_numeric() {
+            Ok(rows
+                .f64_column(column)
+                .map_err(missing)?
+                .into_iter()
+                .map(|v| v.filter(|v| v.is_finite()).map(Outcome::Number))
+                .collect())
+        } else {
+            Ok(rows
+                .string_column(column)
+                .map_err(missing)?
+                .into_iter()
+                .map(|v| v.map(Outcome::Label))
+                .collect())
+        }
+    };
+    let (predictions, actuals) = (values(predicted)?, values(actual)?);
+    let mut joined = Joined::default();
+    for (row, (p, a)) in predictions.into_iter().zip(actuals).enumerate() {
+        match (p, a) {
+            (Some(predicted), Some(actual)) => joined.pairs.push(Pair {
+                request_id: format!("row {row}"),
+                version: String::new(),
+                predicted_at_ms: 0,
+                row: Some(row),
+                series: None,
+                time: None,
+                time_ms: None,
+                horizon: None,
+                predicted,
+                actual,
+            }),
+            _ => joined.predictions_without_truth += 1,
+        }
+    }
+    Ok(joined)
+}
+
 fn judge(
     p: &PerformanceSpec,
     state: &mut MonitorState,
@@ -451,7 +508,6 @@ fn metric_value(m: &Metrics, name: &str) -> Option<f64> {
         "mape" => m.mape,
         "smape" => m.smape,
         "bias" => m.bias,
-        "mase" => m.mase,
         "accuracy" => m.accuracy,
         _ => None,
     }

@@ -510,3 +510,108 @@ async fn windows_due_are_counted_from_the_cursor() {
     assert_eq!(many.len(), service::MAX_WINDOWS_PER_RUN);
     assert_eq!(many[0], DAY);
 }
+
+/// The throw-away PostgreSQL of the test script, when set; required when `CI=true` or
+/// `ESTEIRA_REQUIRE_SERVICES=1`.
+fn postgres_url(test: &str) -> anyhow::Result<Option<String>> {
+    let required = std::env::var("CI").is_ok_and(|v| v == "true")
+        || std::env::var("ESTEIRA_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
+    match std::env::var("ESTEIRA_TEST_POSTGRES_URL") {
+        Ok(url) => Ok(Some(url)),
+        Err(_) if required => anyhow::bail!("{test}: ESTEIRA_TEST_POSTGRES_URL is required"),
+        Err(_) => {
+            eprintln!("{test}: skipped: set ESTEIRA_TEST_POSTGRES_URL to run it");
+            Ok(None)
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_monitor_reads_its_window_from_postgresql() -> anyhow::Result<()> {
+    let Some(url) = postgres_url("a_query_monitor_reads_its_window_from_postgresql")? else {
+        return Ok(());
+    };
+    let w = World::new().await?;
+    let dir = tempfile::tempdir()?;
+    let mut reference = String::from("price\n");
+    for i in 0..200 {
+        reference.push_str(&format!("{}\n", 10.0 + f64::from(i % 10) / 10.0));
+    }
+    std::fs::write(dir.path().join("reference.csv"), reference)?;
+    // Rows of 2025-01-01 (even g) as in the reference with exact predictions; rows of
+    // 2025-01-02 (odd g) with prices up by 3 and actuals 20 above the predictions.
+    let query = "SELECT DATE '2025-01-01' + (g % 2) AS day, \
+                 10.0::float8 + (g / 2 % 10) / 10.0 + 3 * (g % 2) AS price, \
+                 (100 + g % 7)::float8 AS predicted, (100 + g % 7 + 20 * (g % 2))::float8 AS actual \
+                 FROM generate_series(0, 399) AS g";
+    let toml = format!(
+        r#"
+[[monitor]]
+name = "sales"
+query = "{query}"
+database = "{url}"
+time_column = "day"
+every = "1d"
+
+[monitor.drift]
+reference = "reference.csv"
+columns = ["price"]
+
+[monitor.performance]
+metric = "mae"
+prediction_column = "predicted"
+target_column = "actual"
+band = {{ k = 3.0, values = [0.5, 1.0, 1.5] }}
+"#
+    );
+    let file = MonitorsFile::parse(&toml, "monitors.toml")?;
+    service::deploy(w.store.as_ref(), &file, dir.path()).await?;
+    let s = w.services();
+    let first = service::report_of(&service::run_monitor(&s, "sales", START + DAY).await?[0])?;
+    let second = service::report_of(&service::run_monitor(&s, "sales", START + 2 * DAY).await?[0])?;
+    assert_eq!((first.rows, second.rows), (200, 200));
+    let mae =
+        |r: &esteira_monitor::window::WindowReport| r.performance.as_ref().and_then(|p| p.value);
+    assert_eq!(mae(&first), Some(0.0));
+    assert_eq!(mae(&second), Some(20.0));
+    let drifted =
+        |r: &esteira_monitor::window::WindowReport| r.drift.as_ref().map(|d| d.columns[0].drifted);
+    assert_eq!(drifted(&first), Some(Some(false)));
+    assert_eq!(drifted(&second), Some(Some(true)));
+    // A band of mean 1 and σ 0.5: an MAE of 0 is below it (no alert for an error metric),
+    // 20 above it.
+    assert!(!first.summary.alarm, "{:?}", first.alerts);
+    assert!(
+        second
+            .alerts
+            .iter()
+            .any(|a| a.starts_with("mae 20.0000 is outside its band")),
+        "{:?}",
+        second.alerts
+    );
+    // A query the database refuses fails the run naming the query, and records nothing.
+    let bad = MonitorsFile::parse(
+        &toml
+            .replace("generate_series", "generate_seriez")
+            .replace("name = \"sales\"", "name = \"broken\""),
+        "monitors.toml",
+    )?;
+    service::deploy(w.store.as_ref(), &bad, dir.path()).await?;
+    match service::run_monitor(&s, "broken", START + DAY).await {
+        Err(MonitorError::Input {
+            source_name,
+            reason,
+        }) => {
+            assert_eq!(source_name, "query");
+            assert!(reason.contains("generate_seriez"), "{reason}");
+        }
+        other => panic!("expected an input error, got {other:?}"),
+    }
+    assert!(
+        w.store
+            .list_monitor_results("broken", i64::MIN, i64::MAX)
+            .await?
+            .is_empty()
+    );
+    Ok(())
+}
