@@ -336,6 +336,9 @@ async fn evaluate_policy(
     let state: PolicyState = stored_state(record)?;
     let since = state.evaluated_until.map_or(i64::MIN, |t| t + 1);
     let monitors: BTreeSet<&str> = policy.rules.iter().map(|r| r.monitor.as_str()).collect();
+    if !any_new_window(s.store, &monitors, since, now).await? {
+        return Ok(Vec::new());
+    }
     let mut histories: BTreeMap<String, Vec<WindowSummary>> = BTreeMap::new();
     for monitor in &monitors {
         let results = s
@@ -369,6 +372,26 @@ async fn evaluate_policy(
         );
     }
     Ok(decisions)
+}
+
+/// Whether any of `monitors` recorded a window ending in `[since, now]` (most evaluations
+/// find none, and then read no history).
+async fn any_new_window(
+    store: &dyn Store,
+    monitors: &BTreeSet<&str>,
+    since: i64,
+    now: i64,
+) -> Result<bool> {
+    for monitor in monitors {
+        if !store
+            .list_monitor_results(monitor, since, now.saturating_add(1))
+            .await?
+            .is_empty()
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 async fn past_retrains(store: &dyn Store, policy: &str, at: i64) -> Result<Vec<i64>> {
