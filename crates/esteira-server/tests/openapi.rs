@@ -1,8 +1,9 @@
 //! `docs/openapi.json` against the router: the document is valid JSON with resolvable
 //! references, it documents exactly the routes of Esteira's own API (path and method), every
-//! documented operation is routed (not `ENDPOINT_NOT_FOUND`, not 405), the answers that
-//! succeed on an empty store have the documented top-level fields, and the server serves the
-//! document itself.
+//! documented operation is routed (not `ENDPOINT_NOT_FOUND`, not 405) and answers only
+//! documented statuses, the answers that succeed on an empty store have the documented
+//! top-level fields, the pipeline records (pipeline, trigger, firing, run, step) have exactly
+//! the documented fields, and the server serves the document itself.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use esteira_artifacts::ArtifactStore;
 use esteira_server::{AppState, esteira_route_paths, router};
 use esteira_store::SqlStore;
 use http_body_util::BodyExt;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tower::ServiceExt;
 
 const DOCUMENT: &str = include_str!("../../../docs/openapi.json");
@@ -216,4 +217,105 @@ async fn the_server_serves_the_document_under_both_prefixes() {
         .unwrap();
     let response = app.oneshot(post).await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+/// Sends `method PREFIX+path` with `body` (JSON) and returns the status and the JSON answer.
+async fn call_json(
+    app: &Router,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(format!("{PREFIX}{path}"));
+    if body.is_some() {
+        request = request.header(header::CONTENT_TYPE, "application/json");
+    }
+    let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+    let response = app
+        .clone()
+        .oneshot(request.body(body).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap())
+}
+
+/// `value`'s fields are exactly the properties of component schema `name`, with every
+/// required one present.
+fn assert_matches_schema(doc: &Value, name: &str, value: &Value) {
+    let schema = &doc["components"]["schemas"][name];
+    let properties: BTreeSet<&str> = schema["properties"]
+        .as_object()
+        .unwrap_or_else(|| panic!("schema {name} has no properties"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let keys: BTreeSet<&str> = value
+        .as_object()
+        .unwrap_or_else(|| panic!("{name}: {value} is not an object"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let required: BTreeSet<&str> = schema["required"]
+        .as_array()
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        keys, properties,
+        "{name}: answered fields against documented ones"
+    );
+    assert!(
+        required.is_subset(&keys),
+        "{name}: {required:?} missing from {keys:?}"
+    );
+}
+
+/// Records answered by the pipeline routes, after a deploy and a hook firing, have the fields
+/// of their documented schemas.
+#[tokio::test]
+async fn pipeline_records_have_the_documented_fields() {
+    let doc = document();
+    let (app, _dir) = app().await;
+    let source = "[pipeline]\nname = \"p\"\n[steps.a]\ncommand = [\"true\"]\n\
+                  [[triggers]]\nname = \"h\"\ntype = \"hook\"\n";
+    let deploy = json!({"source": source, "file": "p.toml", "pipeline_dir": "/tmp"});
+    let (status, deployed) = call_json(&app, Method::POST, "/pipelines/deploy", Some(deploy)).await;
+    assert_eq!(status, StatusCode::OK, "{deployed}");
+    assert_matches_schema(&doc, "Pipeline", &deployed["pipeline"]);
+    let (_, listed) = call_json(&app, Method::GET, "/pipelines/list", None).await;
+    assert_matches_schema(&doc, "Trigger", &listed["triggers"][0]);
+
+    let fire = json!({"name": "p", "trigger": "h", "idempotency_key": "k1"});
+    let (status, fired) =
+        call_json(&app, Method::POST, "/pipelines/trigger", Some(fire.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{fired}");
+    assert_eq!(fired["status"], "STARTED");
+    assert_matches_schema(&doc, "Firing", &fired["firing"]);
+    let (_, again) = call_json(&app, Method::POST, "/pipelines/trigger", Some(fire)).await;
+    assert_eq!(again, json!({"status": "DUPLICATE"}));
+
+    let run_id = fired["run_id"].as_str().unwrap();
+    let (status, details) = call_json(
+        &app,
+        Method::GET,
+        &format!("/pipelines/runs/get?run_id={run_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{details}");
+    assert_matches_schema(&doc, "PipelineRun", &details["run"]);
+    assert_matches_schema(&doc, "StepRun", &details["steps"][0]);
+    let (_, firings) = call_json(&app, Method::GET, "/pipelines/firings/list", None).await;
+    assert_matches_schema(&doc, "Firing", &firings["firings"][0]);
+    let (_, cancelled) = call_json(
+        &app,
+        Method::POST,
+        "/pipelines/runs/cancel",
+        Some(json!({"run_id": run_id})),
+    )
+    .await;
+    assert_matches_schema(&doc, "PipelineRun", &cancelled["run"]);
 }
