@@ -91,6 +91,7 @@ fn collect_refs(value: &Value, refs: &mut Vec<String>) {
 fn the_document_is_openapi_3_1_and_every_reference_resolves() {
     let doc = document();
     assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(doc["servers"][0]["url"], PREFIX);
     let mut refs = Vec::new();
     collect_refs(&doc, &mut refs);

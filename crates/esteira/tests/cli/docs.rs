@@ -30,10 +30,7 @@ fn the_cli_reference_matches_the_binarys_help() {
             .lines()
             .zip(committed.lines())
             .position(|(a, b)| a != b)
-            .map_or_else(
-                || generated.lines().count().min(committed.lines().count()),
-                |i| i,
-            );
+            .unwrap_or_else(|| generated.lines().count().min(committed.lines().count()));
         panic!(
             "docs/cli.md is out of date with the binary's --help (first difference at line {}); \
              regenerate it with `scripts/cli-docs.sh target/debug/esteira > docs/cli.md`",
