@@ -3,6 +3,8 @@
 # subcommand. Usage: scripts/cli-docs.sh [BINARY] > docs/cli.md
 # BINARY defaults to target/debug/esteira (build it with `cargo build -p esteira`).
 # `crates/esteira/tests/cli/docs.rs` runs this script and fails when docs/cli.md differs.
+# The backticks below are Markdown, not command substitutions.
+# shellcheck disable=SC2016
 set -euo pipefail
 
 bin="${1:-$(cd "$(dirname "$0")/.." && pwd)/target/debug/esteira}"
