@@ -320,3 +320,39 @@ async fn pipeline_records_have_the_documented_fields() {
     .await;
     assert_matches_schema(&doc, "PipelineRun", &cancelled["run"]);
 }
+
+/// The monitor routes' records (deploy summary, monitor and policy definitions, the run
+/// summary, an empty ledger) have the documented fields.
+#[tokio::test]
+async fn monitor_records_have_the_documented_fields() {
+    let doc = document();
+    let (app, _dir) = app().await;
+    let source = "[[monitor]]\nname = \"m\"\nendpoint = \"e\"\nevery = \"1d\"\n\
+                  [monitor.performance]\nmetric = \"mae\"\nlabel_delay = \"1d\"\n\
+                  band = { k = 3.0, values = [1.0, 2.0] }\n\
+                  [[policy]]\nname = \"r\"\npipeline = \"p\"\n\
+                  rules = [{ monitor = \"m\", when = \"mae > band.upper\" }]\n";
+    let deploy = json!({"source": source, "base_dir": "/tmp"});
+    let (status, deployed) = call_json(&app, Method::POST, "/monitors/deploy", Some(deploy)).await;
+    assert_eq!(status, StatusCode::OK, "{deployed}");
+    let summary = &doc["paths"]["/monitors/deploy"]["post"]["responses"]["200"]["content"]["application/json"]
+        ["schema"]["properties"]["deployed"];
+    let documented: BTreeSet<&str> = summary["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let answered: BTreeSet<&str> = deployed["deployed"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(answered, documented);
+    let (_, listed) = call_json(&app, Method::GET, "/monitors/list", None).await;
+    assert_matches_schema(&doc, "Definition", &listed["monitors"][0]);
+    assert_matches_schema(&doc, "Definition", &listed["policies"][0]);
+    let (_, ledger) = call_json(&app, Method::GET, "/decisions/list?policy=r", None).await;
+    assert_matches_schema(&doc, "DecisionLedger", &ledger["ledger"]);
+}
