@@ -27,6 +27,7 @@ use esteira_pipeline::Engine;
 use esteira_store::Store;
 
 pub use error::{ApiError, ApiResult, status};
+pub use handlers::esteira_route_paths;
 pub use telemetry::Telemetry;
 
 /// The default limit on JSON request bodies (artifact uploads stream and have none).

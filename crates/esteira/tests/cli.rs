@@ -5,6 +5,7 @@
 //! - `crash`: a kill -9 during log-batch leaves each batch complete or absent (SQLite, and
 //!   PostgreSQL when `ESTEIRA_TEST_POSTGRES_URL` is set; required when `CI=true` or
 //!   `ESTEIRA_REQUIRE_SERVICES=1`).
+//! - `docs`: `docs/cli.md` is what `scripts/cli-docs.sh` makes of the binary's `--help`.
 //! - `drain`: SIGTERM finishes in-flight requests and exits 0.
 //! - `commands`: the CLI over a server and on the store directly, and bad input.
 //! - `auth`: bearer tokens.
@@ -35,6 +36,8 @@ mod commands;
 mod config;
 #[path = "cli/crash.rs"]
 mod crash;
+#[path = "cli/docs.rs"]
+mod docs;
 #[path = "cli/drain.rs"]
 mod drain;
 #[path = "cli/monitor.rs"]

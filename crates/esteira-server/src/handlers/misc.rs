@@ -1,4 +1,4 @@
-//! Health, version, capabilities, Prometheus metrics and the JSON 404.
+//! Health, version, capabilities, Prometheus metrics, the OpenAPI document and the JSON 404.
 
 use axum::Json;
 use axum::extract::State;
@@ -41,6 +41,15 @@ pub(crate) async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
         &s.endpoints.batch_counts(),
     ));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+}
+
+/// `GET /api/2.0/esteira/openapi.json`: the OpenAPI 3.1 document of Esteira's own API
+/// (`docs/openapi.json`, compiled in).
+pub(crate) async fn openapi() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("../../../../docs/openapi.json"),
+    )
 }
 
 /// Any path or method Esteira does not serve.

@@ -144,34 +144,49 @@ fn mlflow_rpcs() -> Vec<(&'static str, MethodRouter<AppState>)> {
     ]
 }
 
-/// Esteira's own routes, relative to `/api/2.0/esteira`.
-fn esteira_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+/// Esteira's own routes, relative to `/api/2.0/esteira`: (path, method, handler). Each route
+/// answers one method, the one named; `docs/openapi.json` documents every one of them.
+fn esteira_routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
     use pipelines as p;
     vec![
-        ("/pipelines/deploy", post(p::deploy)),
-        ("/pipelines/get", get(p::get_pipeline)),
-        ("/pipelines/list", get(p::list_pipelines)),
-        ("/pipelines/trigger", post(p::trigger)),
-        ("/pipelines/runs/list", get(p::list_runs)),
-        ("/pipelines/runs/get", get(p::get_run)),
-        ("/pipelines/runs/cancel", post(p::cancel_run)),
-        ("/pipelines/firings/list", get(p::list_firings)),
-        ("/lineage", get(p::get_lineage)),
-        ("/models/alias-history", get(p::alias_history)),
-        ("/models/rollback", post(p::rollback)),
-        ("/endpoints/create", post(endpoints::create)),
-        ("/endpoints/get", get(endpoints::get)),
-        ("/endpoints/list", get(endpoints::list)),
-        ("/endpoints/delete", post(endpoints::delete)),
-        ("/endpoints/predictions", get(endpoints::predictions)),
-        ("/endpoints/ground-truth", post(endpoints::ground_truth)),
-        ("/monitors/deploy", post(monitors::deploy)),
-        ("/monitors/list", get(monitors::list)),
-        ("/monitors/run", post(monitors::run)),
-        ("/monitors/results", get(monitors::results)),
-        ("/monitors/report", get(monitors::report)),
-        ("/decisions/list", get(monitors::decisions)),
+        ("/pipelines/deploy", "POST", post(p::deploy)),
+        ("/pipelines/get", "GET", get(p::get_pipeline)),
+        ("/pipelines/list", "GET", get(p::list_pipelines)),
+        ("/pipelines/trigger", "POST", post(p::trigger)),
+        ("/pipelines/runs/list", "GET", get(p::list_runs)),
+        ("/pipelines/runs/get", "GET", get(p::get_run)),
+        ("/pipelines/runs/cancel", "POST", post(p::cancel_run)),
+        ("/pipelines/firings/list", "GET", get(p::list_firings)),
+        ("/lineage", "GET", get(p::get_lineage)),
+        ("/models/alias-history", "GET", get(p::alias_history)),
+        ("/models/rollback", "POST", post(p::rollback)),
+        ("/endpoints/create", "POST", post(endpoints::create)),
+        ("/endpoints/get", "GET", get(endpoints::get)),
+        ("/endpoints/list", "GET", get(endpoints::list)),
+        ("/endpoints/delete", "POST", post(endpoints::delete)),
+        ("/endpoints/predictions", "GET", get(endpoints::predictions)),
+        (
+            "/endpoints/ground-truth",
+            "POST",
+            post(endpoints::ground_truth),
+        ),
+        ("/monitors/deploy", "POST", post(monitors::deploy)),
+        ("/monitors/list", "GET", get(monitors::list)),
+        ("/monitors/run", "POST", post(monitors::run)),
+        ("/monitors/results", "GET", get(monitors::results)),
+        ("/monitors/report", "GET", get(monitors::report)),
+        ("/decisions/list", "GET", get(monitors::decisions)),
+        ("/openapi.json", "GET", get(misc::openapi)),
     ]
+}
+
+/// The path (under `/api/2.0/esteira`, e.g. `/pipelines/deploy`) and the method (`GET` or
+/// `POST`) of each of Esteira's own routes, for checking their documentation.
+pub fn esteira_route_paths() -> Vec<(&'static str, &'static str)> {
+    esteira_routes()
+        .into_iter()
+        .map(|(path, method, _)| (path, method))
+        .collect()
 }
 
 /// The artifact proxy routes, relative to `/api/2.0/mlflow-artifacts`.
@@ -198,7 +213,7 @@ pub(crate) fn api_routes() -> Router<AppState> {
         for (path, handler) in mlflow_rpcs() {
             router = router.route(&format!("{prefix}/mlflow{path}"), handler);
         }
-        for (path, handler) in esteira_routes() {
+        for (path, _, handler) in esteira_routes() {
             router = router.route(&format!("{prefix}/esteira{path}"), handler);
         }
         for (path, handler) in artifact_routes() {
