@@ -56,6 +56,71 @@ pub struct EngineTrigger {
 /// Who fires retrains, as firings record it.
 pub const RETRAIN_USER: &str = "esteira-monitor";
 
+/// A pipeline firing made for a retrain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fired {
+    /// The firing's id.
+    pub firing_id: String,
+    /// The run it started, when it started one now (not for a duplicate or a firing held
+    /// back by `max_concurrent`).
+    pub run_id: Option<String>,
+}
+
+/// Fires `trigger` (a hook) of `pipeline` through `engine` under `idempotency_key`; a
+/// duplicate key returns the firing already recorded.
+///
+/// # Errors
+/// [`MonitorError::Retrain`] when the pipeline is not deployed, has no such hook, or the
+/// duplicate firing cannot be found; store errors.
+pub async fn fire_hook(
+    engine: &Engine,
+    pipeline: &str,
+    trigger: &str,
+    idempotency_key: &str,
+    cause: &str,
+) -> Result<Fired> {
+    let failed = |reason: String| MonitorError::Retrain {
+        pipeline: pipeline.to_string(),
+        reason,
+    };
+    let outcome = esteira_pipeline::service::trigger(
+        engine,
+        pipeline,
+        Some(trigger),
+        BTreeMap::new(),
+        Some(idempotency_key.to_string()),
+        Some(cause.to_string()),
+        RETRAIN_USER,
+    )
+    .await
+    .map_err(|e| failed(e.to_string()))?;
+    match outcome {
+        FireOutcome::Started { firing, run_id } => Ok(Fired {
+            firing_id: firing.firing_id,
+            run_id: Some(run_id),
+        }),
+        FireOutcome::NotStarted { firing, .. } => Ok(Fired {
+            firing_id: firing.firing_id,
+            run_id: None,
+        }),
+        FireOutcome::Duplicate => engine
+            .store()
+            .list_firings(Some(pipeline), i64::from(u16::MAX))
+            .await?
+            .into_iter()
+            .find(|f| f.idempotency_key == idempotency_key)
+            .map(|f| Fired {
+                firing_id: f.firing_id,
+                run_id: None,
+            })
+            .ok_or_else(|| {
+                failed(format!(
+                    "firing {idempotency_key:?} is recorded as a duplicate but cannot be found"
+                ))
+            }),
+    }
+}
+
 #[async_trait]
 impl RetrainTrigger for EngineTrigger {
     async fn fire(
@@ -65,39 +130,11 @@ impl RetrainTrigger for EngineTrigger {
         idempotency_key: &str,
         cause: &str,
     ) -> Result<String> {
-        let failed = |reason: String| MonitorError::Retrain {
-            pipeline: pipeline.to_string(),
-            reason,
-        };
-        let outcome = esteira_pipeline::service::trigger(
-            &self.engine,
-            pipeline,
-            Some(trigger),
-            BTreeMap::new(),
-            Some(idempotency_key.to_string()),
-            Some(cause.to_string()),
-            RETRAIN_USER,
-        )
-        .await
-        .map_err(|e| failed(e.to_string()))?;
-        match outcome {
-            FireOutcome::Started { firing, .. } | FireOutcome::NotStarted { firing, .. } => {
-                Ok(firing.firing_id)
-            }
-            FireOutcome::Duplicate => self
-                .engine
-                .store()
-                .list_firings(Some(pipeline), i64::from(u16::MAX))
+        Ok(
+            fire_hook(&self.engine, pipeline, trigger, idempotency_key, cause)
                 .await?
-                .into_iter()
-                .find(|f| f.idempotency_key == idempotency_key)
-                .map(|f| f.firing_id)
-                .ok_or_else(|| {
-                    failed(format!(
-                        "firing {idempotency_key:?} is recorded as a duplicate but cannot be found"
-                    ))
-                }),
-        }
+                .firing_id,
+        )
     }
 }
 

@@ -5,7 +5,6 @@
 //! retrain the policy fires runs the pipeline there and then; its deploy step moves the
 //! `champion` alias, and the next day's forecasts come from the new version.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,8 +17,8 @@ use chrono::{NaiveDate, NaiveTime};
 use esteira_artifacts::ArtifactStore;
 use esteira_ml::dataset::{Table, TimeColumn};
 use esteira_monitor::MonitorError;
-use esteira_monitor::service::{self, RETRAIN_USER, RetrainTrigger, Services};
-use esteira_pipeline::engine::{Engine, FireOutcome};
+use esteira_monitor::service::{self, RetrainTrigger, Services};
+use esteira_pipeline::engine::Engine;
 use esteira_serving::log::{PredictionLog, PredictionRecord};
 use esteira_serving::protocol;
 use esteira_serving::runtime::ServedModel;
@@ -70,34 +69,18 @@ impl RetrainTrigger for RunTrigger {
         idempotency_key: &str,
         cause: &str,
     ) -> esteira_monitor::Result<String> {
-        let failed = |reason: String| MonitorError::Retrain {
-            pipeline: pipeline.to_string(),
-            reason,
-        };
-        let outcome = esteira_pipeline::service::trigger(
-            &self.engine,
-            pipeline,
-            Some(trigger),
-            BTreeMap::new(),
-            Some(idempotency_key.to_string()),
-            Some(cause.to_string()),
-            RETRAIN_USER,
-        )
-        .await
-        .map_err(|e| failed(e.to_string()))?;
-        match outcome {
-            FireOutcome::Started { firing, run_id } => {
-                self.started
-                    .lock()
-                    .map_err(|_| failed("the list of started runs is poisoned".into()))?
-                    .push(run_id);
-                Ok(firing.firing_id)
-            }
-            FireOutcome::NotStarted { firing, .. } => Ok(firing.firing_id),
-            FireOutcome::Duplicate => Err(failed(format!(
-                "a firing with the key {idempotency_key:?} was already recorded"
-            ))),
+        let fired =
+            service::fire_hook(&self.engine, pipeline, trigger, idempotency_key, cause).await?;
+        if let Some(run_id) = fired.run_id {
+            self.started
+                .lock()
+                .map_err(|_| MonitorError::Retrain {
+                    pipeline: pipeline.to_string(),
+                    reason: "the list of started runs is poisoned".into(),
+                })?
+                .push(run_id);
         }
+        Ok(fired.firing_id)
     }
 }
 
