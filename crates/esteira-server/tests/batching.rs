@@ -450,3 +450,26 @@ async fn an_endpoint_created_with_batching_batches_its_route_and_counts_it() -> 
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn an_oversized_body_is_413_with_batching_on_and_off() -> Result<()> {
+    let f = fixture()?;
+    let slot = Arc::new(ModelSlot::new(load("gbr", "1")?));
+    let rows: Vec<Value> = f.rows.iter().cycle().take(20_000).cloned().collect();
+    let big = split_body(&f.columns, &rows);
+    assert!(big.len() > 1 << 20, "the body must pass the 1 MiB limit");
+    for batcher in [None, Some(batcher(32, Duration::from_millis(1))?)] {
+        let app = serving_router(state(&slot, batcher.as_ref(), Duration::from_secs(30)));
+        let reply = invoke(app.clone(), big.clone()).await?;
+        assert_eq!(
+            reply.status,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "{}",
+            reply.body
+        );
+        assert_eq!(reply.body["error_code"], "PAYLOAD_TOO_LARGE");
+        let small = invoke(app, split_body(&f.columns, &f.rows[..1])).await?;
+        assert_eq!(small.status, StatusCode::OK);
+    }
+    Ok(())
+}

@@ -187,12 +187,9 @@ async fn the_four_json_formats_and_csv_score_alike_and_bad_input_is_named() {
         assert!(message.contains(needle), "{body}: {value}");
         assert!(value["error_code"].is_string(), "{value}");
     }
-    let big = format!(
-        r#"{{"inputs": {{"x1": [{}], "x2": [1]}}}}"#,
-        "1.0,".repeat(5_000_000)
-    );
-    let (status, _, _) = invoke(&server.url, &big, "application/json").await;
-    assert_eq!(status, 413);
+    // A body past the limit is answered 413: asserted in process (`esteira-server`'s
+    // `batching.rs`), since over TCP a server answering before it has read the whole body can
+    // reset the connection under a client still writing it.
     let ping = reqwest::get(format!("{}/ping", server.url))
         .await
         .expect("ping");
