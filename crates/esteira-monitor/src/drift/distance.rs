@@ -6,7 +6,7 @@
 //! before any test), and the `_sorted` functions take samples sorted ascending (see
 //! [`sort_values`]). Column handling (nulls, kinds, the method choice) is in [`super`].
 
-use super::CompensatedSum;
+use super::{CompensatedSum, tie_groups};
 use crate::{MonitorError, Result};
 
 /// The Wasserstein distance is divided by `max(std(reference), NORM_FLOOR)`.
@@ -353,25 +353,10 @@ pub fn histogram_sorted(sorted: &[f64], edges: &[f64]) -> Vec<u64> {
 pub fn value_counts_sorted(reference: &[f64], current: &[f64]) -> (Vec<f64>, Vec<u64>, Vec<u64>) {
     let (mut values, mut reference_counts, mut current_counts) =
         (Vec::new(), Vec::new(), Vec::new());
-    let (mut i, mut j) = (0usize, 0usize);
-    loop {
-        let value = match (reference.get(i), current.get(j)) {
-            (Some(&a), Some(&b)) => a.min(b),
-            (Some(&a), None) => a,
-            (None, Some(&b)) => b,
-            (None, None) => break,
-        };
-        let start_i = i;
-        while i < reference.len() && reference[i] == value {
-            i += 1;
-        }
-        let start_j = j;
-        while j < current.len() && current[j] == value {
-            j += 1;
-        }
-        values.push(value);
-        reference_counts.push((i - start_i) as u64);
-        current_counts.push((j - start_j) as u64);
+    for group in tie_groups(reference, current) {
+        values.push(group.value);
+        reference_counts.push(group.a.len() as u64);
+        current_counts.push(group.b.len() as u64);
     }
     (values, reference_counts, current_counts)
 }

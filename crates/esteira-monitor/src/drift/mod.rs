@@ -651,23 +651,7 @@ fn default_for(reference_rows: usize, distinct: usize, kind: ColumnKind) -> Meth
 
 /// Distinct values of two sorted samples together, counting no further than `limit`.
 fn count_distinct_union_up_to(reference: &[f64], current: &[f64], limit: usize) -> usize {
-    let (mut i, mut j, mut distinct) = (0usize, 0usize, 0usize);
-    while distinct < limit {
-        let value = match (reference.get(i), current.get(j)) {
-            (Some(&a), Some(&b)) => a.min(b),
-            (Some(&a), None) => a,
-            (None, Some(&b)) => b,
-            (None, None) => break,
-        };
-        while i < reference.len() && reference[i] == value {
-            i += 1;
-        }
-        while j < current.len() && current[j] == value {
-            j += 1;
-        }
-        distinct += 1;
-    }
-    distinct
+    tie_groups(reference, current).take(limit).count()
 }
 
 fn numeric_score(method: Method, reference: &[f64], current: &[f64], integer: bool) -> Result<f64> {
@@ -832,5 +816,54 @@ impl CompensatedSum {
 
     pub(crate) fn value(&self) -> f64 {
         self.sum + self.compensation
+    }
+}
+
+/// The groups of equal values of two ascending samples, in ascending order: each group's
+/// value and the index ranges it covers in either sample (one may be empty).
+pub(crate) fn tie_groups<'a>(a: &'a [f64], b: &'a [f64]) -> TieGroups<'a> {
+    TieGroups { a, b, i: 0, j: 0 }
+}
+
+/// See [`tie_groups`].
+pub(crate) struct TieGroups<'a> {
+    a: &'a [f64],
+    b: &'a [f64],
+    i: usize,
+    j: usize,
+}
+
+/// One group of [`tie_groups`].
+pub(crate) struct TieGroup {
+    /// The group's value.
+    pub(crate) value: f64,
+    /// Its indices in the first sample.
+    pub(crate) a: std::ops::Range<usize>,
+    /// Its indices in the second sample.
+    pub(crate) b: std::ops::Range<usize>,
+}
+
+impl Iterator for TieGroups<'_> {
+    type Item = TieGroup;
+
+    fn next(&mut self) -> Option<TieGroup> {
+        let value = match (self.a.get(self.i), self.b.get(self.j)) {
+            (Some(&x), Some(&y)) => x.min(y),
+            (Some(&x), None) => x,
+            (None, Some(&y)) => y,
+            (None, None) => return None,
+        };
+        let (start_a, start_b) = (self.i, self.j);
+        while self.i < self.a.len() && self.a[self.i] == value {
+            self.i += 1;
+        }
+        while self.j < self.b.len() && self.b[self.j] == value {
+            self.j += 1;
+        }
+        Some(TieGroup {
+            value,
+            a: start_a..self.i,
+            b: start_b..self.j,
+        })
     }
 }

@@ -28,7 +28,7 @@
 //! the sample and the count of bad values; the count tests reject misaligned or empty
 //! count tables the same way.
 
-use super::CompensatedSum;
+use super::{CompensatedSum, tie_groups};
 use crate::{MonitorError, Result};
 
 /// A test's statistic and its p-value.
@@ -290,22 +290,9 @@ fn nonzero_total(test: &str, role: &str, counts: &[u64]) -> Result<u64> {
 /// same floating-point operations as scipy (`i/n − j/m`).
 fn ks_statistic(a: &[f64], b: &[f64]) -> f64 {
     let (n_a, n_b) = (a.len() as f64, b.len() as f64);
-    let (mut i, mut j) = (0, 0);
     let (mut max_difference, mut min_difference) = (0.0_f64, 0.0_f64);
-    while i < a.len() || j < b.len() {
-        let value = match (a.get(i), b.get(j)) {
-            (Some(&x), Some(&y)) => x.min(y),
-            (Some(&x), None) => x,
-            (None, Some(&y)) => y,
-            (None, None) => break,
-        };
-        while i < a.len() && a[i] == value {
-            i += 1;
-        }
-        while j < b.len() && b[j] == value {
-            j += 1;
-        }
-        let difference = i as f64 / n_a - j as f64 / n_b;
+    for group in tie_groups(a, b) {
+        let difference = group.a.end as f64 / n_a - group.b.end as f64 / n_b;
         max_difference = max_difference.max(difference);
         min_difference = min_difference.min(difference);
     }
@@ -853,38 +840,25 @@ mod kolmogorov {
 
 /// The Anderson-Darling midrank statistic, its variance and scipy's p-value interpolation.
 mod anderson {
-    use super::{CompensatedSum, not_computed};
+    use super::{CompensatedSum, not_computed, tie_groups};
     use crate::Result;
 
     /// Scholz and Stephens' `A²_akN` (eq. 7) for two sorted samples, one merge pass.
     pub(super) fn midrank_statistic(a: &[f64], b: &[f64]) -> Result<f64> {
         let total = (a.len() + b.len()) as f64;
         let (n_a, n_b) = (a.len() as f64, b.len() as f64);
-        let (mut i, mut j) = (0, 0);
         let (mut sum_a, mut sum_b) = (CompensatedSum::default(), CompensatedSum::default());
         let mut distinct = 0_usize;
-        while i < a.len() || j < b.len() {
-            let value = match (a.get(i), b.get(j)) {
-                (Some(&x), Some(&y)) => x.min(y),
-                (Some(&x), None) => x,
-                (None, Some(&y)) => y,
-                (None, None) => break,
-            };
-            let (start_a, start_b) = (i, j);
-            while i < a.len() && a[i] == value {
-                i += 1;
-            }
-            while j < b.len() && b[j] == value {
-                j += 1;
-            }
+        for group in tie_groups(a, b) {
             distinct += 1;
-            let ties = (i - start_a + j - start_b) as f64;
+            let (start_a, start_b) = (group.a.start, group.b.start);
+            let ties = (group.a.len() + group.b.len()) as f64;
             let below = (start_a + start_b) as f64;
             let midpoint = below + ties / 2.0;
             let denominator = midpoint * (total - midpoint) - total * ties / 4.0;
             let weight = ties / total;
-            let m_a = start_a as f64 + (i - start_a) as f64 / 2.0;
-            let m_b = start_b as f64 + (j - start_b) as f64 / 2.0;
+            let m_a = start_a as f64 + group.a.len() as f64 / 2.0;
+            let m_b = start_b as f64 + group.b.len() as f64 / 2.0;
             sum_a.add(weight * (total * m_a - midpoint * n_a).powi(2) / denominator);
             sum_b.add(weight * (total * m_b - midpoint * n_b).powi(2) / denominator);
         }
@@ -989,7 +963,7 @@ mod anderson {
 
 /// The two-sample Cramér-von Mises statistic and its exact and limiting p-values.
 mod cramer {
-    use super::{CompensatedSum, TestResult, python_floor_div, special};
+    use super::{CompensatedSum, TestResult, python_floor_div, special, tie_groups};
 
     /// scipy's `method='auto'` switch: exact when both sizes are at most this.
     const EXACT_MAX_N: usize = 20;
@@ -1009,28 +983,14 @@ mod cramer {
 
     /// `U = n Σ (r_i − i)² + m Σ (s_j − j)²` with pooled midranks, one merge pass.
     fn rank_statistic(x: &[f64], y: &[f64]) -> f64 {
-        let (mut i, mut j) = (0, 0);
         let (mut sum_x, mut sum_y) = (CompensatedSum::default(), CompensatedSum::default());
-        while i < x.len() || j < y.len() {
-            let value = match (x.get(i), y.get(j)) {
-                (Some(&a), Some(&b)) => a.min(b),
-                (Some(&a), None) => a,
-                (None, Some(&b)) => b,
-                (None, None) => break,
-            };
-            let (start_x, start_y) = (i, j);
-            while i < x.len() && x[i] == value {
-                i += 1;
-            }
-            while j < y.len() && y[j] == value {
-                j += 1;
-            }
-            let ties = (i - start_x + j - start_y) as f64;
-            let midrank = (start_x + start_y) as f64 + (ties + 1.0) / 2.0;
-            for index in start_x..i {
+        for group in tie_groups(x, y) {
+            let ties = (group.a.len() + group.b.len()) as f64;
+            let midrank = (group.a.start + group.b.start) as f64 + (ties + 1.0) / 2.0;
+            for index in group.a {
                 sum_x.add((midrank - (index + 1) as f64).powi(2));
             }
-            for index in start_y..j {
+            for index in group.b {
                 sum_y.add((midrank - (index + 1) as f64).powi(2));
             }
         }
